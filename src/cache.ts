@@ -1,0 +1,392 @@
+import type { EventEmitter } from 'node:events'
+import { deepEqual } from './codec/deep_equal.js'
+import type { TagStamp } from './codec/envelope.js'
+import { deserialize } from './codec/value_codec.js'
+import { buildEnvelope, decodeEnvelope, decodeValue, effectiveTtl, payloadBytes, prepareValue } from './entry_codec.js'
+import type { Envelope, PreparedValue } from './entry_codec.js'
+import { CacheClosedError, ConflictError, CorruptEntryError, InvalidOptionError } from './errors.js'
+import { dataKey, namespacePrefixes, tagKey, validateKey, validateKeys, validateTags } from './keys.js'
+import { sha1 } from './l1/memory_tier.js'
+import { validateNamespace } from './options.js'
+import type { ResolvedOptions } from './options.js'
+import type { CacheStats, TierCounters } from './stats.js'
+import type { Tier, TierWrite } from './tier.js'
+import { describe, parseDuration } from './util/units.js'
+
+export interface SetOptions {
+  /** TTL for this entry; defaults to the cache's `ttl`. */
+  ttl?: number | string
+  /** Tags for `invalidateTags`. */
+  tags?: string[]
+  /** Write only if the key is missing. */
+  nx?: boolean
+  /** Write only if the key exists. */
+  xx?: boolean
+}
+
+export interface SetManyEntry<V = unknown> {
+  key: string
+  value: V
+  ttl?: number | string
+  tags?: string[]
+}
+
+export interface GetOrSetOptions {
+  ttl?: number | string
+  tags?: string[]
+}
+
+/** State shared by a cache and every namespace made from it. */
+export interface SharedState {
+  readonly opts: ResolvedOptions
+  readonly tier: Tier
+  readonly counters: TierCounters
+  readonly stats: () => CacheStats
+  readonly emitter: EventEmitter
+  readonly inflight: Map<string, Promise<Loaded>>
+  /** Closes the tier (and what nearcache opened); called once by the root cache. */
+  readonly shutdown: () => Promise<void>
+  closed: boolean
+}
+
+interface Loaded {
+  value: unknown
+  /** msgpack bytes for the other callers to decode their own copy from; undefined = missing. */
+  raw: Uint8Array | undefined
+}
+
+const MAX_CAS_ATTEMPTS = 32
+const SET_KEYS = new Set(['ttl', 'tags', 'nx', 'xx'])
+
+/**
+ * The cache facade: validation, encoding, TTL and tags over one tier of envelope
+ * bytes. Create it with `createCache()`; `namespace()` makes children that share
+ * the connections.
+ */
+export class NearCache {
+  readonly #s: SharedState
+  readonly #ns: string
+  readonly #root: boolean
+  #closed = false
+
+  /** @internal use createCache() */
+  constructor(shared: SharedState, ns: string, root: boolean) {
+    this.#s = shared
+    this.#ns = ns
+    this.#root = root
+  }
+
+  /** The full namespace: Redis keys of this cache start with `<prefix>:`. */
+  get prefix(): string {
+    return this.#ns
+  }
+
+  /** Subscribes to cache events: `'error'` (a corrupt entry, an L2 client error). */
+  on(event: 'error', listener: (err: Error) => void): this {
+    this.#s.emitter.on(event, listener)
+    return this
+  }
+
+  off(event: 'error', listener: (err: Error) => void): this {
+    this.#s.emitter.off(event, listener)
+    return this
+  }
+
+  async get<V = unknown>(key: string): Promise<V | undefined> {
+    this.#open()
+    const k = dataKey(this.#ns, validateKey(key, this.#s.opts.maxKeyBytes))
+    const env = this.#parse(k, await this.#io(() => this.#s.tier.get(k)))
+    const [live] = await this.#liveness([env])
+    return this.#decodeHit(k, live ? env : undefined) as V | undefined
+  }
+
+  async has(key: string): Promise<boolean> {
+    this.#open()
+    const k = dataKey(this.#ns, validateKey(key, this.#s.opts.maxKeyBytes))
+    const env = this.#parse(k, await this.#io(() => this.#s.tier.get(k)))
+    const [live] = await this.#liveness([env])
+    return live === true
+  }
+
+  async getMany<V = unknown>(keys: string[]): Promise<(V | undefined)[]> {
+    this.#open()
+    const ks = validateKeys(keys, this.#s.opts.maxKeyBytes).map((key) => dataKey(this.#ns, key))
+    if (ks.length === 0) return []
+    const raws = await this.#io(() => this.#s.tier.mget(ks))
+    const envs = raws.map((raw, i) => this.#parse(ks[i] as string, raw))
+    const live = await this.#liveness(envs)
+    return envs.map((env, i) => this.#decodeHit(ks[i] as string, live[i] ? env : undefined) as V | undefined)
+  }
+
+  async set(key: string, value: unknown, options?: SetOptions): Promise<boolean> {
+    this.#open()
+    const k = dataKey(this.#ns, validateKey(key, this.#s.opts.maxKeyBytes))
+    const o = this.#checkOptions(options, SET_KEYS, 'set')
+    if (o.nx !== undefined && typeof o.nx !== 'boolean') throw new InvalidOptionError(`nx must be true or false (got ${describe(o.nx)}).`)
+    if (o.xx !== undefined && typeof o.xx !== 'boolean') throw new InvalidOptionError(`xx must be true or false (got ${describe(o.xx)}).`)
+    if (o.nx && o.xx) throw new InvalidOptionError('nx and xx cannot both be true: nx writes only missing keys, xx only existing ones.')
+    const ttl = this.#ttl(o.ttl)
+    const tags = o.tags === undefined ? undefined : validateTags(o.tags, this.#s.opts.maxKeyBytes)
+    const prepared = prepareValue(value, this.#s.opts)
+    const [write] = await this.#writes([{ k, prepared, ttl, tags }])
+    if (o.nx) return this.#conditional(write as TierWrite, (live) => !live)
+    if (o.xx) return this.#conditional(write as TierWrite, (live) => live)
+    await this.#io(() => this.#s.tier.set([write as TierWrite]))
+    this.#s.counters.sets++
+    return true
+  }
+
+  async setMany(entries: SetManyEntry[]): Promise<void> {
+    this.#open()
+    if (!Array.isArray(entries)) throw new InvalidOptionError(`setMany takes an array of { key, value, ttl?, tags? } (got ${describe(entries)}).`)
+    const items = entries.map((e) => {
+      if (typeof e !== 'object' || e === null) throw new InvalidOptionError(`Each setMany entry must be an object { key, value, ttl?, tags? } (got ${describe(e)}).`)
+      const k = dataKey(this.#ns, validateKey(e.key, this.#s.opts.maxKeyBytes))
+      const tags = e.tags === undefined ? undefined : validateTags(e.tags, this.#s.opts.maxKeyBytes)
+      return { k, prepared: prepareValue(e.value, this.#s.opts), ttl: this.#ttl(e.ttl), tags }
+    })
+    if (items.length === 0) return
+    const writes = await this.#writes(items)
+    await this.#io(() => this.#s.tier.set(writes))
+    this.#s.counters.sets += writes.length
+  }
+
+  async delete(key: string): Promise<boolean> {
+    return (await this.deleteMany([key])) === 1
+  }
+
+  async deleteMany(keys: string[]): Promise<number> {
+    this.#open()
+    const ks = [...new Set(validateKeys(keys, this.#s.opts.maxKeyBytes))].map((key) => dataKey(this.#ns, key))
+    if (ks.length === 0) return 0
+    const raws = await this.#io(() => this.#s.tier.take(ks))
+    const live = await this.#liveness(raws.map((raw, i) => this.#parse(ks[i] as string, raw)))
+    const n = live.filter(Boolean).length
+    this.#s.counters.deletes += n
+    return n
+  }
+
+  /**
+   * Read-through: answers the cached value, or calls `loader`, caches what it
+   * returns (unless `undefined`) and answers it. Concurrent calls for one key in
+   * this process share one lookup and one loader call; each gets its own copy.
+   */
+  async getOrSet<V>(key: string, loader: () => V | Promise<V>, options?: GetOrSetOptions): Promise<V> {
+    this.#open()
+    const k = dataKey(this.#ns, validateKey(key, this.#s.opts.maxKeyBytes))
+    if (typeof loader !== 'function') throw new InvalidOptionError(`getOrSet needs a loader function (got ${describe(loader)}).`)
+    const o = this.#checkOptions(options, new Set(['ttl', 'tags']), 'getOrSet')
+    const ttl = this.#ttl(o.ttl)
+    const tags = o.tags === undefined ? undefined : validateTags(o.tags, this.#s.opts.maxKeyBytes)
+    const pending = this.#s.inflight.get(k)
+    if (pending) {
+      const r = await pending
+      return (r.raw === undefined ? undefined : deserialize(r.raw)) as V
+    }
+    const p = this.#load(k, loader, ttl, tags).finally(() => this.#s.inflight.delete(k))
+    this.#s.inflight.set(k, p)
+    return (await p).value as V
+  }
+
+  /**
+   * Atomically replaces the value of `key` with `next` if it currently equals
+   * `expected` (structural equality; `undefined` = the key must be missing).
+   */
+  async compareAndSet(key: string, expected: unknown, next: unknown, options?: { ttl?: number | string }): Promise<boolean> {
+    this.#open()
+    const k = dataKey(this.#ns, validateKey(key, this.#s.opts.maxKeyBytes))
+    const o = this.#checkOptions(options, new Set(['ttl']), 'compareAndSet')
+    const prepared = prepareValue(next, this.#s.opts)
+    const [write] = await this.#writes([{ k, prepared, ttl: this.#ttl(o.ttl), tags: undefined }])
+    return this.#conditional(write as TierWrite, (live, env) => {
+      if (expected === undefined) return !live
+      if (!live || !env) return false
+      return deepEqual(decodeValue(env), expected)
+    })
+  }
+
+  /** Every entry carrying any of these tags reads as missing afterwards. */
+  async invalidateTags(tags: string[]): Promise<void> {
+    this.#open()
+    const ts = validateTags(tags, this.#s.opts.maxKeyBytes)
+    if (ts.length === 0) return
+    await this.#io(() => this.#s.tier.bumpCounters(ts.map((t) => tagKey(this.#ns, t))))
+  }
+
+  /** Removes every key starting with `prefix` (on every Cluster master); answers how many were stored. */
+  async invalidatePrefix(prefix: string): Promise<number> {
+    this.#open()
+    if (typeof prefix !== 'string' || Buffer.byteLength(prefix) > this.#s.opts.maxKeyBytes) {
+      throw new InvalidOptionError(`invalidatePrefix takes a string of at most maxKeyBytes bytes (got ${describe(prefix)}).`)
+    }
+    const n = await this.#io(() => this.#s.tier.deletePrefixes([dataKey(this.#ns, prefix)]))
+    this.#s.counters.deletes += n
+    return n
+  }
+
+  /** Removes every entry and tag of this namespace and its child namespaces; other namespaces are untouched. */
+  async clear(): Promise<void> {
+    this.#open()
+    await this.#io(() => this.#s.tier.deletePrefixes(namespacePrefixes(this.#ns)))
+  }
+
+  /** A cache over the same connections whose keys live under `<prefix>:<name>:`. */
+  namespace(name: string): NearCache {
+    this.#open()
+    return new NearCache(this.#s, `${this.#ns}:${validateNamespace(name, 'namespace name')}`, false)
+  }
+
+  stats(): CacheStats {
+    return this.#s.stats()
+  }
+
+  /**
+   * Closes this cache. The cache made by createCache also waits for in-flight
+   * loads and closes the connections it opened (never a client it was handed);
+   * its namespaces stop working with it. Closing a namespace closes only that view.
+   */
+  async close(): Promise<void> {
+    if (this.#closed) return
+    this.#closed = true
+    if (!this.#root || this.#s.closed) return
+    await Promise.allSettled([...this.#s.inflight.values()])
+    this.#s.closed = true
+    await this.#s.shutdown()
+  }
+
+  // ── internals ────────────────────────────────────────────────────────────
+
+  #open(): void {
+    if (this.#closed || this.#s.closed) throw new CacheClosedError()
+  }
+
+  #checkOptions(options: unknown, known: Set<string>, op: string): Record<string, unknown> {
+    if (options === undefined) return {}
+    if (typeof options !== 'object' || options === null || Array.isArray(options)) {
+      throw new InvalidOptionError(`${op} options must be an object (got ${describe(options)}).`)
+    }
+    for (const k of Object.keys(options)) {
+      if (!known.has(k)) throw new InvalidOptionError(`Unknown ${op} option '${k}'. Known: ${[...known].join(', ')}.`)
+    }
+    return options as Record<string, unknown>
+  }
+
+  #ttl(ttl: unknown): number | undefined {
+    return effectiveTtl(ttl === undefined ? this.#s.opts.ttl : parseDuration(ttl, 'ttl'), this.#s.opts.ttlJitter)
+  }
+
+  /** Runs one tier round trip, timing it and counting failures. */
+  async #io<T>(op: () => Promise<T>): Promise<T> {
+    const c = this.#s.counters
+    const start = performance.now()
+    try {
+      return await op()
+    } catch (err) {
+      c.errors++
+      throw err
+    } finally {
+      c.time(start)
+    }
+  }
+
+  /** Envelopes for a batch of writes, reading (creating) the epochs of their tags once. */
+  async #writes(items: { k: string; prepared: PreparedValue; ttl: number | undefined; tags: string[] | undefined }[]): Promise<TierWrite[]> {
+    const tagNames = [...new Set(items.flatMap((i) => i.tags ?? []))]
+    const epochs = new Map<string, number>()
+    if (tagNames.length > 0) {
+      const values = await this.#io(() => this.#s.tier.readCounters(tagNames.map((t) => tagKey(this.#ns, t)), true))
+      tagNames.forEach((t, i) => epochs.set(t, values[i] as number))
+    }
+    const now = this.#s.opts.clock.now()
+    return items.map(({ k, prepared, ttl, tags }) => {
+      const stamps: TagStamp[] | undefined = tags?.length ? tags.map((name) => ({ name, epoch: epochs.get(name) as number })) : undefined
+      return { key: k, bytes: buildEnvelope(prepared, now, ttl, stamps), px: ttl }
+    })
+  }
+
+  /** An envelope, or undefined for a miss; a foreign or corrupt value is a miss plus an error event. */
+  #parse(k: string, raw: Buffer | null): Envelope | undefined {
+    if (raw === null) return undefined
+    try {
+      return decodeEnvelope(raw)
+    } catch (err) {
+      this.#corrupt(k, err)
+      return undefined
+    }
+  }
+
+  #corrupt(k: string, err: unknown): void {
+    this.#s.counters.errors++
+    const why = err instanceof Error ? err.message : String(err)
+    const e = new CorruptEntryError(k, `The entry at '${k}' is not a valid nearcache entry (${why}); it reads as missing. Another program may be writing under this namespace.`, err)
+    if (this.#s.emitter.listenerCount('error') > 0) this.#s.emitter.emit('error', e)
+  }
+
+  /** Whether each envelope is live: present, not expired by the clock, and all its tags at the epoch it was written with. */
+  async #liveness(envs: (Envelope | undefined)[]): Promise<boolean[]> {
+    const now = this.#s.opts.clock.now()
+    const live = envs.map((e) => e !== undefined && (e.expiresAt === 0 || e.expiresAt > now))
+    const names = new Set<string>()
+    envs.forEach((e, i) => live[i] && e?.tags?.forEach((t) => names.add(t.name)))
+    if (names.size === 0) return live
+    const list = [...names]
+    const values = await this.#io(() => this.#s.tier.readCounters(list.map((t) => tagKey(this.#ns, t)), false))
+    const current = new Map(list.map((t, i) => [t, values[i]]))
+    envs.forEach((e, i) => {
+      if (live[i] && e?.tags?.some((t) => current.get(t.name) !== t.epoch)) live[i] = false
+    })
+    return live
+  }
+
+  #decodeHit(k: string, env: Envelope | undefined): unknown {
+    if (env !== undefined) {
+      try {
+        const v = decodeValue(env)
+        this.#s.counters.hits++
+        return v
+      } catch (err) {
+        this.#corrupt(k, err)
+      }
+    }
+    this.#s.counters.misses++
+    return undefined
+  }
+
+  /** Repeats read → decide → compare-and-swap until the swap lands or `decide` says no. */
+  async #conditional(write: TierWrite, decide: (live: boolean, env: Envelope | undefined) => boolean): Promise<boolean> {
+    for (let attempt = 0; attempt < MAX_CAS_ATTEMPTS; attempt++) {
+      const raw = await this.#io(() => this.#s.tier.get(write.key))
+      const env = this.#parse(write.key, raw)
+      const [live] = await this.#liveness([env])
+      if (!decide(live === true, env)) return false
+      if (await this.#io(() => this.#s.tier.casSet(write, raw === null ? null : sha1(raw)))) {
+        this.#s.counters.sets++
+        return true
+      }
+    }
+    throw new ConflictError(`The key '${write.key}' changed ${MAX_CAS_ATTEMPTS} times while a conditional write was trying to land; retry later.`)
+  }
+
+  async #load(k: string, loader: () => unknown, ttl: number | undefined, tags: string[] | undefined): Promise<Loaded> {
+    const env = this.#parse(k, await this.#io(() => this.#s.tier.get(k)))
+    const [live] = await this.#liveness([env])
+    if (live && env) {
+      try {
+        const raw = payloadBytes(env)
+        const value = deserialize(raw)
+        this.#s.counters.hits++
+        return { value, raw }
+      } catch (err) {
+        this.#corrupt(k, err)
+      }
+    }
+    this.#s.counters.misses++
+    const value = await loader()
+    if (value === undefined) return { value, raw: undefined }
+    const prepared = prepareValue(value, this.#s.opts)
+    const writes = await this.#writes([{ k, prepared, ttl, tags }])
+    await this.#io(() => this.#s.tier.set(writes))
+    this.#s.counters.sets++
+    return { value, raw: prepared.raw }
+  }
+}

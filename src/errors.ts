@@ -1,0 +1,101 @@
+/**
+ * Every error nearcache throws on purpose is a {@link CacheError} with a stable
+ * `code`. Match on `code` (or `instanceof` a subclass), never on the message.
+ */
+export type CacheErrorCode =
+  | 'E_INVALID_KEY'
+  | 'E_INVALID_VALUE'
+  | 'E_VALUE_TOO_LARGE'
+  | 'E_INVALID_OPTION'
+  | 'E_L2_UNAVAILABLE'
+  | 'E_L2_ERROR'
+  | 'E_CORRUPT_ENTRY'
+  | 'E_CONFLICT'
+  | 'E_CLOSED'
+
+export class CacheError extends Error {
+  readonly code: CacheErrorCode
+  constructor(code: CacheErrorCode, message: string, options?: { cause?: unknown }) {
+    super(message, options)
+    this.code = code
+    this.name = new.target.name
+  }
+}
+
+/** The key is not a non-empty string, or is longer than `maxKeyBytes`. */
+export class InvalidKeyError extends CacheError {
+  static readonly code = 'E_INVALID_KEY'
+  constructor(message: string) {
+    super('E_INVALID_KEY', message)
+  }
+}
+
+/** The value cannot be stored: `undefined`, a function, a symbol, or something the codec cannot encode. */
+export class InvalidValueError extends CacheError {
+  static readonly code = 'E_INVALID_VALUE'
+  constructor(message: string, cause?: unknown) {
+    super('E_INVALID_VALUE', message, { cause })
+  }
+}
+
+/** The encoded value is larger than `maxValueBytes`. */
+export class ValueTooLargeError extends CacheError {
+  static readonly code = 'E_VALUE_TOO_LARGE'
+  constructor(message: string) {
+    super('E_VALUE_TOO_LARGE', message)
+  }
+}
+
+/** An option passed to `createCache` or to an operation is wrong. */
+export class InvalidOptionError extends CacheError {
+  static readonly code = 'E_INVALID_OPTION'
+  constructor(message: string) {
+    super('E_INVALID_OPTION', message)
+  }
+}
+
+/** Redis could not be reached (connection refused, closed, timed out, Cluster down). */
+export class L2UnavailableError extends CacheError {
+  static readonly code = 'E_L2_UNAVAILABLE'
+  constructor(message: string, cause?: unknown) {
+    super('E_L2_UNAVAILABLE', message, { cause })
+  }
+}
+
+/** Redis answered with an error nearcache did not expect (a reply error, not a connection problem). */
+export class L2CommandError extends CacheError {
+  static readonly code = 'E_L2_ERROR'
+  constructor(message: string, cause?: unknown) {
+    super('E_L2_ERROR', message, { cause })
+  }
+}
+
+/**
+ * An entry found in a tier is not a valid nearcache envelope (foreign value, truncated,
+ * checksum mismatch). Never thrown from reads: the read answers "missing" and the
+ * cache emits this on its `'error'` event.
+ */
+export class CorruptEntryError extends CacheError {
+  static readonly code = 'E_CORRUPT_ENTRY'
+  readonly key: string
+  constructor(key: string, message: string, cause?: unknown) {
+    super('E_CORRUPT_ENTRY', message, { cause })
+    this.key = key
+  }
+}
+
+/** A conditional write (`nx`, `xx`, `compareAndSet`) lost too many races in a row. */
+export class ConflictError extends CacheError {
+  static readonly code = 'E_CONFLICT'
+  constructor(message: string) {
+    super('E_CONFLICT', message)
+  }
+}
+
+/** The cache (or the cache it is a namespace of) was closed. */
+export class CacheClosedError extends CacheError {
+  static readonly code = 'E_CLOSED'
+  constructor() {
+    super('E_CLOSED', 'This cache has been closed; create a new one with createCache().')
+  }
+}

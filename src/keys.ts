@@ -1,0 +1,51 @@
+import { InvalidKeyError, InvalidOptionError } from './errors.js'
+import { describe } from './util/units.js'
+
+/** Redis key of a user key in namespace `ns`. */
+export function dataKey(ns: string, key: string): string {
+  return `${ns}:${key}`
+}
+
+/**
+ * Redis key of a tag epoch. It lives outside every `<namespace>:` prefix ('|' is
+ * not allowed in namespaces), so no user key can ever collide with it.
+ */
+export function tagKey(ns: string, tag: string): string {
+  return `__nc|t|${ns}|${tag}`
+}
+
+/** The prefixes that hold everything a namespace (and its child namespaces) owns. */
+export function namespacePrefixes(ns: string): string[] {
+  return [`${ns}:`, `__nc|t|${ns}|`, `__nc|t|${ns}:`]
+}
+
+export function validateKey(key: unknown, maxKeyBytes: number): string {
+  if (typeof key !== 'string' || key.length === 0) {
+    throw new InvalidKeyError(`Keys must be non-empty strings (got ${describe(key)}).`)
+  }
+  if (key.length * 3 > maxKeyBytes && Buffer.byteLength(key) > maxKeyBytes) {
+    throw new InvalidKeyError(
+      `The key is ${Buffer.byteLength(key)} bytes long, over maxKeyBytes (${maxKeyBytes}). Hash long keys, or raise maxKeyBytes.`,
+    )
+  }
+  return key
+}
+
+export function validateKeys(keys: unknown, maxKeyBytes: number): string[] {
+  if (!Array.isArray(keys)) throw new InvalidKeyError(`Expected an array of keys (got ${describe(keys)}).`)
+  for (const k of keys) validateKey(k, maxKeyBytes)
+  return keys as string[]
+}
+
+/** Tags: an array of non-empty strings; duplicates are dropped. */
+export function validateTags(tags: unknown, maxKeyBytes: number): string[] {
+  if (!Array.isArray(tags)) throw new InvalidOptionError(`tags must be an array of non-empty strings (got ${describe(tags)}).`)
+  for (const t of tags) {
+    if (typeof t !== 'string' || t.length === 0 || Buffer.byteLength(t) > maxKeyBytes) {
+      throw new InvalidOptionError(`Each tag must be a non-empty string of at most ${maxKeyBytes} bytes (got ${describe(t)}).`)
+    }
+  }
+  const unique = [...new Set(tags as string[])]
+  if (unique.length > 1024) throw new InvalidOptionError(`An entry can carry at most 1024 tags (got ${unique.length}).`)
+  return unique
+}

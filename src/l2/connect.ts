@@ -1,0 +1,84 @@
+import { Cluster, Redis } from 'ioredis'
+import type { ClusterOptions, RedisOptions } from 'ioredis'
+import { InvalidOptionError, L2UnavailableError } from '../errors.js'
+import type { ClusterConnection, RedisOption } from '../options.js'
+
+export interface Connected {
+  client: Redis | Cluster
+  /** true when nearcache created the client and must close it. */
+  owned: boolean
+}
+
+function isClient(x: object): x is Redis | Cluster {
+  return x instanceof Redis || x instanceof Cluster || (typeof (x as Redis).sendCommand === 'function' && 'status' in x)
+}
+
+/**
+ * Builds (or adopts) the ioredis client for the `redis` option and waits until it
+ * is ready. A client nearcache creates has auto-pipelining on, a command timeout,
+ * and its 'error' events forwarded to `onError` instead of printed.
+ */
+export async function connectRedis(
+  option: Exclude<RedisOption, false>,
+  timeouts: { connectTimeout: number; commandTimeout: number },
+  onError: (err: Error) => void,
+): Promise<Connected> {
+  if (typeof option === 'object' && isClient(option)) {
+    await waitReady(option, timeouts.connectTimeout, false)
+    return { client: option, owned: false }
+  }
+  const common: RedisOptions = {
+    lazyConnect: true,
+    enableAutoPipelining: true,
+    commandTimeout: timeouts.commandTimeout,
+    connectTimeout: timeouts.connectTimeout,
+    maxRetriesPerRequest: 2,
+  }
+  let client: Redis | Cluster
+  if (typeof option === 'string') {
+    client = new Redis(option, common)
+  } else if ('cluster' in option) {
+    const { cluster: nodes, ...clusterOptions } = option as ClusterConnection
+    if (!Array.isArray(nodes) || nodes.length === 0) {
+      throw new InvalidOptionError('redis.cluster must be a non-empty array of nodes, e.g. [{ host: "127.0.0.1", port: 7000 }].')
+    }
+    const opts: ClusterOptions = {
+      lazyConnect: true,
+      enableAutoPipelining: true,
+      ...clusterOptions,
+      redisOptions: { commandTimeout: timeouts.commandTimeout, connectTimeout: timeouts.connectTimeout, maxRetriesPerRequest: 2, ...clusterOptions.redisOptions },
+    }
+    client = new Cluster(nodes, opts)
+  } else {
+    client = new Redis({ ...common, ...(option as RedisOptions), lazyConnect: true })
+  }
+  client.on('error', onError)
+  await waitReady(client, timeouts.connectTimeout, true)
+  return { client, owned: true }
+}
+
+async function waitReady(client: Redis | Cluster, timeoutMs: number, owned: boolean): Promise<void> {
+  if (client.status === 'ready') return
+  let timer: NodeJS.Timeout | undefined
+  try {
+    await Promise.race([
+      client.status === 'wait' ? client.connect() : once(client, 'ready'),
+      new Promise((_, reject) => {
+        timer = setTimeout(() => reject(new Error(`not ready after ${timeoutMs} ms`)), timeoutMs)
+      }),
+    ])
+  } catch (err) {
+    if (owned) client.disconnect()
+    const why = err instanceof Error ? err.message : String(err)
+    throw new L2UnavailableError(
+      `Could not connect to Redis (${why}). Start the server, fix the redis option or NEARCACHE_REDIS_URL, or pass redis: false for an L1-only cache.`,
+      err,
+    )
+  } finally {
+    clearTimeout(timer)
+  }
+}
+
+function once(client: Redis | Cluster, event: string): Promise<void> {
+  return new Promise((resolve) => client.once(event, () => resolve()))
+}

@@ -1,0 +1,157 @@
+import type { Cluster, ClusterNode, ClusterOptions, Redis, RedisOptions } from 'ioredis'
+import { InvalidOptionError } from './errors.js'
+import { describe, parseBytes, parseDuration } from './util/units.js'
+
+/** A duration: milliseconds, or a string such as '500ms', '10s', '5m', '1h', '1d'. */
+export type Duration = number | string
+/** A size: bytes, or a string such as '512kb', '64mb', '1gb'. */
+export type ByteSize = number | string
+
+/** `{ cluster: [...nodes], ...clusterOptions }` connects to a Redis Cluster. */
+export type ClusterConnection = { cluster: ClusterNode[] } & ClusterOptions
+
+/** Where L2 lives. */
+export type RedisOption = string | RedisOptions | ClusterConnection | Redis | Cluster | false
+
+/** A source of the current time in milliseconds; inject one in tests instead of sleeping. */
+export interface Clock {
+  now(): number
+}
+
+export interface L1Options {
+  /**
+   * The byte budget of the process-local tier. In this version the L1 is used only
+   * when `redis` is `false` (the L1-only embedded mode).
+   * @default '64mb'
+   */
+  maxBytes?: ByteSize
+}
+
+export interface CacheOptions {
+  /**
+   * The L2: a `redis://` URL, ioredis options, `{ cluster: [...nodes], ...clusterOptions }`,
+   * an existing ioredis `Redis` or `Cluster` (never closed by nearcache), or `false` for no L2.
+   * @default process.env.NEARCACHE_REDIS_URL, else false
+   */
+  redis?: RedisOption
+  /**
+   * Key prefix: entries live at `<namespace>:<key>` in Redis. Caches with different
+   * namespaces never see each other's entries. Must not contain '|'.
+   * @default 'nc'
+   */
+  namespace?: string
+  /** Default TTL for entries written without one. @default no expiry */
+  ttl?: Duration
+  /**
+   * TTL jitter in percent (0–100): each TTL is shortened by a random amount up to this
+   * share, so entries written together do not expire together. The TTL you give stays
+   * the upper bound. @default 0
+   */
+  ttlJitter?: number
+  /** L1 options, or `false` for none. @default {} */
+  l1?: L1Options | false
+  /** Longest key accepted, in UTF-8 bytes. @default 1024 */
+  maxKeyBytes?: number
+  /** Largest value accepted, measured as its encoded (serialized, uncompressed) size. @default '16mb' */
+  maxValueBytes?: ByteSize
+  /** Encoded values at least this large are compressed with LZ4 (kept only when smaller). `false` disables compression. @default '1kb' */
+  compressThreshold?: ByteSize | false
+  /** Time allowed to connect to Redis in `createCache`. @default '5s' */
+  connectTimeout?: Duration
+  /** Time allowed for one Redis command on a client nearcache creates. @default '5s' */
+  commandTimeout?: Duration
+  /** The clock used for expiry. @default Date */
+  clock?: Clock
+  /**
+   * Coalesce the `get`s issued in one tick into per-slot `MGET`s (true) or send one
+   * `GET` each through ioredis auto-pipelining (false). @default true
+   */
+  batchGets?: boolean
+}
+
+export interface ResolvedOptions {
+  redis: RedisOption
+  namespace: string
+  ttl: number | undefined
+  ttlJitter: number
+  l1: { maxBytes: number } | false
+  maxKeyBytes: number
+  maxValueBytes: number
+  compressThreshold: number
+  connectTimeout: number
+  commandTimeout: number
+  clock: Clock
+  batchGets: boolean
+}
+
+const KNOWN = new Set([
+  'redis', 'namespace', 'ttl', 'ttlJitter', 'l1', 'maxKeyBytes', 'maxValueBytes',
+  'compressThreshold', 'connectTimeout', 'commandTimeout', 'clock', 'batchGets',
+])
+
+export function validateNamespace(ns: unknown, name = 'namespace'): string {
+  if (typeof ns !== 'string' || ns.length === 0 || ns.includes('|') || Buffer.byteLength(ns) > 256) {
+    throw new InvalidOptionError(`${name} must be a non-empty string of at most 256 bytes without '|' (got ${describe(ns)}).`)
+  }
+  return ns
+}
+
+export function resolveOptions(input: CacheOptions | undefined): ResolvedOptions {
+  const o = input ?? {}
+  if (typeof o !== 'object' || o === null || Array.isArray(o)) {
+    throw new InvalidOptionError(`createCache() takes an options object (got ${describe(o)}).`)
+  }
+  for (const k of Object.keys(o)) {
+    if (!KNOWN.has(k)) throw new InvalidOptionError(`Unknown option '${k}'. Known options: ${[...KNOWN].join(', ')}.`)
+  }
+  const redis = o.redis === undefined ? (process.env.NEARCACHE_REDIS_URL || false) : o.redis
+  if (redis !== false && typeof redis !== 'string' && (typeof redis !== 'object' || redis === null)) {
+    throw new InvalidOptionError(`redis must be a redis:// URL, ioredis options, { cluster: [...] }, an ioredis client, or false (got ${describe(redis)}).`)
+  }
+  if (typeof redis === 'string' && !/^rediss?:\/\//.test(redis)) {
+    throw new InvalidOptionError(`redis URL must start with redis:// or rediss:// (got ${JSON.stringify(redis)}).`)
+  }
+  const ttlJitter = o.ttlJitter ?? 0
+  if (typeof ttlJitter !== 'number' || !(ttlJitter >= 0 && ttlJitter <= 100)) {
+    throw new InvalidOptionError(`ttlJitter is a percentage from 0 to 100 (got ${describe(ttlJitter)}).`)
+  }
+  let l1: ResolvedOptions['l1']
+  if (o.l1 === false) l1 = false
+  else if (o.l1 === undefined || (typeof o.l1 === 'object' && o.l1 !== null && !Array.isArray(o.l1))) {
+    const l1o = o.l1 ?? {}
+    for (const k of Object.keys(l1o)) {
+      if (k !== 'maxBytes') throw new InvalidOptionError(`Unknown l1 option '${k}'. Known: maxBytes.`)
+    }
+    l1 = { maxBytes: parseBytes(l1o.maxBytes, 'l1.maxBytes', 64 * 1024 * 1024) }
+  } else {
+    throw new InvalidOptionError(`l1 must be an options object or false (got ${describe(o.l1)}).`)
+  }
+  if (redis === false && l1 === false) {
+    throw new InvalidOptionError('With redis: false and l1: false the cache has no tier at all; enable one of them.')
+  }
+  const maxKeyBytes = o.maxKeyBytes ?? 1024
+  if (!Number.isSafeInteger(maxKeyBytes) || maxKeyBytes < 1 || maxKeyBytes > 65_535) {
+    throw new InvalidOptionError(`maxKeyBytes must be a whole number from 1 to 65535 (got ${describe(maxKeyBytes)}).`)
+  }
+  const clock = o.clock ?? Date
+  if (typeof clock !== 'object' && typeof clock !== 'function' || typeof (clock as Clock).now !== 'function') {
+    throw new InvalidOptionError(`clock must be an object with a now() method returning milliseconds (got ${describe(clock)}).`)
+  }
+  if (o.batchGets !== undefined && typeof o.batchGets !== 'boolean') {
+    throw new InvalidOptionError(`batchGets must be true or false (got ${describe(o.batchGets)}).`)
+  }
+  return {
+    redis,
+    namespace: validateNamespace(o.namespace ?? 'nc'),
+    ttl: parseDuration(o.ttl, 'ttl'),
+    ttlJitter,
+    l1,
+    maxKeyBytes,
+    maxValueBytes: parseBytes(o.maxValueBytes, 'maxValueBytes', 16 * 1024 * 1024),
+    compressThreshold: o.compressThreshold === false ? Infinity : parseBytes(o.compressThreshold, 'compressThreshold', 1024),
+    connectTimeout: parseDuration(o.connectTimeout ?? 5000, 'connectTimeout') as number,
+    commandTimeout: parseDuration(o.commandTimeout ?? 5000, 'commandTimeout') as number,
+    clock,
+    batchGets: o.batchGets ?? true,
+  }
+}
