@@ -14,7 +14,7 @@ import type { Tier, TierWrite } from './tier.js'
 import { describe, parseDuration } from './util/units.js'
 
 export interface SetOptions {
-  /** TTL for this entry; defaults to the cache's `ttl`. */
+  /** TTL for this entry; defaults to the cache's `ttl`; `Infinity` = never expires. */
   ttl?: number | string
   /** Tags for `invalidateTags`. */
   tags?: string[]
@@ -272,6 +272,7 @@ export class NearCache {
   }
 
   #ttl(ttl: unknown): number | undefined {
+    if (ttl === Infinity) return undefined
     return effectiveTtl(ttl === undefined ? this.#s.opts.ttl : parseDuration(ttl, 'ttl'), this.#s.opts.ttlJitter)
   }
 

@@ -40,7 +40,7 @@ export interface CacheOptions {
    * @default 'nc'
    */
   namespace?: string
-  /** Default TTL for entries written without one. @default no expiry */
+  /** Default TTL for entries written without one (`Infinity` = none). @default no expiry */
   ttl?: Duration
   /**
    * TTL jitter in percent (0–100): each TTL is shortened by a random amount up to this
@@ -143,7 +143,7 @@ export function resolveOptions(input: CacheOptions | undefined): ResolvedOptions
   return {
     redis,
     namespace: validateNamespace(o.namespace ?? 'nc'),
-    ttl: parseDuration(o.ttl, 'ttl'),
+    ttl: o.ttl === Infinity ? undefined : parseDuration(o.ttl, 'ttl'),
     ttlJitter,
     l1,
     maxKeyBytes,

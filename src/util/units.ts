@@ -19,7 +19,7 @@ export function parseDuration(value: unknown, name: string): number | undefined 
   }
   if (ms === undefined || !Number.isFinite(ms) || ms <= 0) {
     throw new InvalidOptionError(
-      `${name} must be a positive number of milliseconds or a duration string like '500ms', '10s', '5m', '1h', '1d' (got ${describe(value)}); leave it out for no expiry.`,
+      `${name} must be a positive number of milliseconds or a duration string like '500ms', '10s', '5m', '1h', '1d' (got ${describe(value)}); Infinity (or leaving it out) means no expiry.`,
     )
   }
   return Math.max(1, Math.round(ms))

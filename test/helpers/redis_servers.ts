@@ -1,0 +1,270 @@
+// Spawns throw-away redis-server processes (standalone and cluster) for tests.
+// Every server gets a free loopback port and its own temp dir; nothing here
+// ever talks to the system Redis on 6379.
+import { execFile, spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { rmSync } from 'node:fs';
+import { mkdtemp, rm } from 'node:fs/promises';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { getFreePort } from './free_port.js';
+
+export interface HostPort { host: string; port: number }
+
+export interface RedisServerHandle {
+  readonly host: '127.0.0.1';
+  readonly port: number;
+  readonly url: string;
+  /** The server's temp working dir (kept across restart(), removed by stop()). */
+  readonly dir: string;
+  /** SIGTERM, wait for exit (SIGKILL after 5 s), remove the temp dir. Idempotent. */
+  stop(): Promise<void>;
+  /** Send a signal (default SIGKILL) without waiting, e.g. to simulate a crash. */
+  kill(signal?: NodeJS.Signals): void;
+  /** Stop the process if still alive, start it again on the same port and dir, wait for PING. */
+  restart(): Promise<void>;
+  /** Last few KB of the server's stdout/stderr. */
+  logTail(): string;
+}
+
+export interface RedisClusterHandle {
+  nodes: HostPort[];
+  masters: HostPort[];
+  /** Handles of every node (same order as `nodes`), to kill/restart single nodes. */
+  servers: RedisServerHandle[];
+  stop(): Promise<void>;
+}
+
+const HOST = '127.0.0.1' as const;
+const live = new Set<ChildProcess>();
+const dirs = new Set<string>();
+const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+
+// Last resort: never leave redis-server orphans behind when Node exits.
+process.on('exit', () => {
+  for (const c of live) { try { c.kill('SIGKILL'); } catch { /* already gone */ } }
+  for (const d of dirs) { try { rmSync(d, { recursive: true, force: true }); } catch { /* ignore */ } }
+});
+
+// `setpriv --pdeathsig KILL` makes the kernel SIGKILL redis-server if this
+// process dies without running exit handlers (e.g. vitest SIGTERMs a worker).
+let usePdeathsig: boolean | undefined;
+function spawnCommand(args: string[]): [string, string[]] {
+  if (usePdeathsig === undefined) {
+    usePdeathsig = process.platform === 'linux' &&
+      spawnSync('setpriv', ['--pdeathsig', 'KILL', 'true'], { stdio: 'ignore' }).status === 0;
+  }
+  return usePdeathsig ? ['setpriv', ['--pdeathsig', 'KILL', '--', 'redis-server', ...args]] : ['redis-server', args];
+}
+
+/** Sends one command over a raw RESP connection; resolves simple/bulk/integer replies as strings. */
+export function rawCommand(port: number, args: string[], timeoutMs = 2000): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const sock = net.connect({ host: HOST, port });
+    let buf = Buffer.alloc(0);
+    const done = (err: Error | null, val?: string) => {
+      clearTimeout(timer); sock.destroy();
+      if (err) reject(err); else resolve(val ?? '');
+    };
+    const timer = setTimeout(() => done(new Error(`timeout waiting for ${args[0]} on :${port}`)), timeoutMs);
+    sock.on('error', (e) => done(e));
+    sock.on('connect', () => {
+      sock.write(`*${args.length}\r\n` + args.map((a) => `$${Buffer.byteLength(a)}\r\n${a}\r\n`).join(''));
+    });
+    sock.on('data', (chunk: Buffer) => {
+      buf = Buffer.concat([buf, chunk]);
+      const eol = buf.indexOf('\r\n');
+      if (eol < 0) return;
+      const head = buf.subarray(1, eol).toString();
+      switch (String.fromCharCode(buf[0] ?? 0)) {
+        case '+': case ':': return done(null, head);
+        case '-': return done(new Error(head));
+        case '$': {
+          const len = Number(head);
+          if (len < 0) return done(null, '');
+          if (buf.length >= eol + 2 + len + 2) done(null, buf.subarray(eol + 2, eol + 2 + len).toString());
+          return;
+        }
+        default: return done(new Error(`unexpected reply: ${buf.toString().slice(0, 80)}`));
+      }
+    });
+  });
+}
+
+class Server implements RedisServerHandle {
+  readonly host = HOST;
+  readonly url: string;
+  private child: ChildProcess | undefined;
+  private exited: Promise<void> = Promise.resolve();
+  private log = '';
+  private stopped = false;
+
+  constructor(readonly port: number, readonly dir: string, private readonly extraArgs: string[]) {
+    this.url = `redis://${HOST}:${port}`;
+    dirs.add(dir);
+  }
+
+  logTail(): string { return this.log.split('\n').slice(-30).join('\n'); }
+
+  private alive(): boolean {
+    return !!this.child && this.child.exitCode === null && this.child.signalCode === null;
+  }
+
+  private spawn(): void {
+    const args = ['--bind', HOST, '--port', String(this.port), '--save', '', '--appendonly', 'no',
+      '--dir', this.dir, '--daemonize', 'no', '--protected-mode', 'no', '--enable-debug-command', 'yes',
+      ...this.extraArgs];
+    const [cmd, argv] = spawnCommand(args);
+    const child = spawn(cmd, argv, { cwd: this.dir, stdio: ['ignore', 'pipe', 'pipe'] });
+    this.child = child;
+    live.add(child);
+    const append = (d: Buffer) => { this.log = (this.log + d.toString()).slice(-8192); };
+    child.stdout?.on('data', append);
+    child.stderr?.on('data', append);
+    this.exited = new Promise<void>((resolve) => {
+      child.once('exit', (code, sig) => { live.delete(child); this.log += `\n[exited code=${code} signal=${sig}]`; resolve(); });
+      child.once('error', (e) => { live.delete(child); this.log += `\n[spawn error: ${e.message}]`; resolve(); });
+    });
+  }
+
+  private async waitForPing(timeoutMs = 10_000): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    while (Date.now() < deadline) {
+      if (!this.alive()) throw new Error(`redis-server on port ${this.port} exited during startup.\n${this.logTail()}`);
+      try { if ((await rawCommand(this.port, ['PING'], 1000)) === 'PONG') return; } catch { /* not up yet */ }
+      await sleep(50);
+    }
+    throw new Error(`redis-server on port ${this.port} did not answer PING within ${timeoutMs} ms.\n${this.logTail()}`);
+  }
+
+  async start(): Promise<void> {
+    this.spawn();
+    await this.waitForPing();
+  }
+
+  private async terminate(): Promise<void> {
+    if (!this.alive()) { await this.exited; return; }
+    this.child?.kill('SIGTERM');
+    let timer: NodeJS.Timeout | undefined;
+    const timedOut = await Promise.race([
+      this.exited.then(() => false),
+      new Promise<boolean>((r) => { timer = setTimeout(() => r(true), 5000); }),
+    ]);
+    clearTimeout(timer);
+    if (timedOut) { this.child?.kill('SIGKILL'); await this.exited; }
+  }
+
+  kill(signal: NodeJS.Signals = 'SIGKILL'): void {
+    if (this.alive()) this.child?.kill(signal);
+  }
+
+  async restart(): Promise<void> {
+    if (this.stopped) throw new Error(`restart(): server on port ${this.port} was stopped`);
+    await this.terminate();
+    await this.start();
+  }
+
+  async stop(): Promise<void> {
+    if (this.stopped) return;
+    this.stopped = true;
+    await this.terminate();
+    await rm(this.dir, { recursive: true, force: true });
+    dirs.delete(this.dir);
+  }
+}
+
+/** Creates and starts one server; with no fixed port, retries on a fresh port if startup fails. */
+async function launch(extraArgs: string[], port: number | undefined, clusterBus: boolean): Promise<Server> {
+  let lastErr: unknown;
+  for (let attempt = 0; attempt < (port === undefined ? 3 : 1); attempt++) {
+    const p = port ?? (await getFreePort({ clusterBus }));
+    const dir = await mkdtemp(path.join(os.tmpdir(), `nearcache-redis-${p}-`));
+    const server = new Server(p, dir, extraArgs);
+    try {
+      await server.start();
+      return server;
+    } catch (err) {
+      lastErr = err;
+      await server.stop();
+    }
+  }
+  throw lastErr;
+}
+
+export async function startStandalone(opts: { port?: number } = {}): Promise<RedisServerHandle> {
+  return launch([], opts.port, false);
+}
+
+function runRedisCli(args: string[], timeoutMs: number): Promise<string> {
+  return new Promise((resolve, reject) => {
+    execFile('redis-cli', args, { timeout: timeoutMs, killSignal: 'SIGKILL' }, (err, stdout, stderr) => {
+      if (err) reject(new Error(`redis-cli ${args.join(' ')} failed: ${err.message}\n${stdout}\n${stderr}`));
+      else resolve(stdout);
+    });
+  });
+}
+
+interface NodeLine { port: number; flags: string[]; hasSlots: boolean }
+function parseClusterNodes(text: string): NodeLine[] {
+  return text.split('\n').filter((l) => l.trim() !== '').map((line) => {
+    const f = line.trim().split(' ');
+    const addr = f[1] ?? '';
+    return { port: Number(addr.slice(addr.lastIndexOf(':') + 1).split('@')[0]), flags: (f[2] ?? '').split(','), hasSlots: f.length > 8 };
+  });
+}
+
+async function waitClusterReady(servers: Server[], masters: number, timeoutMs: number): Promise<NodeLine[]> {
+  const deadline = Date.now() + timeoutMs;
+  const status = new Map<number, string>();
+  while (Date.now() < deadline) {
+    let ready = true;
+    let view: NodeLine[] = [];
+    for (const s of servers) {
+      try {
+        const info = await rawCommand(s.port, ['CLUSTER', 'INFO']);
+        view = parseClusterNodes(await rawCommand(s.port, ['CLUSTER', 'NODES']));
+        const ok = info.includes('cluster_state:ok') && info.includes('cluster_slots_assigned:16384') &&
+          view.length === servers.length &&
+          !view.some((n) => n.flags.some((f) => ['handshake', 'noaddr', 'fail', 'fail?'].includes(f))) &&
+          view.filter((n) => n.flags.includes('master') && n.hasSlots).length === masters &&
+          view.filter((n) => n.flags.includes('slave')).length === servers.length - masters;
+        status.set(s.port, ok ? 'ok' : `${info.split('\r\n').slice(0, 3).join(' ')} | nodes:\n${view.map((n) => `${n.port} ${n.flags.join(',')}`).join('\n')}`);
+        if (!ok) ready = false;
+      } catch (err) {
+        ready = false;
+        status.set(s.port, `error: ${(err as Error).message}`);
+      }
+    }
+    if (ready) return view;
+    await sleep(100);
+  }
+  const details = [...status].map(([p, st]) => `:${p} -> ${st}`).join('\n');
+  throw new Error(`Redis Cluster not ready within ${timeoutMs} ms:\n${details}`);
+}
+
+export async function startCluster(opts: { masters?: number; replicasPerMaster?: number } = {}): Promise<RedisClusterHandle> {
+  const masters = opts.masters ?? 3;
+  const replicas = opts.replicasPerMaster ?? 0;
+  if (masters < 3) throw new Error('startCluster: Redis Cluster needs at least 3 masters');
+  const clusterArgs = ['--cluster-enabled', 'yes', '--cluster-config-file', 'nodes.conf', '--cluster-node-timeout', '2000'];
+  const started = await Promise.allSettled(
+    Array.from({ length: masters * (1 + replicas) }, () => launch(clusterArgs, undefined, true)));
+  const servers = started.flatMap((r) => (r.status === 'fulfilled' ? [r.value] : []));
+  const stop = async () => { await Promise.all(servers.map((s) => s.stop())); };
+  try {
+    const failed = started.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+    if (failed) throw failed.reason;
+    await runRedisCli(['--cluster', 'create', ...servers.map((s) => `${HOST}:${s.port}`),
+      '--cluster-replicas', String(replicas), '--cluster-yes'], 30_000);
+    const view = await waitClusterReady(servers, masters, 30_000);
+    return {
+      nodes: servers.map((s) => ({ host: HOST, port: s.port })),
+      masters: view.filter((n) => n.flags.includes('master') && n.hasSlots).map((n) => ({ host: HOST, port: n.port })),
+      servers,
+      stop,
+    };
+  } catch (err) {
+    await stop();
+    throw err;
+  }
+}
