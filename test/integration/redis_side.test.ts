@@ -1,0 +1,158 @@
+import { Cluster, Redis } from 'ioredis'
+import { afterAll, describe, expect, it } from 'vitest'
+import { CacheError, createCache } from '../../src/index.js'
+import type { NearCache } from '../../src/index.js'
+import { redisBackends, uniqueNamespace } from '../helpers/backends.js'
+import { getFreePort } from '../helpers/free_port.js'
+import { startStandalone } from '../helpers/redis_servers.js'
+
+/** What only a real Redis shows: stored bytes, foreign values, handed clients, outages. */
+describe.each(redisBackends)('Redis side on $name', (backend) => {
+  const raw = backend.rawClient() as Redis | Cluster
+  afterAll(() => raw.disconnect())
+
+  const withCache = async (fn: (c: NearCache, ns: string) => Promise<void>, opts = {}) => {
+    const ns = uniqueNamespace(backend.name)
+    const c = await createCache({ redis: backend.redisOption(), namespace: ns, ...opts })
+    try {
+      await fn(c, ns)
+    } finally {
+      await c.close()
+    }
+  }
+
+  it('stores entries at <namespace>:<key> as envelopes, compressed when large', async () => {
+    await withCache(async (c, ns) => {
+      await c.set('small', 'x')
+      await c.set('large', 'abc'.repeat(10_000), { ttl: '1h' })
+      const small = (await raw.getBuffer(`${ns}:small`)) as Buffer
+      const large = (await raw.getBuffer(`${ns}:large`)) as Buffer
+      expect(small.subarray(0, 3)).toEqual(Buffer.from([0x4e, 0x43, 1]))
+      expect((small[3] as number) & 1).toBe(0)
+      expect((large[3] as number) & 1).toBe(1)
+      expect(large.length).toBeLessThan(3000)
+      const pttl = await raw.pttl(`${ns}:large`)
+      expect(pttl).toBeGreaterThan(3_500_000)
+      expect(pttl).toBeLessThanOrEqual(3_600_000)
+      expect(await raw.pttl(`${ns}:small`)).toBe(-1)
+    }, { compressThreshold: '1kb' })
+  })
+
+  it('reads foreign and corrupt values as missing and reports E_CORRUPT_ENTRY', async () => {
+    await withCache(async (c, ns) => {
+      const events: CacheError[] = []
+      c.on('error', (e) => events.push(e as CacheError))
+      await c.set('good', { v: 1 })
+      const good = (await raw.getBuffer(`${ns}:good`)) as Buffer
+      const flipped = Buffer.from(good)
+      flipped[flipped.length - 1] = (flipped[flipped.length - 1] as number) ^ 0xff
+      await raw.set(`${ns}:flipped`, flipped)
+      await raw.set(`${ns}:foreign`, 'written by another program')
+      await raw.set(`${ns}:truncated`, good.subarray(0, 20))
+      await raw.rpush(`${ns}:list`, 'a', 'b')
+      expect(await c.get('flipped')).toBeUndefined()
+      expect(await c.getMany(['foreign', 'truncated', 'list', 'good'])).toEqual([undefined, undefined, undefined, { v: 1 }])
+      expect(await c.has('foreign')).toBe(false)
+      expect(await c.getOrSet('foreign', () => 'replaced')).toBe('replaced')
+      expect(await c.get('foreign')).toBe('replaced')
+      expect(events.map((e) => e.code)).toEqual(Array(5).fill('E_CORRUPT_ENTRY'))
+      expect(events[0]?.message).toMatch(/not a valid nearcache entry \(checksum mismatch\)/)
+      expect(await c.delete('list')).toBe(false)
+      expect(await raw.exists(`${ns}:list`)).toBe(0)
+      expect(c.stats().l2.errors).toBe(5)
+    })
+  })
+
+  it('never lets a reader crash the process when no error listener is attached', async () => {
+    await withCache(async (c, ns) => {
+      await raw.set(`${ns}:junk`, Buffer.from([0x4e, 0x43, 9, 0, 0]))
+      expect(await c.get('junk')).toBeUndefined()
+    })
+  })
+
+  it('raises E_L2_ERROR when Redis rejects a command (a foreign type where a tag epoch lives)', async () => {
+    await withCache(async (c, ns) => {
+      await raw.hset(`__nc|t|${ns}|bad`, 'f', 'v')
+      const err = await c.set('k', 1, { tags: ['bad'] }).catch((e: unknown) => e)
+      expect(err).toBeInstanceOf(CacheError)
+      expect((err as CacheError).code).toBe('E_L2_ERROR')
+      expect((err as Error).message).toMatch(/WRONGTYPE/)
+      expect(await c.has('k')).toBe(false)
+    })
+  })
+
+  it('uses a client it is handed and leaves it open on close', async () => {
+    const client = backend.rawClient() as Redis | Cluster
+    const ns = uniqueNamespace('handed')
+    const c = await createCache({ redis: client, namespace: ns })
+    await c.set('k', 'v')
+    expect(await c.get('k')).toBe('v')
+    await c.close()
+    expect(client.status).toBe('ready')
+    expect(await client.exists(`${ns}:k`)).toBe(1)
+    await client.quit()
+  })
+
+  it('raises E_CONFLICT when the key keeps changing under a conditional write', async () => {
+    const client = backend.rawClient() as Redis | Cluster
+    const other = backend.rawClient() as Redis | Cluster
+    const ns = uniqueNamespace('conflict')
+    let n = 0
+    // A real server; the only thing injected is another writer between our read and our swap.
+    const racing = new Proxy(client, {
+      get(target, prop, receiver) {
+        const v = Reflect.get(target, prop, receiver)
+        if (prop !== 'mgetBuffer') return typeof v === 'function' ? v.bind(target) : v
+        return async (...keys: string[]) => {
+          const r = await (target as Redis).mgetBuffer(...keys)
+          await other.set(keys[0] as string, `race ${n++}`)
+          return r
+        }
+      },
+    })
+    const c = await createCache({ redis: racing, namespace: ns, batchGets: false })
+    // nx: every read finds a foreign value (a miss), every swap finds it replaced again.
+    const err = await c.set('k', 1, { nx: true }).catch((e: unknown) => e)
+    expect((err as CacheError).code).toBe('E_CONFLICT')
+    expect(n).toBe(32)
+    await c.close()
+    client.disconnect()
+    other.disconnect()
+  })
+})
+
+describe('Redis unavailable (E_L2_UNAVAILABLE)', () => {
+  it('createCache rejects when nothing listens, with a hint', async () => {
+    const port = await getFreePort()
+    const err = await createCache({ redis: `redis://127.0.0.1:${port}`, connectTimeout: 2000 }).catch((e: unknown) => e)
+    expect((err as CacheError).code).toBe('E_L2_UNAVAILABLE')
+    expect((err as Error).message).toMatch(/redis: false/)
+  })
+
+  it('createCache rejects when no Cluster node answers', async () => {
+    const port = await getFreePort()
+    const err = await createCache({ redis: { cluster: [{ host: '127.0.0.1', port }] }, connectTimeout: 1500 }).catch((e: unknown) => e)
+    expect((err as CacheError).code).toBe('E_L2_UNAVAILABLE')
+  })
+
+  it('operations reject with E_L2_UNAVAILABLE when the server goes away, and work again when it is back', async () => {
+    const server = await startStandalone()
+    try {
+      const c = await createCache({ redis: server.url, commandTimeout: 1000, namespace: uniqueNamespace('outage') })
+      await c.set('k', 'v')
+      server.kill('SIGKILL')
+      const errors = await Promise.all([c.get('k'), c.set('k', 2), c.getMany(['k', 'j'])].map((p) => p.catch((e: unknown) => e)))
+      for (const e of errors) expect((e as CacheError).code).toBe('E_L2_UNAVAILABLE')
+      expect(c.stats().l2.errors).toBeGreaterThanOrEqual(3)
+      await server.restart()
+      let back: unknown
+      for (let i = 0; i < 50 && back !== true; i++) {
+        back = await c.set('k', 3).catch(() => new Promise((r) => setTimeout(r, 100)))
+      }
+      expect(await c.get('k')).toBe(3)
+      await c.close()
+    } finally {
+      await server.stop()
+    }
+  })
+})
