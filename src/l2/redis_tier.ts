@@ -16,10 +16,10 @@ export class RedisTier implements Tier {
   constructor(
     readonly client: Redis | Cluster,
     private readonly owned: boolean,
-    batchGets: boolean,
+    batchGets: boolean | undefined,
   ) {
     this.cluster = (client as Cluster).isCluster === true
-    this.batcher = batchGets ? new GetBatcher(client, this.cluster) : undefined
+    this.batcher = batchGets ?? !this.cluster ? new GetBatcher(client, this.cluster) : undefined
   }
 
   async get(key: string): Promise<Buffer | null> {
