@@ -169,7 +169,8 @@ export class NearCache {
   /**
    * Read-through: answers the cached value, or calls `loader`, caches what it
    * returns (unless `undefined`) and answers it. Concurrent calls for one key in
-   * this process share one lookup and one loader call; each gets its own copy.
+   * this process share one lookup and one loader call (the first caller's loader
+   * and options); each gets its own copy.
    */
   async getOrSet<V>(key: string, loader: () => V | Promise<V>, options?: GetOrSetOptions): Promise<V> {
     this.#open()
@@ -388,6 +389,7 @@ export class NearCache {
     const writes = await this.#writes([{ k, prepared, ttl, tags }])
     await this.#io(() => this.#s.tier.set(writes))
     this.#s.counters.sets++
-    return { value, raw: prepared.raw }
+    // The caller gets a copy too: the loader may hand the same object to others.
+    return { value: deserialize(prepared.raw), raw: prepared.raw }
   }
 }
