@@ -68,7 +68,7 @@ export class ReferenceModel {
     const e = this.live(key)
     if (e) return structuredClone(e.value)
     if (value !== undefined) this.write(key, value, o.ttl, o.tags)
-    return value
+    return structuredClone(value)
   }
 
   compareAndSet(key: string, expected: unknown, next: unknown, ttl?: number): boolean {
