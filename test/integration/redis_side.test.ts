@@ -1,5 +1,5 @@
 import { Cluster, Redis } from 'ioredis'
-import { afterAll, describe, expect, it } from 'vitest'
+import { afterAll, describe, expect, inject, it } from 'vitest'
 import { CacheError, createCache } from '../../src/index.js'
 import type { NearCache } from '../../src/index.js'
 import { redisBackends, uniqueNamespace } from '../helpers/backends.js'
@@ -118,6 +118,26 @@ describe.each(redisBackends)('Redis side on $name', (backend) => {
     await c.close()
     client.disconnect()
     other.disconnect()
+  })
+})
+
+describe('redis option forms', () => {
+  it('accepts ioredis options and the NEARCACHE_REDIS_URL default', async () => {
+    const url = new URL(inject('redisUrl'))
+    const ns = uniqueNamespace('opts')
+    const a = await createCache({ redis: { host: url.hostname, port: Number(url.port) }, namespace: ns })
+    await a.set('k', 'from options')
+    process.env.NEARCACHE_REDIS_URL = inject('redisUrl')
+    try {
+      const b = await createCache({ namespace: ns })
+      expect(await b.get('k')).toBe('from options')
+      expect(b.stats().l2.enabled).toBe(true)
+      await b.close()
+    } finally {
+      delete process.env.NEARCACHE_REDIS_URL
+    }
+    await a.clear()
+    await a.close()
   })
 })
 
