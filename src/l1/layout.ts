@@ -1,0 +1,111 @@
+/**
+ * Layout of the shared L1 table: one SharedArrayBuffer, laid out once by the
+ * owning thread and read by every attached thread from its header. All `k`
+ * constants are shared by every thread; change kLayoutVersion when any changes.
+ *
+ *   header       Int32[kHeaderInts]
+ *   shard ctl    Int32[nShards * kShardInts]     lock, ring heads/tails/used, entries
+ *   lock times   Float64[nShards]
+ *   epochs       Int32[kEpochs]                  bumped by every write/delete (fill guard)
+ *   ghosts       Int32[nShards * ghostSlots]     S3-FIFO ghost hashes (direct-mapped)
+ *   index        Int32[nShards * buckets * kSlotsPerBucket * kSlotInts]
+ *   data         bytes[nShards * shardDataBytes] small ring | main ring, per shard
+ */
+export const kMagic = 0x4e434c31 // 'NCL1'
+export const kLayoutVersion = 1
+export const kHeaderInts = 16
+export const kShardInts = 16
+export const kSlotsPerBucket = 8
+export const kSlotInts = 4
+export const kEpochs = 4096
+export const kRecordHeader = 32
+/** Share of each shard's data bytes given to the small (probationary) FIFO. */
+export const kSmallShare = 0.1
+
+// header fields
+export const H_MAGIC = 0
+export const H_VERSION = 1
+export const H_SHARDS = 2
+export const H_BUCKETS = 3
+export const H_SHARD_DATA = 4
+export const H_SMALL = 5
+export const H_GHOSTS = 6
+export const H_TOTAL_BYTES = 7
+
+// shard control fields
+export const S_LOCK = 0
+export const S_SMALL_HEAD = 1
+export const S_SMALL_TAIL = 2
+export const S_SMALL_USED = 3
+export const S_MAIN_HEAD = 4
+export const S_MAIN_TAIL = 5
+export const S_MAIN_USED = 6
+export const S_ENTRIES = 7
+
+// slot fields
+export const SL_SEQ = 0
+export const SL_TAG = 1
+export const SL_REF = 2
+export const SL_FREQ = 3
+
+// record fields (byte offsets)
+export const R_TAG = 0
+export const R_SLOT = 4
+export const R_KEYLEN = 8
+export const R_VALLEN = 12
+export const R_DEADLINE = 16
+export const R_FLAGS = 24
+export const R_TOTAL = 28
+export const F_NEGATIVE = 1
+export const F_FILLER = 2
+
+export interface Layout {
+  nShards: number
+  buckets: number
+  shardDataBytes: number
+  smallBytes: number
+  ghostSlots: number
+  totalBytes: number
+  shardCtlOff: number
+  lockTimeOff: number
+  epochsOff: number
+  ghostsOff: number
+  indexOff: number
+  dataOff: number
+}
+
+const align8 = (n: number) => (n + 7) & ~7
+const pow2Floor = (n: number) => 2 ** Math.floor(Math.log2(Math.max(1, n)))
+
+/** The smallest budget that still gives every shard room for a few records. */
+export const kMinBytes = 256 * 1024
+
+/** Splits a byte budget: ~6% index, the rest data, nothing above `maxBytes`. */
+export function computeLayout(maxBytes: number): Layout {
+  const nShards = maxBytes >= 16 * 1024 * 1024 ? 16 : 8
+  // One index slot per ~256 budget bytes: records are rarely smaller than 128 bytes.
+  const buckets = pow2Floor(maxBytes / 256 / nShards / kSlotsPerBucket)
+  const ghostSlots = pow2Floor(maxBytes / 512 / nShards)
+  const shardCtlOff = kHeaderInts * 4
+  const lockTimeOff = align8(shardCtlOff + nShards * kShardInts * 4)
+  const epochsOff = lockTimeOff + nShards * 8
+  const ghostsOff = epochsOff + kEpochs * 4
+  const indexOff = ghostsOff + nShards * ghostSlots * 4
+  const dataOff = align8(indexOff + nShards * buckets * kSlotsPerBucket * kSlotInts * 4)
+  const shardDataBytes = Math.floor((maxBytes - dataOff) / nShards / 8) * 8
+  const smallBytes = Math.max(kRecordHeader * 4, Math.floor((shardDataBytes * kSmallShare) / 8) * 8)
+  return {
+    nShards,
+    buckets,
+    shardDataBytes,
+    smallBytes,
+    ghostSlots,
+    totalBytes: dataOff + nShards * shardDataBytes,
+    shardCtlOff,
+    lockTimeOff,
+    epochsOff,
+    ghostsOff,
+    indexOff,
+    dataOff,
+  }
+}

@@ -1,0 +1,557 @@
+import { h32 } from '../../wasm/hash.js'
+import { beginWrite, endWrite, withLock } from '../sync/atomics.js'
+import * as K from './layout.js'
+import type { Layout } from './layout.js'
+
+/** Answer of a lookup that found a negative ("known missing") entry. */
+export const NEGATIVE = new Uint8Array(0)
+
+const ALIGN = (n: number) => (n + 7) & ~7
+const LOCK_STALE_MS = 5000
+const READ_ATTEMPTS = 256
+
+export interface TableCounters {
+  evictions: number
+}
+
+/**
+ * The shared L1 table. Every thread holding the same SharedArrayBuffer sees the
+ * same entries. Keys and values live in the buffer, in per-shard rings of
+ * immutable records (S3-FIFO: a small probationary FIFO, a main FIFO with
+ * reinsertion for entries hit since they were queued, a ghost of hashes recently
+ * evicted from the small FIFO so they come back straight into main).
+ *
+ * Concurrency. Writers take their shard's lock (owner + timeout, see sync/atomics).
+ * Readers take no lock: for each candidate slot they load its sequence word
+ * (odd = being written: retry), match the tag and the full key in the record,
+ * copy the value out, then re-load the sequence; any change means the slot was
+ * repointed or its record's space reclaimed while they read, and they retry.
+ * Space is reused only after every slot pointing into it has been unlinked or
+ * repointed under a sequence bump, so a reader can never return torn bytes.
+ */
+export class SharedTable {
+  readonly sab: SharedArrayBuffer
+  readonly layout: Layout
+  private readonly i32: Int32Array
+  private readonly f64: Float64Array
+  private readonly u8: Uint8Array
+  private readonly dv: DataView
+  private readonly shardShift: number
+  private readonly bucketMask: number
+  private readonly ctlBase: number
+  private readonly indexBase: number
+  private readonly ghostBase: number
+  private readonly epochBase: number
+  private readonly enc = new TextEncoder()
+  private kbuf = new Uint8Array(1024)
+  private klen = 0
+  /** Per-thread counter of evictions this thread performed (summed through stats rows). */
+  onEvict: () => void = () => {}
+
+  private constructor(sab: SharedArrayBuffer, layout: Layout) {
+    this.sab = sab
+    this.layout = layout
+    this.i32 = new Int32Array(sab)
+    this.f64 = new Float64Array(sab)
+    this.u8 = new Uint8Array(sab)
+    this.dv = new DataView(sab)
+    this.shardShift = 32 - Math.log2(layout.nShards)
+    this.bucketMask = layout.buckets - 1
+    this.ctlBase = layout.shardCtlOff / 4
+    this.indexBase = layout.indexOff / 4
+    this.ghostBase = layout.ghostsOff / 4
+    this.epochBase = layout.epochsOff / 4
+  }
+
+  /** Lays out a new table of at most `maxBytes`. */
+  static create(maxBytes: number): SharedTable {
+    const layout = K.computeLayout(maxBytes)
+    const sab = new SharedArrayBuffer(layout.totalBytes)
+    const t = new SharedTable(sab, layout)
+    const i = t.i32
+    i[K.H_MAGIC] = K.kMagic
+    i[K.H_VERSION] = K.kLayoutVersion
+    i[K.H_SHARDS] = layout.nShards
+    i[K.H_BUCKETS] = layout.buckets
+    i[K.H_SHARD_DATA] = layout.shardDataBytes
+    i[K.H_SMALL] = layout.smallBytes
+    i[K.H_GHOSTS] = layout.ghostSlots
+    i[K.H_TOTAL_BYTES] = layout.totalBytes
+    for (let s = 0; s < layout.nShards; s++) t.resetShard(s)
+    return t
+  }
+
+  /** Opens a table laid out by another thread. */
+  static attach(sab: SharedArrayBuffer): SharedTable {
+    const i = new Int32Array(sab, 0, K.kHeaderInts)
+    if (i[K.H_MAGIC] !== K.kMagic || i[K.H_VERSION] !== K.kLayoutVersion) {
+      throw new Error('nearcache: this SharedArrayBuffer is not an L1 table of this nearcache version')
+    }
+    const layout = K.computeLayout(i[K.H_TOTAL_BYTES] as number)
+    if (layout.totalBytes !== sab.byteLength) throw new Error('nearcache: L1 table size mismatch')
+    return new SharedTable(sab, layout)
+  }
+
+  // ── keys and hashing ────────────────────────────────────────────────────
+
+  /** Encodes `key` into the scratch key buffer and answers its hash. */
+  private prepare(key: string): number {
+    if (key.length * 3 > this.kbuf.length) this.kbuf = new Uint8Array(key.length * 3)
+    this.klen = this.enc.encodeInto(key, this.kbuf).written as number
+    return h32(this.kbuf.subarray(0, this.klen)) | 0
+  }
+
+  private shardOf(h: number): number {
+    return h >>> this.shardShift
+  }
+
+  private slotBase(h: number): number {
+    return (this.shardOf(h) * this.layout.buckets + (h & this.bucketMask)) * K.kSlotsPerBucket
+  }
+
+  private dataBase(shard: number): number {
+    return this.layout.dataOff + shard * this.layout.shardDataBytes
+  }
+
+  /** The fill/write guard word for a hash: bumped by every write or delete of a key that maps to it. */
+  epochOf(key: string): number {
+    return Atomics.load(this.i32, this.epochBase + (this.prepare(key) & (K.kEpochs - 1)))
+  }
+
+  // ── lock-free read ─────────────────────────────────────────────────────
+
+  /** The value bytes (a private copy), NEGATIVE, or null when absent or expired. */
+  lookup(key: string, now: number): Uint8Array | null {
+    const h = this.prepare(key)
+    const tag = h | 1
+    const shard = this.shardOf(h)
+    const data = this.dataBase(shard)
+    const limit = this.layout.shardDataBytes
+    const base = this.slotBase(h)
+    const i32 = this.i32
+    const dv = this.dv
+    const n = this.klen
+    for (let attempt = 0; attempt < READ_ATTEMPTS; attempt++) {
+      let retry = false
+      for (let j = 0; j < K.kSlotsPerBucket; j++) {
+        const si = this.indexBase + (base + j) * K.kSlotInts
+        const s1 = Atomics.load(i32, si + K.SL_SEQ)
+        if (s1 & 1) {
+          retry = true
+          break
+        }
+        if (Atomics.load(i32, si + K.SL_TAG) !== tag) continue
+        const ref = Atomics.load(i32, si + K.SL_REF)
+        let out: Uint8Array | undefined
+        let deadline = 0
+        if (ref >= 0 && ref + K.kRecordHeader <= limit) {
+          const at = data + ref
+          const keyLen = dv.getUint32(at + K.R_KEYLEN, true)
+          const valLen = dv.getUint32(at + K.R_VALLEN, true)
+          if (keyLen === n && ref + K.kRecordHeader + keyLen + valLen <= limit && this.keyEquals(at + K.kRecordHeader, n)) {
+            deadline = dv.getFloat64(at + K.R_DEADLINE, true)
+            const flags = dv.getUint32(at + K.R_FLAGS, true)
+            const from = at + K.kRecordHeader + n
+            out = flags & K.F_NEGATIVE ? NEGATIVE : this.u8.slice(from, from + valLen)
+          }
+        }
+        if (Atomics.load(i32, si + K.SL_SEQ) !== s1) {
+          retry = true
+          break
+        }
+        if (out === undefined) continue
+        if (deadline !== 0 && deadline <= now) return null
+        const f = Atomics.load(i32, si + K.SL_FREQ)
+        if (f < 3) Atomics.compareExchange(i32, si + K.SL_FREQ, f, f + 1)
+        return out
+      }
+      if (!retry) return null
+    }
+    return null
+  }
+
+  private keyEquals(at: number, n: number): boolean {
+    const u8 = this.u8
+    const k = this.kbuf
+    for (let i = 0; i < n; i++) if (u8[at + i] !== k[i]) return false
+    return true
+  }
+
+  // ── writes (under the shard lock) ───────────────────────────────────────
+
+  private locked<T>(h: number, fn: (shard: number) => T): T {
+    const shard = this.shardOf(h)
+    return withLock(
+      this.i32,
+      this.ctlBase + shard * K.kShardInts + K.S_LOCK,
+      this.f64,
+      this.layout.lockTimeOff / 8 + shard,
+      LOCK_STALE_MS,
+      () => this.resetShard(shard),
+      () => fn(shard),
+    )
+  }
+
+  /**
+   * Stores `value` (or a negative entry when `value` is null) under `key`, unless
+   * `guardEpoch` is given and a write or delete of a key sharing its epoch word
+   * happened since it was read (then the key is removed instead when `removeOnRace`,
+   * else left alone). Answers whether the value was stored.
+   */
+  put(key: string, value: Uint8Array | null, deadline: number, now: number, guard?: { epoch: number; removeOnRace: boolean; bump: boolean }): boolean {
+    const h = this.prepare(key)
+    const epochIdx = this.epochBase + (h & (K.kEpochs - 1))
+    return this.locked(h, (shard) => {
+      if (guard && Atomics.load(this.i32, epochIdx) !== guard.epoch) {
+        if (guard.removeOnRace) {
+          this.unlinkKey(h, shard)
+          Atomics.add(this.i32, epochIdx, 1)
+        }
+        return false
+      }
+      const stored = this.insert(h, shard, value, deadline, now)
+      if (!guard || guard.bump) Atomics.add(this.i32, epochIdx, 1)
+      return stored
+    })
+  }
+
+  /** Removes `key`; answers the bytes it held (NEGATIVE for a negative entry, null if absent). */
+  take(key: string, now: number): Uint8Array | null {
+    const h = this.prepare(key)
+    const epochIdx = this.epochBase + (h & (K.kEpochs - 1))
+    return this.locked(h, (shard) => {
+      const found = this.readLocked(h, shard, now)
+      this.unlinkKey(h, shard)
+      Atomics.add(this.i32, epochIdx, 1)
+      return found
+    })
+  }
+
+  /** Runs `fn(current bytes or null)` under the key's lock; stores what it returns (undefined = leave as is). */
+  update(key: string, now: number, fn: (current: Uint8Array | null) => { value: Uint8Array; deadline: number } | undefined): boolean {
+    const h = this.prepare(key)
+    const epochIdx = this.epochBase + (h & (K.kEpochs - 1))
+    const keyCopy = this.kbuf.slice(0, this.klen)
+    return this.locked(h, (shard) => {
+      const next = fn(this.readLocked(h, shard, now))
+      if (next === undefined) return false
+      // fn may have used the table's key buffer; restore this key's bytes.
+      this.kbuf.set(keyCopy)
+      this.klen = keyCopy.length
+      const ok = this.insert(h, shard, next.value, next.deadline, now)
+      Atomics.add(this.i32, epochIdx, 1)
+      return ok
+    })
+  }
+
+  /** Removes every entry whose key starts with one of `prefixes`; answers how many. */
+  deletePrefixes(prefixes: string[]): number {
+    const pre = prefixes.map((p) => this.enc.encode(p))
+    let removed = 0
+    for (let shard = 0; shard < this.layout.nShards; shard++) {
+      removed += withLock(
+        this.i32,
+        this.ctlBase + shard * K.kShardInts + K.S_LOCK,
+        this.f64,
+        this.layout.lockTimeOff / 8 + shard,
+        LOCK_STALE_MS,
+        () => this.resetShard(shard),
+        () => this.sweepShard(shard, pre),
+      )
+    }
+    return removed
+  }
+
+  private sweepShard(shard: number, prefixes: Uint8Array[]): number {
+    const data = this.dataBase(shard)
+    const first = shard * this.layout.buckets * K.kSlotsPerBucket
+    const count = this.layout.buckets * K.kSlotsPerBucket
+    let removed = 0
+    for (let s = first; s < first + count; s++) {
+      const si = this.indexBase + s * K.kSlotInts
+      if (this.i32[si + K.SL_TAG] === 0) continue
+      const at = data + (this.i32[si + K.SL_REF] as number)
+      const keyLen = this.dv.getUint32(at + K.R_KEYLEN, true)
+      const keyAt = at + K.kRecordHeader
+      if (!prefixes.some((p) => p.length <= keyLen && p.every((b, i) => this.u8[keyAt + i] === b))) continue
+      const tag = this.i32[si + K.SL_TAG] as number
+      this.unlinkSlot(s)
+      Atomics.add(this.i32, this.epochBase + (tag & (K.kEpochs - 1)), 1)
+      if (!(this.dv.getUint32(at + K.R_FLAGS, true) & K.F_NEGATIVE)) removed++
+    }
+    return removed
+  }
+
+  /** Reads the current bytes of the prepared key under the lock (no frequency bump). */
+  private readLocked(h: number, shard: number, now: number): Uint8Array | null {
+    const s = this.findSlot(h, shard)
+    if (s < 0) return null
+    const at = this.dataBase(shard) + (this.i32[this.indexBase + s * K.kSlotInts + K.SL_REF] as number)
+    const deadline = this.dv.getFloat64(at + K.R_DEADLINE, true)
+    if (deadline !== 0 && deadline <= now) return null
+    if (this.dv.getUint32(at + K.R_FLAGS, true) & K.F_NEGATIVE) return NEGATIVE
+    const from = at + K.kRecordHeader + this.klen
+    return this.u8.slice(from, from + this.dv.getUint32(at + K.R_VALLEN, true))
+  }
+
+  /** Slot index holding the prepared key, or -1. */
+  private findSlot(h: number, shard: number): number {
+    const tag = h | 1
+    const base = this.slotBase(h)
+    const data = this.dataBase(shard)
+    for (let j = 0; j < K.kSlotsPerBucket; j++) {
+      const si = this.indexBase + (base + j) * K.kSlotInts
+      if (this.i32[si + K.SL_TAG] !== tag) continue
+      const at = data + (this.i32[si + K.SL_REF] as number)
+      if (this.dv.getUint32(at + K.R_KEYLEN, true) === this.klen && this.keyEquals(at + K.kRecordHeader, this.klen)) return base + j
+    }
+    return -1
+  }
+
+  private unlinkKey(h: number, shard: number): void {
+    const s = this.findSlot(h, shard)
+    if (s >= 0) this.unlinkSlot(s)
+  }
+
+  private unlinkSlot(s: number): void {
+    const si = this.indexBase + s * K.kSlotInts
+    const shard = Math.floor(s / (this.layout.buckets * K.kSlotsPerBucket))
+    beginWrite(this.i32, si + K.SL_SEQ)
+    Atomics.store(this.i32, si + K.SL_TAG, 0)
+    Atomics.store(this.i32, si + K.SL_REF, -1)
+    Atomics.store(this.i32, si + K.SL_FREQ, 0)
+    endWrite(this.i32, si + K.SL_SEQ)
+    this.i32[this.ctlBase + shard * K.kShardInts + K.S_ENTRIES]!--
+  }
+
+  /** Writes a record for the prepared key and points a slot at it. */
+  private insert(h: number, shard: number, value: Uint8Array | null, deadline: number, now: number): boolean {
+    const n = this.klen
+    const vlen = value === null ? 0 : value.length
+    const size = ALIGN(K.kRecordHeader + n + vlen)
+    const L = this.layout
+    if (size > L.shardDataBytes - L.smallBytes) {
+      this.unlinkKey(h, shard)
+      return false
+    }
+    const existing = this.findSlot(h, shard)
+    const existingMain = existing >= 0 && (this.i32[this.indexBase + existing * K.kSlotInts + K.SL_REF] as number) >= L.smallBytes
+    const toMain = existingMain || size > L.smallBytes || this.ghostTake(h, shard)
+    // The key's bytes must survive evictions below (they may move records through scratch).
+    const keyCopy = this.kbuf.slice(0, n)
+    const off = this.alloc(shard, toMain ? 1 : 0, size, now)
+    this.kbuf.set(keyCopy)
+    this.klen = n
+    const at = this.dataBase(shard) + off
+    const dv = this.dv
+    dv.setInt32(at + K.R_TAG, h | 1, true)
+    dv.setUint32(at + K.R_KEYLEN, n, true)
+    dv.setUint32(at + K.R_VALLEN, vlen, true)
+    dv.setFloat64(at + K.R_DEADLINE, deadline, true)
+    dv.setUint32(at + K.R_FLAGS, value === null ? K.F_NEGATIVE : 0, true)
+    dv.setUint32(at + K.R_TOTAL, size, true)
+    this.u8.set(keyCopy, at + K.kRecordHeader)
+    if (value !== null) this.u8.set(value, at + K.kRecordHeader + n)
+    let s = this.findSlot(h, shard)
+    let freq = 0
+    if (s >= 0) freq = Math.min(1, this.i32[this.indexBase + s * K.kSlotInts + K.SL_FREQ] as number)
+    else s = this.freeSlot(h, shard)
+    dv.setInt32(at + K.R_SLOT, s, true)
+    const si = this.indexBase + s * K.kSlotInts
+    const isNew = this.i32[si + K.SL_TAG] === 0
+    beginWrite(this.i32, si + K.SL_SEQ)
+    Atomics.store(this.i32, si + K.SL_TAG, h | 1)
+    Atomics.store(this.i32, si + K.SL_REF, off)
+    Atomics.store(this.i32, si + K.SL_FREQ, freq)
+    endWrite(this.i32, si + K.SL_SEQ)
+    if (isNew) this.i32[this.ctlBase + shard * K.kShardInts + K.S_ENTRIES]!++
+    return true
+  }
+
+  /** An empty slot in the key's bucket, evicting the least-used entry when full. */
+  private freeSlot(h: number, shard: number): number {
+    const base = this.slotBase(h)
+    let victim = base
+    let victimFreq = 99
+    for (let j = 0; j < K.kSlotsPerBucket; j++) {
+      const si = this.indexBase + (base + j) * K.kSlotInts
+      if (this.i32[si + K.SL_TAG] === 0) return base + j
+      const f = this.i32[si + K.SL_FREQ] as number
+      if (f < victimFreq) {
+        victim = base + j
+        victimFreq = f
+      }
+    }
+    this.unlinkSlot(victim)
+    this.onEvict()
+    void shard
+    return victim
+  }
+
+  // ── rings ───────────────────────────────────────────────────────────────
+
+  /** Allocates `size` bytes at the head of a ring (0 small, 1 main), evicting from its tail. */
+  private alloc(shard: number, ring: 0 | 1, size: number, now: number): number {
+    const c = this.ctlBase + shard * K.kShardInts + (ring === 0 ? K.S_SMALL_HEAD : K.S_MAIN_HEAD)
+    const start = ring === 0 ? 0 : this.layout.smallBytes
+    const end = ring === 0 ? this.layout.smallBytes : this.layout.shardDataBytes
+    const i = this.i32
+    for (;;) {
+      if (i[c + 2] === 0) i[c] = i[c + 1] = start
+      const head = i[c] as number
+      const tail = i[c + 1] as number
+      const full = head === tail && (i[c + 2] as number) > 0
+      if (head >= tail && !full) {
+        if (end - head >= size) {
+          i[c] = head + size
+          i[c + 2]! += size
+          return head
+        }
+        // Not enough room before the end: waste the rest and wrap.
+        if (end - head >= K.kRecordHeader) this.writeFiller(shard, head, end - head)
+        i[c + 2]! += end - head
+        i[c] = start
+        continue
+      }
+      if (!full && tail - head >= size) {
+        i[c] = head + size
+        i[c + 2]! += size
+        return head
+      }
+      this.evictOne(shard, ring, now)
+    }
+  }
+
+  private writeFiller(shard: number, off: number, len: number): void {
+    const at = this.dataBase(shard) + off
+    this.dv.setUint32(at + K.R_FLAGS, K.F_FILLER, true)
+    this.dv.setUint32(at + K.R_TOTAL, len, true)
+  }
+
+  /** Frees the record at a ring's tail: dropped, promoted to main, or reinserted. */
+  private evictOne(shard: number, ring: 0 | 1, now: number): void {
+    const c = this.ctlBase + shard * K.kShardInts + (ring === 0 ? K.S_SMALL_HEAD : K.S_MAIN_HEAD)
+    const start = ring === 0 ? 0 : this.layout.smallBytes
+    const end = ring === 0 ? this.layout.smallBytes : this.layout.shardDataBytes
+    const i = this.i32
+    const tail = i[c + 1] as number
+    const advance = (len: number) => {
+      i[c + 2]! -= len
+      i[c + 1] = tail + len === end ? start : tail + len
+    }
+    if (end - tail < K.kRecordHeader) {
+      i[c + 2]! -= end - tail
+      i[c + 1] = start
+      return
+    }
+    const at = this.dataBase(shard) + tail
+    const len = this.dv.getUint32(at + K.R_TOTAL, true)
+    if (this.dv.getUint32(at + K.R_FLAGS, true) & K.F_FILLER) return advance(len)
+    const s = this.dv.getInt32(at + K.R_SLOT, true)
+    const si = this.indexBase + s * K.kSlotInts
+    const live = s >= 0 && i[si + K.SL_REF] === tail && i[si + K.SL_TAG] === this.dv.getInt32(at + K.R_TAG, true)
+    // An odd sequence under our own lock is the record this thread is moving right now.
+    if (!live || (i[si + K.SL_SEQ] as number) & 1) return advance(len)
+    const deadline = this.dv.getFloat64(at + K.R_DEADLINE, true)
+    const freq = i[si + K.SL_FREQ] as number
+    if ((deadline !== 0 && deadline <= now) || freq === 0) {
+      if (ring === 0 && freq === 0) this.ghostPut(this.dv.getInt32(at + K.R_TAG, true), shard)
+      this.unlinkSlot(s)
+      this.onEvict()
+      return advance(len)
+    }
+    // Hit since queued: small → main, or main → main again, with one use spent.
+    // The copy is private to this move: the allocation below may move other records.
+    beginWrite(i, si + K.SL_SEQ)
+    const copy = this.u8.slice(at, at + len)
+    advance(len)
+    const off = this.alloc(shard, 1, len, now)
+    this.u8.set(copy, this.dataBase(shard) + off)
+    Atomics.store(i, si + K.SL_REF, off)
+    Atomics.store(i, si + K.SL_FREQ, ring === 0 ? 0 : freq - 1)
+    endWrite(i, si + K.SL_SEQ)
+  }
+
+  private ghostPut(tag: number, shard: number): void {
+    const g = this.layout.ghostSlots
+    this.i32[this.ghostBase + shard * g + ((tag >>> 1) & (g - 1))] = tag
+  }
+
+  private ghostTake(h: number, shard: number): boolean {
+    const g = this.layout.ghostSlots
+    const idx = this.ghostBase + shard * g + (((h | 1) >>> 1) & (g - 1))
+    if (this.i32[idx] !== (h | 1)) return false
+    this.i32[idx] = 0
+    return true
+  }
+
+  /** Empties a shard: at creation, and when a lock is stolen from a thread that died mid-write. */
+  private resetShard(shard: number): void {
+    const first = shard * this.layout.buckets * K.kSlotsPerBucket
+    for (let s = first; s < first + this.layout.buckets * K.kSlotsPerBucket; s++) {
+      const si = this.indexBase + s * K.kSlotInts
+      if ((this.i32[si + K.SL_SEQ] as number) & 1) Atomics.add(this.i32, si + K.SL_SEQ, 1)
+      if (this.i32[si + K.SL_TAG] !== 0 || this.i32[si + K.SL_REF] !== -1) {
+        beginWrite(this.i32, si + K.SL_SEQ)
+        Atomics.store(this.i32, si + K.SL_TAG, 0)
+        Atomics.store(this.i32, si + K.SL_REF, -1)
+        Atomics.store(this.i32, si + K.SL_FREQ, 0)
+        endWrite(this.i32, si + K.SL_SEQ)
+      }
+    }
+    const c = this.ctlBase + shard * K.kShardInts
+    this.i32[c + K.S_SMALL_HEAD] = this.i32[c + K.S_SMALL_TAIL] = this.i32[c + K.S_SMALL_USED] = 0
+    this.i32[c + K.S_MAIN_HEAD] = this.i32[c + K.S_MAIN_TAIL] = this.layout.smallBytes
+    this.i32[c + K.S_MAIN_USED] = 0
+    this.i32[c + K.S_ENTRIES] = 0
+    this.i32.fill(0, this.ghostBase + shard * this.layout.ghostSlots, this.ghostBase + (shard + 1) * this.layout.ghostSlots)
+  }
+
+  // ── figures ─────────────────────────────────────────────────────────────
+
+  /** Live entries (positive and negative) and bytes held in the rings. */
+  usage(): { entries: number; bytes: number; capacity: number } {
+    let entries = 0
+    let bytes = 0
+    for (let s = 0; s < this.layout.nShards; s++) {
+      const c = this.ctlBase + s * K.kShardInts
+      entries += Atomics.load(this.i32, c + K.S_ENTRIES)
+      bytes += Atomics.load(this.i32, c + K.S_SMALL_USED) + Atomics.load(this.i32, c + K.S_MAIN_USED)
+    }
+    return { entries, bytes, capacity: this.layout.nShards * this.layout.shardDataBytes }
+  }
+
+  /** Checks the table's invariants (tests): every linked slot points at a record of its key in a used ring region. */
+  checkInvariants(): string[] {
+    const problems: string[] = []
+    const L = this.layout
+    for (let shard = 0; shard < L.nShards; shard++) {
+      const c = this.ctlBase + shard * K.kShardInts
+      if (this.i32[c + K.S_LOCK] !== 0) problems.push(`shard ${shard} still locked`)
+      let linked = 0
+      const first = shard * L.buckets * K.kSlotsPerBucket
+      for (let s = first; s < first + L.buckets * K.kSlotsPerBucket; s++) {
+        const si = this.indexBase + s * K.kSlotInts
+        if ((this.i32[si + K.SL_SEQ] as number) & 1) problems.push(`slot ${s} left mid-write`)
+        const tag = this.i32[si + K.SL_TAG] as number
+        if (tag === 0) continue
+        linked++
+        const ref = this.i32[si + K.SL_REF] as number
+        if (ref < 0 || ref + K.kRecordHeader > L.shardDataBytes) {
+          problems.push(`slot ${s} points outside its shard`)
+          continue
+        }
+        const at = this.dataBase(shard) + ref
+        if (this.dv.getInt32(at + K.R_TAG, true) !== tag) problems.push(`slot ${s}: record tag differs`)
+        if (this.dv.getInt32(at + K.R_SLOT, true) !== s) problems.push(`slot ${s}: record back-pointer differs`)
+        if ((this.dv.getInt32(at + K.R_TAG, true) >>> this.shardShift) !== shard) problems.push(`slot ${s}: key in the wrong shard`)
+      }
+      if (linked !== this.i32[c + K.S_ENTRIES]) problems.push(`shard ${shard}: ${linked} linked slots but entries = ${this.i32[c + K.S_ENTRIES]}`)
+      const small = this.i32[c + K.S_SMALL_USED] as number
+      const main = this.i32[c + K.S_MAIN_USED] as number
+      if (small < 0 || small > L.smallBytes) problems.push(`shard ${shard}: small ring used ${small}`)
+      if (main < 0 || main > L.shardDataBytes - L.smallBytes) problems.push(`shard ${shard}: main ring used ${main}`)
+    }
+    return problems
+  }
+}
