@@ -6,10 +6,11 @@ import { buildEnvelope, decodeEnvelope, decodeValue, effectiveTtl, payloadBytes,
 import type { Envelope, PreparedValue } from './entry_codec.js'
 import { CacheClosedError, ConflictError, CorruptEntryError, InvalidOptionError } from './errors.js'
 import { dataKey, namespacePrefixes, tagKey, validateKey, validateKeys, validateTags } from './keys.js'
-import { sha1 } from './l1/memory_tier.js'
+import { sha1 } from './util/sha1.js'
 import { validateNamespace } from './options.js'
 import type { ResolvedOptions } from './options.js'
-import type { CacheStats, TierCounters } from './stats.js'
+import { Field } from './stats.js'
+import type { CacheStats, Meter } from './stats.js'
 import type { Tier, TierWrite } from './tier.js'
 import { describe, parseDuration } from './util/units.js'
 
@@ -40,7 +41,8 @@ export interface GetOrSetOptions {
 export interface SharedState {
   readonly opts: ResolvedOptions
   readonly tier: Tier
-  readonly counters: TierCounters
+  /** The meter corrupt entries count against: L2 when there is one, else L1. */
+  readonly primary: Meter
   readonly stats: () => CacheStats
   readonly emitter: EventEmitter
   readonly inflight: Map<string, Promise<Loaded>>
@@ -95,7 +97,7 @@ export class NearCache {
   async get<V = unknown>(key: string): Promise<V | undefined> {
     this.#open()
     const k = dataKey(this.#ns, validateKey(key, this.#s.opts.maxKeyBytes))
-    const env = this.#parse(k, await this.#io(() => this.#s.tier.get(k)))
+    const env = this.#parse(k, await this.#s.tier.get(k))
     const [live] = await this.#liveness([env])
     return this.#decodeHit(k, live ? env : undefined) as V | undefined
   }
@@ -103,7 +105,7 @@ export class NearCache {
   async has(key: string): Promise<boolean> {
     this.#open()
     const k = dataKey(this.#ns, validateKey(key, this.#s.opts.maxKeyBytes))
-    const env = this.#parse(k, await this.#io(() => this.#s.tier.get(k)))
+    const env = this.#parse(k, await this.#s.tier.get(k))
     const [live] = await this.#liveness([env])
     return live === true
   }
@@ -112,7 +114,7 @@ export class NearCache {
     this.#open()
     const ks = validateKeys(keys, this.#s.opts.maxKeyBytes).map((key) => dataKey(this.#ns, key))
     if (ks.length === 0) return []
-    const raws = await this.#io(() => this.#s.tier.mget(ks))
+    const raws = await this.#s.tier.mget(ks)
     const envs = raws.map((raw, i) => this.#parse(ks[i] as string, raw))
     const live = await this.#liveness(envs)
     return envs.map((env, i) => this.#decodeHit(ks[i] as string, live[i] ? env : undefined) as V | undefined)
@@ -131,8 +133,7 @@ export class NearCache {
     const [write] = await this.#writes([{ k, prepared, ttl, tags }])
     if (o.nx) return this.#conditional(write as TierWrite, (live) => !live)
     if (o.xx) return this.#conditional(write as TierWrite, (live) => live)
-    await this.#io(() => this.#s.tier.set([write as TierWrite]))
-    this.#s.counters.sets++
+    await this.#s.tier.set([write as TierWrite])
     return true
   }
 
@@ -147,8 +148,7 @@ export class NearCache {
     })
     if (items.length === 0) return
     const writes = await this.#writes(items)
-    await this.#io(() => this.#s.tier.set(writes))
-    this.#s.counters.sets += writes.length
+    await this.#s.tier.set(writes)
   }
 
   async delete(key: string): Promise<boolean> {
@@ -159,11 +159,9 @@ export class NearCache {
     this.#open()
     const ks = [...new Set(validateKeys(keys, this.#s.opts.maxKeyBytes))].map((key) => dataKey(this.#ns, key))
     if (ks.length === 0) return 0
-    const raws = await this.#io(() => this.#s.tier.take(ks))
+    const raws = await this.#s.tier.take(ks)
     const live = await this.#liveness(raws.map((raw, i) => this.#parse(ks[i] as string, raw)))
-    const n = live.filter(Boolean).length
-    this.#s.counters.deletes += n
-    return n
+    return live.filter(Boolean).length
   }
 
   /**
@@ -211,7 +209,7 @@ export class NearCache {
     this.#open()
     const ts = validateTags(tags, this.#s.opts.maxKeyBytes)
     if (ts.length === 0) return
-    await this.#io(() => this.#s.tier.bumpCounters(ts.map((t) => tagKey(this.#ns, t))))
+    await this.#s.tier.bumpCounters(ts.map((t) => tagKey(this.#ns, t)))
   }
 
   /** Removes every key starting with `prefix` (on every Cluster master); answers how many were stored. */
@@ -220,15 +218,13 @@ export class NearCache {
     if (typeof prefix !== 'string' || Buffer.byteLength(prefix) > this.#s.opts.maxKeyBytes) {
       throw new InvalidOptionError(`invalidatePrefix takes a string of at most maxKeyBytes bytes (got ${describe(prefix)}).`)
     }
-    const n = await this.#io(() => this.#s.tier.deletePrefixes([dataKey(this.#ns, prefix)]))
-    this.#s.counters.deletes += n
-    return n
+    return this.#s.tier.deletePrefixes([dataKey(this.#ns, prefix)])
   }
 
   /** Removes every entry and tag of this namespace and its child namespaces; other namespaces are untouched. */
   async clear(): Promise<void> {
     this.#open()
-    await this.#io(() => this.#s.tier.deletePrefixes(namespacePrefixes(this.#ns)))
+    await this.#s.tier.deletePrefixes(namespacePrefixes(this.#ns))
   }
 
   /** A cache over the same connections whose keys live under `<prefix>:<name>:`. */
@@ -277,26 +273,12 @@ export class NearCache {
     return effectiveTtl(ttl === undefined ? this.#s.opts.ttl : parseDuration(ttl, 'ttl'), this.#s.opts.ttlJitter)
   }
 
-  /** Runs one tier round trip, timing it and counting failures. */
-  async #io<T>(op: () => Promise<T>): Promise<T> {
-    const c = this.#s.counters
-    const start = performance.now()
-    try {
-      return await op()
-    } catch (err) {
-      c.errors++
-      throw err
-    } finally {
-      c.time(start)
-    }
-  }
-
   /** Envelopes for a batch of writes, reading (creating) the epochs of their tags once. */
   async #writes(items: { k: string; prepared: PreparedValue; ttl: number | undefined; tags: string[] | undefined }[]): Promise<TierWrite[]> {
     const tagNames = [...new Set(items.flatMap((i) => i.tags ?? []))]
     const epochs = new Map<string, number>()
     if (tagNames.length > 0) {
-      const values = await this.#io(() => this.#s.tier.readCounters(tagNames.map((t) => tagKey(this.#ns, t)), true))
+      const values = await this.#s.tier.readCounters(tagNames.map((t) => tagKey(this.#ns, t)), true)
       tagNames.forEach((t, i) => epochs.set(t, values[i] as number))
     }
     const now = this.#s.opts.clock.now()
@@ -318,7 +300,7 @@ export class NearCache {
   }
 
   #corrupt(k: string, err: unknown): void {
-    this.#s.counters.errors++
+    this.#s.primary.add(Field.Errors)
     const why = err instanceof Error ? err.message : String(err)
     const e = new CorruptEntryError(k, `The entry at '${k}' is not a valid nearcache entry (${why}); it reads as missing. Another program may be writing under this namespace.`, err)
     if (this.#s.emitter.listenerCount('error') > 0) this.#s.emitter.emit('error', e)
@@ -332,7 +314,7 @@ export class NearCache {
     envs.forEach((e, i) => live[i] && e?.tags?.forEach((t) => names.add(t.name)))
     if (names.size === 0) return live
     const list = [...names]
-    const values = await this.#io(() => this.#s.tier.readCounters(list.map((t) => tagKey(this.#ns, t)), false))
+    const values = await this.#s.tier.readCounters(list.map((t) => tagKey(this.#ns, t)), false)
     const current = new Map(list.map((t, i) => [t, values[i]]))
     envs.forEach((e, i) => {
       if (live[i] && e?.tags?.some((t) => current.get(t.name) !== t.epoch)) live[i] = false
@@ -343,52 +325,42 @@ export class NearCache {
   #decodeHit(k: string, env: Envelope | undefined): unknown {
     if (env !== undefined) {
       try {
-        const v = decodeValue(env)
-        this.#s.counters.hits++
-        return v
+        return decodeValue(env)
       } catch (err) {
         this.#corrupt(k, err)
       }
     }
-    this.#s.counters.misses++
     return undefined
   }
 
   /** Repeats read → decide → compare-and-swap until the swap lands or `decide` says no. */
   async #conditional(write: TierWrite, decide: (live: boolean, env: Envelope | undefined) => boolean): Promise<boolean> {
     for (let attempt = 0; attempt < MAX_CAS_ATTEMPTS; attempt++) {
-      const raw = await this.#io(() => this.#s.tier.get(write.key))
+      const raw = await this.#s.tier.getFresh(write.key)
       const env = this.#parse(write.key, raw)
       const [live] = await this.#liveness([env])
       if (!decide(live === true, env)) return false
-      if (await this.#io(() => this.#s.tier.casSet(write, raw === null ? null : sha1(raw)))) {
-        this.#s.counters.sets++
-        return true
-      }
+      if (await this.#s.tier.casSet(write, raw === null ? null : sha1(raw))) return true
     }
     throw new ConflictError(`The key '${write.key}' changed ${MAX_CAS_ATTEMPTS} times while a conditional write was trying to land; retry later.`)
   }
 
   async #load(k: string, loader: () => unknown, ttl: number | undefined, tags: string[] | undefined): Promise<Loaded> {
-    const env = this.#parse(k, await this.#io(() => this.#s.tier.get(k)))
+    const env = this.#parse(k, await this.#s.tier.get(k))
     const [live] = await this.#liveness([env])
     if (live && env) {
       try {
         const raw = payloadBytes(env)
-        const value = deserialize(raw)
-        this.#s.counters.hits++
-        return { value, raw }
+        return { value: deserialize(raw), raw }
       } catch (err) {
         this.#corrupt(k, err)
       }
     }
-    this.#s.counters.misses++
     const value = await loader()
     if (value === undefined) return { value, raw: undefined }
     const prepared = prepareValue(value, this.#s.opts)
     const writes = await this.#writes([{ k, prepared, ttl, tags }])
-    await this.#io(() => this.#s.tier.set(writes))
-    this.#s.counters.sets++
+    await this.#s.tier.set(writes)
     // The caller gets a copy too: the loader may hand the same object to others.
     return { value: deserialize(prepared.raw), raw: prepared.raw }
   }

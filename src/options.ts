@@ -1,5 +1,6 @@
 import type { Cluster, ClusterNode, ClusterOptions, Redis, RedisOptions } from 'ioredis'
 import { InvalidOptionError } from './errors.js'
+import { kMinBytes } from './l1/layout.js'
 import { describe, parseBytes, parseDuration } from './util/units.js'
 
 /** A duration: milliseconds, or a string such as '500ms', '10s', '5m', '1h', '1d'. */
@@ -20,11 +21,26 @@ export interface Clock {
 
 export interface L1Options {
   /**
-   * The byte budget of the process-local tier. In this version the L1 is used only
-   * when `redis` is `false` (the L1-only embedded mode).
+   * Size of the shared L1: one SharedArrayBuffer of at most this many bytes per
+   * process (index and data), shared by every thread attached to the cache.
    * @default '64mb'
    */
   maxBytes?: ByteSize
+  /** Entries larger than this (encoded) stay in L2 only. @default '1mb' (capped by what one L1 shard holds) */
+  maxEntryBytes?: ByteSize
+  /**
+   * How long a key found missing in L2 is remembered in L1, so that repeated
+   * lookups of it cost no Redis round trip; any write or delete of the key in this
+   * process clears it at once. `0` turns negative caching off. @default '1s'
+   */
+  negativeTtl?: Duration | 0
+  /**
+   * Longest time an L1 copy of an L2 entry is served before L2 is read again: the
+   * bound on how stale L1 can be after another process changes Redis (there is no
+   * cross-process invalidation yet). `Infinity` = until the entry's own TTL. Not
+   * used without L2. @default '10s'
+   */
+  ttl?: Duration
 }
 
 export interface CacheOptions {
@@ -77,7 +93,7 @@ export interface ResolvedOptions {
   namespace: string
   ttl: number | undefined
   ttlJitter: number
-  l1: { maxBytes: number } | false
+  l1: { maxBytes: number; maxEntryBytes: number; negativeTtl: number; ttl: number } | false
   maxKeyBytes: number
   maxValueBytes: number
   compressThreshold: number
@@ -87,6 +103,7 @@ export interface ResolvedOptions {
   batchGets: boolean | undefined
 }
 
+const L1_KNOWN = new Set(['maxBytes', 'maxEntryBytes', 'negativeTtl', 'ttl'])
 const KNOWN = new Set([
   'redis', 'namespace', 'ttl', 'ttlJitter', 'l1', 'maxKeyBytes', 'maxValueBytes',
   'compressThreshold', 'connectTimeout', 'commandTimeout', 'clock', 'batchGets',
@@ -123,9 +140,16 @@ export function resolveOptions(input: CacheOptions | undefined): ResolvedOptions
   else if (o.l1 === undefined || (typeof o.l1 === 'object' && o.l1 !== null && !Array.isArray(o.l1))) {
     const l1o = o.l1 ?? {}
     for (const k of Object.keys(l1o)) {
-      if (k !== 'maxBytes') throw new InvalidOptionError(`Unknown l1 option '${k}'. Known: maxBytes.`)
+      if (!L1_KNOWN.has(k)) throw new InvalidOptionError(`Unknown l1 option '${k}'. Known: ${[...L1_KNOWN].join(', ')}.`)
     }
-    l1 = { maxBytes: parseBytes(l1o.maxBytes, 'l1.maxBytes', 64 * 1024 * 1024) }
+    const maxBytes = parseBytes(l1o.maxBytes, 'l1.maxBytes', 64 * 1024 * 1024)
+    if (maxBytes < kMinBytes) throw new InvalidOptionError(`l1.maxBytes must be at least ${kMinBytes} bytes (256kb) (got ${maxBytes}).`)
+    l1 = {
+      maxBytes,
+      maxEntryBytes: parseBytes(l1o.maxEntryBytes, 'l1.maxEntryBytes', 1024 * 1024),
+      negativeTtl: l1o.negativeTtl === 0 ? 0 : (parseDuration(l1o.negativeTtl ?? 1000, 'l1.negativeTtl') as number),
+      ttl: l1o.ttl === Infinity ? 0 : (parseDuration(l1o.ttl ?? 10_000, 'l1.ttl') as number),
+    }
   } else {
     throw new InvalidOptionError(`l1 must be an options object or false (got ${describe(o.l1)}).`)
   }

@@ -12,9 +12,10 @@ export interface TierWrite {
 }
 
 export interface Tier {
-  readonly kind: 'l1' | 'l2'
-  /** One key; reads issued in the same tick may be coalesced. */
+  /** One key; reads issued in the same tick may be coalesced. May answer from L1. */
   get(key: string): Promise<Buffer | null>
+  /** One key from the authoritative tier (never an L1 copy): what conditional writes decide on. */
+  getFresh(key: string): Promise<Buffer | null>
   /** Many keys, answers in key order. Never fails with CROSSSLOT. */
   mget(keys: string[]): Promise<(Buffer | null)[]>
   set(writes: TierWrite[]): Promise<void>

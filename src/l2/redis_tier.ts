@@ -1,4 +1,6 @@
 import type { Cluster, Redis } from 'ioredis'
+import { Field } from '../stats.js'
+import type { Meter } from '../stats.js'
 import type { Tier, TierWrite } from '../tier.js'
 import { wrapRedisError } from './errors.js'
 import { GetBatcher } from './get_batcher.js'
@@ -9,7 +11,6 @@ const SCAN_COUNT = 1000
 
 /** L2 over one ioredis client, standalone or Cluster. */
 export class RedisTier implements Tier {
-  readonly kind = 'l2' as const
   readonly cluster: boolean
   private readonly batcher: GetBatcher | undefined
 
@@ -17,24 +18,46 @@ export class RedisTier implements Tier {
     readonly client: Redis | Cluster,
     private readonly owned: boolean,
     batchGets: boolean | undefined,
+    private readonly meter: Meter,
   ) {
     this.cluster = (client as Cluster).isCluster === true
     this.batcher = batchGets ?? !this.cluster ? new GetBatcher(client, this.cluster) : undefined
   }
 
-  async get(key: string): Promise<Buffer | null> {
+  /** Runs one L2 operation: timed, failures counted and turned into CacheErrors. */
+  private async op<T>(name: string, fn: () => Promise<T>): Promise<T> {
+    const start = performance.now()
     try {
-      if (this.batcher) return await this.batcher.get(key)
-      const [v] = await this.client.mgetBuffer(key)
-      return v ?? null
+      return await fn()
     } catch (err) {
-      throw wrapRedisError(err, 'get')
+      this.meter.add(Field.Errors)
+      throw wrapRedisError(err, name)
+    } finally {
+      this.meter.time(start)
     }
   }
 
-  async mget(keys: string[]): Promise<(Buffer | null)[]> {
+  private counted(v: Buffer | null): Buffer | null {
+    this.meter.add(v === null ? Field.Misses : Field.Hits)
+    return v
+  }
+
+  get(key: string): Promise<Buffer | null> {
+    return this.op('get', async () => this.counted(this.batcher ? await this.batcher.get(key) : await this.getFresh(key)))
+  }
+
+  async getFresh(key: string): Promise<Buffer | null> {
+    const [v] = await this.client.mgetBuffer(key)
+    return v ?? null
+  }
+
+  mget(keys: string[]): Promise<(Buffer | null)[]> {
+    return this.op('mget', async () => (await this.mgetRaw(keys)).map((v) => this.counted(v)))
+  }
+
+  private async mgetRaw(keys: string[]): Promise<(Buffer | null)[]> {
     const out: (Buffer | null)[] = new Array(keys.length).fill(null)
-    try {
+    {
       await Promise.all(
         groupBySlot(keys, this.cluster).flatMap((group) =>
           chunk(group, 512).map(async (part) => {
@@ -43,34 +66,38 @@ export class RedisTier implements Tier {
           }),
         ),
       )
-    } catch (err) {
-      throw wrapRedisError(err, 'mget')
     }
     return out
   }
 
-  async set(writes: TierWrite[]): Promise<void> {
-    try {
+  set(writes: TierWrite[]): Promise<void> {
+    return this.op('set', async () => {
       await Promise.all(
         writes.map((w) => (w.px === undefined ? this.client.set(w.key, w.bytes) : this.client.set(w.key, w.bytes, 'PX', w.px))),
       )
-    } catch (err) {
-      throw wrapRedisError(err, 'set')
-    }
+      this.meter.add(Field.Sets, writes.length)
+    })
   }
 
-  async casSet(w: TierWrite, expectSha1: string | null): Promise<boolean> {
-    try {
-      const r = await CAS_SET.run(this.client, [w.key], [expectSha1 ?? '', w.bytes, w.px === undefined ? '' : w.px])
-      return r === 1
-    } catch (err) {
-      throw wrapRedisError(err, 'a conditional set')
-    }
+  casSet(w: TierWrite, expectSha1: string | null): Promise<boolean> {
+    return this.op('a conditional set', async () => {
+      const ok = (await CAS_SET.run(this.client, [w.key], [expectSha1 ?? '', w.bytes, w.px === undefined ? '' : w.px])) === 1
+      if (ok) this.meter.add(Field.Sets)
+      return ok
+    })
   }
 
-  async take(keys: string[]): Promise<(Buffer | null)[]> {
+  take(keys: string[]): Promise<(Buffer | null)[]> {
+    return this.op('delete', async () => {
+      const out = await this.takeRaw(keys)
+      this.meter.add(Field.Deletes, out.filter((v) => v !== null).length)
+      return out
+    })
+  }
+
+  private async takeRaw(keys: string[]): Promise<(Buffer | null)[]> {
     const out: (Buffer | null)[] = new Array(keys.length).fill(null)
-    try {
+    {
       await Promise.all(
         groupBySlot(keys, this.cluster).flatMap((group) =>
           chunk(group, 512).map(async (part) => {
@@ -79,14 +106,12 @@ export class RedisTier implements Tier {
           }),
         ),
       )
-    } catch (err) {
-      throw wrapRedisError(err, 'delete')
     }
     return out
   }
 
   async readCounters(keys: string[], init: boolean): Promise<(number | null)[]> {
-    const raw = await this.mget(keys)
+    const raw = await this.op('reading tag epochs', () => this.mgetRaw(keys))
     const out = raw.map((b) => (b === null ? null : Number(b.toString('latin1'))))
     if (!init) return out
     try {
@@ -111,14 +136,14 @@ export class RedisTier implements Tier {
     }
   }
 
-  async deletePrefixes(prefixes: string[]): Promise<number> {
-    const nodes: Redis[] = this.cluster ? (this.client as Cluster).nodes('master') : [this.client as Redis]
-    try {
+  deletePrefixes(prefixes: string[]): Promise<number> {
+    return this.op('a prefix delete', async () => {
+      const nodes: Redis[] = this.cluster ? (this.client as Cluster).nodes('master') : [this.client as Redis]
       const counts = await Promise.all(nodes.flatMap((node) => prefixes.map((p) => this.scanDelete(node, `${globEscape(p)}*`))))
-      return counts.reduce((a, b) => a + b, 0)
-    } catch (err) {
-      throw wrapRedisError(err, 'a prefix delete')
-    }
+      const n = counts.reduce((a, b) => a + b, 0)
+      this.meter.add(Field.Deletes, n)
+      return n
+    })
   }
 
   /** SCANs one node and UNLINKs what matches, one command per slot (through the routing client). */

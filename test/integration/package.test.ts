@@ -78,7 +78,7 @@ try {
     bigType: typeof got?.big,
     bigIsTen: got?.big === 10n,
   }
-  out.l2 = { enabled: cache.stats().l2.enabled, sets: cache.stats().l2.sets, hits: cache.stats().l2.hits }
+  out.l2 = { enabled: cache.stats().l2.enabled, sets: cache.stats().l2.sets, l1Hits: cache.stats().l1.hits }
   try {
     await cache.get('')
     out.invalidKey = { rejected: false }
@@ -199,7 +199,7 @@ describe('the packed npm package, installed into another directory', { timeout: 
 
     expect(out.setResult).toBe(true)
     expect(out.roundTrip).toEqual({ keys: ['a', 'big', 'when'], a: 1, whenIsDate: true, whenMs: 0, bigType: 'bigint', bigIsTen: true })
-    expect(out.l2).toEqual({ enabled: true, sets: 1, hits: 1 })
+    expect(out.l2).toEqual({ enabled: true, sets: 1, l1Hits: 1 })
     expect(out.invalidKey).toEqual({ rejected: true, isCacheError: true, isError: true, code: 'E_INVALID_KEY', name: 'InvalidKeyError' })
     expect(out.memory).toEqual({ l1Enabled: true, l2Enabled: false, ok: true, missing: true })
     expect(out.msgpackrNative, 'msgpackr native acceleration (msgpackr-extract) in the installed copy').toBe(true)

@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto'
 import pg from 'pg'
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
 import { createCache } from '../../src/index.js'
-import type { NearCache } from '../../src/index.js'
+import type { CacheOptions, NearCache } from '../../src/index.js'
 import { redisBackends, uniqueNamespace } from '../helpers/backends.js'
 
 /**
@@ -108,8 +108,8 @@ function productLoader(table: string) {
 
 describe.each(redisBackends)('read-through from PostgreSQL on $name', (backend) => {
   const open: NearCache[] = []
-  const make = async (namespace = uniqueNamespace(`pg-${backend.name}`)) => {
-    const c = await createCache({ redis: backend.redisOption(), namespace })
+  const make = async (namespace = uniqueNamespace(`pg-${backend.name}`), opts: CacheOptions = {}) => {
+    const c = await createCache({ redis: backend.redisOption(), namespace, ...opts })
     open.push(c)
     return c
   }
@@ -135,8 +135,8 @@ describe.each(redisBackends)('read-through from PostgreSQL on $name', (backend) 
     expect(counter.queries).toBe(1)
     for (const row of warm) expect(row).toStrictEqual(expected)
 
-    // It is Redis that holds it: another cache (another process, say) on the namespace needs no query.
-    const other = await make(namespace)
+    // It is Redis that holds it: another cache (another process, say; no L1 of its own) on the namespace needs no query.
+    const other = await make(namespace, { l1: false })
     expect(await other.getOrSet('product:1', load(1))).toStrictEqual(expected)
     expect(await other.get('product:1')).toStrictEqual(expected)
     expect(counter.queries).toBe(1)

@@ -160,9 +160,13 @@ describe('Redis unavailable (E_L2_UNAVAILABLE)', () => {
     try {
       const c = await createCache({ redis: server.url, commandTimeout: 1000, namespace: uniqueNamespace('outage') })
       await c.set('k', 'v')
+      await c.set('served', 'from L1')
       server.kill('SIGKILL')
-      const errors = await Promise.all([c.get('k'), c.set('k', 2), c.getMany(['k', 'j'])].map((p) => p.catch((e: unknown) => e)))
+      const errors = await Promise.all([c.get('j'), c.set('k', 2), c.getMany(['k', 'j'])].map((p) => p.catch((e: unknown) => e)))
       for (const e of errors) expect((e as CacheError).code).toBe('E_L2_UNAVAILABLE')
+      // What L1 holds is still served; a failed write removes its key's L1 copy rather than guess.
+      expect(await c.get('served')).toBe('from L1')
+      expect(await c.get('k').catch((e: unknown) => (e as CacheError).code)).toBe('E_L2_UNAVAILABLE')
       expect(c.stats().l2.errors).toBeGreaterThanOrEqual(3)
       await server.restart()
       let back: unknown

@@ -1,0 +1,114 @@
+import { ValueTooLargeError } from '../errors.js'
+import { randomCounterStart } from '../l2/scripts.js'
+import type { Clock } from '../options.js'
+import { Field } from '../stats.js'
+import type { Meter } from '../stats.js'
+import type { Tier, TierWrite } from '../tier.js'
+import { sha1 } from '../util/sha1.js'
+import { NEGATIVE } from './shared_table.js'
+import type { SharedTable } from './shared_table.js'
+
+const asBuffer = (b: Uint8Array | null): Buffer | null => (b === null || b === NEGATIVE ? null : Buffer.from(b.buffer, b.byteOffset, b.byteLength))
+const SAMPLE = 15
+
+/**
+ * The shared L1 table as the only tier (`redis: false`): the embedded cache. Every
+ * thread attached to the table sees the same entries; deadlines follow the cache's clock.
+ */
+export class TableTier implements Tier {
+  private ops = 0
+
+  constructor(
+    readonly table: SharedTable,
+    private readonly clock: Clock,
+    private readonly meter: Meter,
+  ) {}
+
+  private deadline(w: TierWrite, now: number): number {
+    return w.px === undefined ? 0 : now + w.px
+  }
+
+  async get(key: string): Promise<Buffer | null> {
+    const start = (++this.ops & SAMPLE) === 0 ? performance.now() : 0
+    const v = asBuffer(this.table.lookup(key, this.clock.now()))
+    this.meter.add(v === null ? Field.Misses : Field.Hits)
+    if (start) this.meter.time(start)
+    return v
+  }
+
+  getFresh(key: string): Promise<Buffer | null> {
+    return Promise.resolve(asBuffer(this.table.lookup(key, this.clock.now())))
+  }
+
+  async mget(keys: string[]): Promise<(Buffer | null)[]> {
+    const now = this.clock.now()
+    return keys.map((k) => {
+      const v = asBuffer(this.table.lookup(k, now))
+      this.meter.add(v === null ? Field.Misses : Field.Hits)
+      return v
+    })
+  }
+
+  async set(writes: TierWrite[]): Promise<void> {
+    const now = this.clock.now()
+    for (const w of writes) this.fits(w)
+    for (const w of writes) this.table.put(w.key, w.bytes, this.deadline(w, now), now)
+    this.meter.add(Field.Sets, writes.length)
+  }
+
+  private fits(w: TierWrite): void {
+    const room = this.table.layout.shardDataBytes - this.table.layout.smallBytes - 64 - Buffer.byteLength(w.key)
+    if (w.bytes.length > room) {
+      throw new ValueTooLargeError(`The entry is ${w.bytes.length} bytes; the L1 holds entries of at most ${room} bytes. Raise l1.maxBytes or store it in Redis.`)
+    }
+  }
+
+  async casSet(w: TierWrite, expectSha1: string | null): Promise<boolean> {
+    this.fits(w)
+    const now = this.clock.now()
+    const ok = this.table.update(w.key, now, (cur) => {
+      const current = cur === NEGATIVE ? null : cur
+      const matches = expectSha1 === null ? current === null : current !== null && sha1(current) === expectSha1
+      return matches ? { value: w.bytes, deadline: this.deadline(w, now) } : undefined
+    })
+    if (ok) this.meter.add(Field.Sets)
+    return ok
+  }
+
+  async take(keys: string[]): Promise<(Buffer | null)[]> {
+    const now = this.clock.now()
+    const out = keys.map((k) => asBuffer(this.table.take(k, now)))
+    this.meter.add(Field.Deletes, out.filter((v) => v !== null).length)
+    return out
+  }
+
+  async readCounters(keys: string[], init: boolean): Promise<(number | null)[]> {
+    const now = this.clock.now()
+    return keys.map((k) => {
+      let v = this.table.lookup(k, now)
+      if ((v === null || v === NEGATIVE) && init) {
+        this.table.update(k, now, (cur) => (cur !== null && cur !== NEGATIVE ? undefined : { value: Buffer.from(String(randomCounterStart())), deadline: 0 }))
+        v = this.table.lookup(k, now)
+      }
+      return v === null || v === NEGATIVE ? null : Number(Buffer.from(v).toString('latin1'))
+    })
+  }
+
+  async bumpCounters(keys: string[]): Promise<void> {
+    const now = this.clock.now()
+    for (const k of keys) {
+      this.table.update(k, now, (cur) => {
+        const n = cur === null || cur === NEGATIVE ? 0 : Number(Buffer.from(cur).toString('latin1'))
+        return { value: Buffer.from(String(n + 1)), deadline: 0 }
+      })
+    }
+  }
+
+  async deletePrefixes(prefixes: string[]): Promise<number> {
+    const n = this.table.deletePrefixes(prefixes)
+    this.meter.add(Field.Deletes, n)
+    return n
+  }
+
+  async close(): Promise<void> {}
+}

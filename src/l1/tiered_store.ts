@@ -1,0 +1,185 @@
+import type { Clock } from '../options.js'
+import { Field } from '../stats.js'
+import type { Meter } from '../stats.js'
+import type { Tier, TierWrite } from '../tier.js'
+import { NEGATIVE } from './shared_table.js'
+import type { SharedTable } from './shared_table.js'
+
+export interface TieredOptions {
+  /** How long a key confirmed missing in L2 is remembered in L1 (0 = not at all). */
+  negativeTtl: number
+  /** Longest an L1 copy of an L2 entry is served before L2 is asked again (0 = until the entry expires). */
+  l1Ttl: number
+  /** Entries larger than this stay in L2 only. */
+  maxEntryBytes: number
+}
+
+const SAMPLE = 15
+
+/**
+ * The shared L1 table in front of an L2 tier. Reads try L1 first; an L1 miss goes
+ * to L2 and fills L1 with the answer (a negative entry when L2 has nothing).
+ *
+ * Races inside the process are closed with the table's epoch words: a fill reads
+ * the key's epoch before asking L2 and lands only if no write or delete of that key
+ * (or one sharing its epoch word) happened meanwhile; a write reads it before
+ * writing L2 and, when another write raced it, removes the key from L1 instead of
+ * guessing which write L2 kept. Deletes and invalidations remove L1 copies after L2
+ * has changed, which also voids every fill that started before.
+ */
+export class TieredStore implements Tier {
+  private ops = 0
+
+  constructor(
+    readonly table: SharedTable,
+    private readonly l2: Tier,
+    private readonly clock: Clock,
+    private readonly opts: TieredOptions,
+    private readonly meter: Meter,
+  ) {}
+
+  private deadlineOf(bytes: Buffer, now: number): number {
+    // Envelopes carry their expiry at offset 20 (see codec/envelope); counters have none.
+    const expires = bytes.length >= 28 && bytes[0] === 0x4e && bytes[1] === 0x43 ? bytes.readDoubleLE(20) : 0
+    const cap = this.opts.l1Ttl > 0 ? now + this.opts.l1Ttl : 0
+    if (expires === 0) return cap
+    return cap === 0 ? expires : Math.min(expires, cap)
+  }
+
+  private fill(key: string, value: Buffer | null, epoch: number, now: number): void {
+    if (value === null) {
+      if (this.opts.negativeTtl > 0) this.table.put(key, null, now + this.opts.negativeTtl, now, { epoch, removeOnRace: false, bump: false })
+    } else if (value.length <= this.opts.maxEntryBytes) {
+      this.table.put(key, value, this.deadlineOf(value, now), now, { epoch, removeOnRace: false, bump: false })
+    }
+  }
+
+  private l1Get(key: string, now: number): Uint8Array | null {
+    const start = (++this.ops & SAMPLE) === 0 ? performance.now() : 0
+    const v = this.table.lookup(key, now)
+    this.meter.add(v === null ? Field.Misses : Field.Hits)
+    if (start) this.meter.time(start)
+    return v
+  }
+
+  async get(key: string): Promise<Buffer | null> {
+    const now = this.clock.now()
+    const hit = this.l1Get(key, now)
+    if (hit !== null) return hit === NEGATIVE ? null : Buffer.from(hit.buffer, hit.byteOffset, hit.byteLength)
+    const epoch = this.table.epochOf(key)
+    const v = await this.l2.get(key)
+    this.fill(key, v, epoch, now)
+    return v
+  }
+
+  getFresh(key: string): Promise<Buffer | null> {
+    return this.l2.getFresh(key)
+  }
+
+  async mget(keys: string[]): Promise<(Buffer | null)[]> {
+    const now = this.clock.now()
+    const out: (Buffer | null)[] = new Array(keys.length).fill(null)
+    const missing: number[] = []
+    keys.forEach((k, i) => {
+      const hit = this.l1Get(k, now)
+      if (hit === null) missing.push(i)
+      else if (hit !== NEGATIVE) out[i] = Buffer.from(hit.buffer, hit.byteOffset, hit.byteLength)
+    })
+    if (missing.length === 0) return out
+    const missKeys = missing.map((i) => keys[i] as string)
+    const epochs = missKeys.map((k) => this.table.epochOf(k))
+    const values = await this.l2.mget(missKeys)
+    missing.forEach((i, j) => {
+      out[i] = values[j] ?? null
+      this.fill(missKeys[j] as string, out[i] as Buffer | null, epochs[j] as number, now)
+    })
+    return out
+  }
+
+  /** After L2 accepted `w`: store it in L1 unless another write raced it (then drop the L1 copy). */
+  private written(w: TierWrite, epoch: number): void {
+    const now = this.clock.now()
+    if (w.bytes.length > this.opts.maxEntryBytes) {
+      this.table.take(w.key, now)
+      return
+    }
+    this.table.put(w.key, w.bytes, this.deadlineOf(w.bytes, now), now, { epoch, removeOnRace: true, bump: true })
+  }
+
+  private forget(keys: string[]): void {
+    const now = this.clock.now()
+    for (const k of keys) this.table.take(k, now)
+  }
+
+  async set(writes: TierWrite[]): Promise<void> {
+    const epochs = writes.map((w) => this.table.epochOf(w.key))
+    try {
+      await this.l2.set(writes)
+    } catch (err) {
+      this.forget(writes.map((w) => w.key))
+      throw err
+    }
+    writes.forEach((w, i) => this.written(w, epochs[i] as number))
+  }
+
+  async casSet(w: TierWrite, expectSha1: string | null): Promise<boolean> {
+    const epoch = this.table.epochOf(w.key)
+    let ok = false
+    try {
+      ok = await this.l2.casSet(w, expectSha1)
+    } finally {
+      if (ok) this.written(w, epoch)
+      else this.forget([w.key])
+    }
+    return ok
+  }
+
+  async take(keys: string[]): Promise<(Buffer | null)[]> {
+    try {
+      return await this.l2.take(keys)
+    } finally {
+      this.forget(keys)
+    }
+  }
+
+  async readCounters(keys: string[], init: boolean): Promise<(number | null)[]> {
+    const now = this.clock.now()
+    const out: (number | null)[] = new Array(keys.length).fill(null)
+    const missing: number[] = []
+    keys.forEach((k, i) => {
+      const hit = this.table.lookup(k, now)
+      if (hit === null || hit === NEGATIVE) missing.push(i)
+      else out[i] = Number(Buffer.from(hit).toString('latin1'))
+    })
+    if (missing.length === 0) return out
+    const missKeys = missing.map((i) => keys[i] as string)
+    const epochs = missKeys.map((k) => this.table.epochOf(k))
+    const values = await this.l2.readCounters(missKeys, init)
+    missing.forEach((i, j) => {
+      const v = values[j] ?? null
+      out[i] = v
+      if (v !== null) this.fill(missKeys[j] as string, Buffer.from(String(v)), epochs[j] as number, now)
+    })
+    return out
+  }
+
+  async bumpCounters(keys: string[]): Promise<void> {
+    try {
+      await this.l2.bumpCounters(keys)
+    } finally {
+      this.forget(keys)
+    }
+  }
+
+  async deletePrefixes(prefixes: string[]): Promise<number> {
+    try {
+      return await this.l2.deletePrefixes(prefixes)
+    } finally {
+      this.table.deletePrefixes(prefixes)
+    }
+  }
+
+  close(): Promise<void> {
+    return this.l2.close()
+  }
+}
