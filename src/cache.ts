@@ -5,6 +5,7 @@ import { deserialize } from './codec/value_codec.js'
 import { buildEnvelope, decodeEnvelope, decodeValue, effectiveTtl, payloadBytes, prepareValue } from './entry_codec.js'
 import type { Envelope, PreparedValue } from './entry_codec.js'
 import { CacheClosedError, ConflictError, CorruptEntryError, InvalidOptionError } from './errors.js'
+import type { CacheHandle } from './handle.js'
 import { dataKey, namespacePrefixes, tagKey, validateKey, validateKeys, validateTags } from './keys.js'
 import { sha1 } from './util/sha1.js'
 import { validateNamespace } from './options.js'
@@ -46,6 +47,8 @@ export interface SharedState {
   readonly stats: () => CacheStats
   readonly emitter: EventEmitter
   readonly inflight: Map<string, Promise<Loaded>>
+  /** A structured-cloneable handle for attachCache() in another thread, for namespace `ns`. */
+  readonly handle: (ns: string) => CacheHandle
   /** Closes the tier (and what nearcache opened); called once by the root cache. */
   readonly shutdown: () => Promise<void>
   closed: boolean
@@ -76,6 +79,16 @@ export class NearCache {
     this.#s = shared
     this.#ns = ns
     this.#root = root
+  }
+
+  /**
+   * Pass this to `attachCache()` in a worker thread (through `workerData`,
+   * `postMessage` or a piscina task): it is plain data and SharedArrayBuffers. The
+   * attached cache shares this process's L1 and reaches L2 through this thread.
+   */
+  get handle(): CacheHandle {
+    this.#open()
+    return this.#s.handle(this.#ns)
   }
 
   /** The full namespace: Redis keys of this cache start with `<prefix>:`. */

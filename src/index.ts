@@ -1,4 +1,6 @@
 export { createCache } from './create.js'
+export { attachCache, workerCache } from './attach.js'
+export type { CacheHandle } from './handle.js'
 export { NearCache } from './cache.js'
 export type { SetOptions, SetManyEntry, GetOrSetOptions } from './cache.js'
 export type { CacheOptions, L1Options, RedisOption, ClusterConnection, Clock, Duration, ByteSize } from './options.js'

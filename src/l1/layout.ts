@@ -31,6 +31,8 @@ export const H_SHARD_DATA = 4
 export const H_SMALL = 5
 export const H_GHOSTS = 6
 export const H_TOTAL_BYTES = 7
+/** Float64 index (bytes 32–39) of the budget the layout was computed from. */
+export const H_F64_MAX_BYTES = 4
 
 // shard control fields
 export const S_LOCK = 0

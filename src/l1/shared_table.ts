@@ -77,6 +77,7 @@ export class SharedTable {
     i[K.H_SMALL] = layout.smallBytes
     i[K.H_GHOSTS] = layout.ghostSlots
     i[K.H_TOTAL_BYTES] = layout.totalBytes
+    t.f64[K.H_F64_MAX_BYTES] = maxBytes
     for (let s = 0; s < layout.nShards; s++) t.resetShard(s)
     return t
   }
@@ -87,7 +88,7 @@ export class SharedTable {
     if (i[K.H_MAGIC] !== K.kMagic || i[K.H_VERSION] !== K.kLayoutVersion) {
       throw new Error('nearcache: this SharedArrayBuffer is not an L1 table of this nearcache version')
     }
-    const layout = K.computeLayout(i[K.H_TOTAL_BYTES] as number)
+    const layout = K.computeLayout(new Float64Array(sab, 0, K.kHeaderInts / 2)[K.H_F64_MAX_BYTES] as number)
     if (layout.totalBytes !== sab.byteLength) throw new Error('nearcache: L1 table size mismatch')
     return new SharedTable(sab, layout)
   }

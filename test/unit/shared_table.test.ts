@@ -157,8 +157,9 @@ describe('SharedTable', () => {
   })
 
   it('is shared: a second view over the same buffer sees every change', () => {
-    const a = SharedTable.create(1 << 20)
+    const a = SharedTable.create(7_777_777)
     const b = SharedTable.attach(a.sab)
+    expect(b.layout).toEqual(a.layout)
     a.put('k', bytes('from a'), 0, 0)
     expect(text(b.lookup('k', 0))).toBe('from a')
     b.take('k', 0)

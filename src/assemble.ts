@@ -1,0 +1,74 @@
+import { EventEmitter } from 'node:events'
+import { NearCache } from './cache.js'
+import type { SharedState } from './cache.js'
+import type { CacheHandle } from './handle.js'
+import { handleOptions } from './handle.js'
+import type { SharedTable } from './l1/shared_table.js'
+import { TableTier } from './l1/table_tier.js'
+import { TieredStore } from './l1/tiered_store.js'
+import type { ResolvedOptions } from './options.js'
+import { RemoteTier } from './remote/remote_tier.js'
+import { TierServer } from './remote/tier_server.js'
+import { Field, StatsBlock } from './stats.js'
+import type { Tier } from './tier.js'
+
+export interface Parts {
+  opts: ResolvedOptions
+  table: SharedTable | undefined
+  stats: StatsBlock
+  /** This thread's way to L2: the Redis tier (owner) or a RemoteTier (attached thread). */
+  l2: Tier | undefined
+  /** Only the owner can serve L2 to attached threads. */
+  serveL2: boolean
+  emitter: EventEmitter
+  namespace: string
+}
+
+/** Builds the tier stack and the root cache from its parts; shared by createCache and attachCache. */
+export function assemble(p: Parts): NearCache {
+  const { opts, table, stats, l2 } = p
+  if (table) table.onEvict = () => stats.l1.add(Field.Evictions)
+  let tier: Tier
+  if (!l2) tier = new TableTier(table as SharedTable, opts.clock, stats.l1)
+  else if (table && opts.l1) tier = new TieredStore(table, l2, opts.clock, { negativeTtl: opts.l1.negativeTtl, l1Ttl: opts.l1.ttl, maxEntryBytes: opts.l1.maxEntryBytes }, stats.l1)
+  else tier = l2
+  let server: TierServer | undefined
+  const shared: SharedState = {
+    opts,
+    tier,
+    primary: l2 ? stats.l2 : stats.l1,
+    stats: () => stats.snapshot(table?.usage()),
+    emitter: p.emitter,
+    inflight: new Map(),
+    handle: (namespace: string): CacheHandle => {
+      if (l2 && p.serveL2) server ??= new TierServer(l2)
+      return {
+        nearcache: 1,
+        namespace,
+        table: table?.sab ?? null,
+        stats: stats.sab,
+        // An attached thread passes on its owner's channel, so handles can be handed further.
+        channel: server?.channel ?? (l2 instanceof RemoteTier ? l2.channel : null),
+        options: handleOptions(opts),
+      }
+    },
+    shutdown: async () => {
+      server?.close()
+      await tier.close()
+    },
+    closed: false,
+  }
+  return new NearCache(shared, p.namespace, true)
+}
+
+export function newEmitter(): { emitter: EventEmitter; emitError: (err: Error) => void } {
+  const emitter = new EventEmitter()
+  return {
+    emitter,
+    emitError: (err: Error) => {
+      if (emitter.listenerCount('error') > 0) emitter.emit('error', err)
+    },
+  }
+}
+
+export { StatsBlock }

@@ -1,0 +1,102 @@
+import { randomUUID } from 'node:crypto'
+import { BroadcastChannel } from 'node:worker_threads'
+import { L2UnavailableError } from '../errors.js'
+import type { Tier, TierWrite } from '../tier.js'
+import { fromWire, revive } from './protocol.js'
+import type { RemoteMethod, Request, Response } from './protocol.js'
+
+interface Pending {
+  resolve(v: unknown): void
+  reject(e: unknown): void
+  timer: NodeJS.Timeout
+}
+
+/**
+ * The L2 of an attached thread: every call is sent to the owning thread's
+ * TierServer and answered there. Requests carry ids, so a late answer to a request
+ * that already timed out is dropped. The reply channel keeps the thread alive only
+ * while requests are pending.
+ */
+export class RemoteTier implements Tier {
+  private readonly requests: BroadcastChannel
+  private readonly replies: BroadcastChannel
+  private readonly replyName = `nearcache-reply:${randomUUID()}`
+  private readonly pending = new Map<number, Pending>()
+  private nextId = 1
+
+  constructor(
+    /** The owner's TierServer channel. */
+    readonly channel: string,
+    private readonly timeoutMs: number,
+  ) {
+    this.requests = new BroadcastChannel(channel)
+    this.requests.unref()
+    this.replies = new BroadcastChannel(this.replyName)
+    this.replies.unref()
+    this.replies.onmessage = (ev) => this.answer((ev as unknown as { data: Response }).data)
+  }
+
+  private answer(res: Response): void {
+    const p = this.pending.get(res.id)
+    if (!p) return
+    this.pending.delete(res.id)
+    clearTimeout(p.timer)
+    if (this.pending.size === 0) this.replies.unref()
+    if (res.ok) p.resolve(revive(res.value))
+    else p.reject(fromWire(res.error as NonNullable<Response['error']>))
+  }
+
+  private call<T>(method: RemoteMethod, args: unknown[]): Promise<T> {
+    return new Promise<T>((resolve, reject) => {
+      const id = this.nextId++
+      const timer = setTimeout(() => {
+        this.pending.delete(id)
+        if (this.pending.size === 0) this.replies.unref()
+        reject(new L2UnavailableError(`The thread that owns this cache's Redis connections did not answer ${method} within ${this.timeoutMs} ms; is the owning cache still open?`))
+      }, this.timeoutMs)
+      timer.unref()
+      if (this.pending.size === 0) this.replies.ref()
+      this.pending.set(id, { resolve: resolve as (v: unknown) => void, reject, timer })
+      const req: Request = { id, reply: this.replyName, method, args }
+      this.requests.postMessage(req)
+    })
+  }
+
+  get(key: string): Promise<Buffer | null> {
+    return this.call('get', [key])
+  }
+  getFresh(key: string): Promise<Buffer | null> {
+    return this.call('getFresh', [key])
+  }
+  mget(keys: string[]): Promise<(Buffer | null)[]> {
+    return this.call('mget', [keys])
+  }
+  set(writes: TierWrite[]): Promise<void> {
+    return this.call('set', [writes])
+  }
+  casSet(w: TierWrite, expectSha1: string | null): Promise<boolean> {
+    return this.call('casSet', [w, expectSha1])
+  }
+  take(keys: string[]): Promise<(Buffer | null)[]> {
+    return this.call('take', [keys])
+  }
+  readCounters(keys: string[], init: boolean): Promise<(number | null)[]> {
+    return this.call('readCounters', [keys, init])
+  }
+  bumpCounters(keys: string[]): Promise<void> {
+    return this.call('bumpCounters', [keys])
+  }
+  deletePrefixes(prefixes: string[]): Promise<number> {
+    return this.call('deletePrefixes', [prefixes])
+  }
+
+  async close(): Promise<void> {
+    for (const [id, p] of this.pending) {
+      clearTimeout(p.timer)
+      p.reject(new L2UnavailableError('The cache was closed while this request was in flight.'))
+      this.pending.delete(id)
+    }
+    this.requests.close()
+    this.replies.close()
+  }
+}
