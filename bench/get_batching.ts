@@ -9,6 +9,7 @@ import { Cluster, Redis } from 'ioredis'
 import { Bench } from 'tinybench'
 import { createCache } from '../src/index.js'
 import type { NearCache, RedisOption } from '../src/index.js'
+import { item } from './fixtures.js'
 import { compare, figure, report } from './report.js'
 import type { Comparison, SuiteResult, TaskFigure } from './report.js'
 import { withServers } from './servers.js'
@@ -20,20 +21,6 @@ const KEYS = 1000
 export const SETTINGS = { keysPerIteration: KEYS, time: 2000, warmupTime: 500, warmupIterations: 16 }
 
 const keys = Array.from({ length: KEYS }, (_, i) => `bench:item:${i}`)
-
-/** A ~150-byte (encoded) object value. */
-function item(i: number) {
-  return {
-    id: i,
-    sku: `SKU-${String(i).padStart(8, '0')}`,
-    name: `Benchmark item number ${i}`,
-    price: 1999 + (i % 500),
-    tags: ['alpha', 'beta', 'gamma'],
-    stock: i % 97,
-    updatedAt: '2024-01-01T00:00:00.000Z',
-    active: i % 2 === 0,
-  }
-}
 
 interface Backend {
   scenario: string
@@ -64,9 +51,9 @@ function expectAllHit(what: string, values: readonly unknown[]): void {
 async function runBackend(b: Backend): Promise<{ tasks: TaskFigure[]; rows: Comparison[] }> {
   const opened: { close(): Promise<unknown> }[] = []
   try {
-    const batched = await createCache({ redis: b.redis, namespace: NAMESPACE, batchGets: true })
+    const batched = await createCache({ redis: b.redis, namespace: NAMESPACE, batchGets: true, l1: false })
     opened.push(batched)
-    const unbatched = await createCache({ redis: b.redis, namespace: NAMESPACE, batchGets: false })
+    const unbatched = await createCache({ redis: b.redis, namespace: NAMESPACE, batchGets: false, l1: false })
     opened.push(unbatched)
     const raw = b.raw()
     opened.push({ close: () => raw.quit() })

@@ -1,18 +1,55 @@
-// Entry point of `npm run bench`: starts throw-away Redis servers, runs every
-// suite, prints the tables and writes bench/results/<suite>.json.
+// Entry point of `npm run bench`: runs the suites that need no Redis first (nothing
+// else running on the cores), then starts throw-away Redis servers and runs the ones
+// that do; prints the tables and writes bench/results/<suite>.json.
+//
+// Only some suites: npm run bench -- l1_hit hash   (Redis starts only if a selected suite needs it)
 import * as getBatching from './get_batching.js'
+import * as hash from './hash.js'
+import * as l1Hit from './l1_hit.js'
 import { report } from './report.js'
 import type { SuiteResult } from './report.js'
 import { withServers } from './servers.js'
 import type { BenchServers } from './servers.js'
+import * as zipfHitRatio from './zipf_hit_ratio.js'
 
-interface Suite {
+/** A suite that runs in process, without Redis. */
+interface LocalSuite {
+  SUITE: string
+  run(): Promise<void>
+}
+
+/** A suite that needs the Redis servers. */
+interface RedisSuite {
+  SUITE: string
   SETTINGS: Record<string, unknown>
   run(servers: BenchServers): Promise<SuiteResult>
 }
 
-const suites: Suite[] = [getBatching]
+const localSuites: LocalSuite[] = [
+  { SUITE: l1Hit.SUITE, run: async () => report(await l1Hit.run(), l1Hit.SETTINGS) },
+  { SUITE: zipfHitRatio.SUITE, run: async () => zipfHitRatio.report(await zipfHitRatio.run()) },
+  { SUITE: hash.SUITE, run: async () => hash.report(await hash.run()) },
+]
+const redisSuites: RedisSuite[] = [getBatching]
 
-await withServers(async (servers) => {
-  for (const suite of suites) await report(await suite.run(servers), suite.SETTINGS)
-})
+const wanted = process.argv.slice(2)
+const known = [...localSuites, ...redisSuites].map((s) => s.SUITE)
+const unknown = wanted.filter((w) => !known.includes(w))
+if (unknown.length > 0) throw new Error(`Unknown suite(s) ${unknown.join(', ')}; known: ${known.join(', ')}`)
+const selected = <S extends { SUITE: string }>(suites: S[]) => suites.filter((s) => wanted.length === 0 || wanted.includes(s.SUITE))
+
+for (const suite of selected(localSuites)) {
+  const t = performance.now()
+  await suite.run()
+  console.log(`(${suite.SUITE}: ${((performance.now() - t) / 1000).toFixed(1)} s)`)
+}
+const needRedis = selected(redisSuites)
+if (needRedis.length > 0) {
+  await withServers(async (servers) => {
+    for (const suite of needRedis) {
+      const t = performance.now()
+      await report(await suite.run(servers), suite.SETTINGS)
+      console.log(`(${suite.SUITE}: ${((performance.now() - t) / 1000).toFixed(1)} s)`)
+    }
+  })
+}

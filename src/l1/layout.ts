@@ -85,8 +85,9 @@ export const kMinBytes = 256 * 1024
 /** Splits a byte budget: ~6% index, the rest data, nothing above `maxBytes`. */
 export function computeLayout(maxBytes: number): Layout {
   const nShards = maxBytes >= 16 * 1024 * 1024 ? 16 : 8
-  // One index slot per ~256 budget bytes: records are rarely smaller than 128 bytes.
-  const buckets = pow2Floor(maxBytes / 256 / nShards / kSlotsPerBucket)
+  // One index slot per 128 budget bytes (a record holds at least 32 header bytes plus
+  // key and envelope, so small entries cost ~150 bytes): the index is 1/8 of the budget.
+  const buckets = Math.max(1, Math.floor(maxBytes / 128 / nShards / kSlotsPerBucket))
   const ghostSlots = pow2Floor(maxBytes / 512 / nShards)
   const shardCtlOff = kHeaderInts * 4
   const lockTimeOff = align8(shardCtlOff + nShards * kShardInts * 4)

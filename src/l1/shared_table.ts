@@ -37,7 +37,6 @@ export class SharedTable {
   private readonly u8: Uint8Array
   private readonly dv: DataView
   private readonly shardShift: number
-  private readonly bucketMask: number
   private readonly ctlBase: number
   private readonly indexBase: number
   private readonly ghostBase: number
@@ -56,7 +55,6 @@ export class SharedTable {
     this.u8 = new Uint8Array(sab)
     this.dv = new DataView(sab)
     this.shardShift = 32 - Math.log2(layout.nShards)
-    this.bucketMask = layout.buckets - 1
     this.ctlBase = layout.shardCtlOff / 4
     this.indexBase = layout.indexOff / 4
     this.ghostBase = layout.ghostsOff / 4
@@ -107,7 +105,8 @@ export class SharedTable {
   }
 
   private slotBase(h: number): number {
-    return (this.shardOf(h) * this.layout.buckets + (h & this.bucketMask)) * K.kSlotsPerBucket
+    // The shard takes the top bits; the bucket comes from the others.
+    return (this.shardOf(h) * this.layout.buckets + ((h & 0x0fffffff) % this.layout.buckets)) * K.kSlotsPerBucket
   }
 
   private dataBase(shard: number): number {

@@ -1,7 +1,7 @@
 import { isDeepStrictEqual } from 'node:util'
 import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
-import { allBackends, cacheOn } from '../helpers/backends.js'
+import { allBackends, cacheOn, cluster, standalone } from '../helpers/backends.js'
 import { ManualClock } from '../helpers/clock.js'
 import { ReferenceModel } from '../helpers/reference_model.js'
 
@@ -79,7 +79,15 @@ const opArb: fc.Arbitrary<Op> = fc.oneof(
   { arbitrary: fc.record({ op: fc.constant('advance' as const), ms: fc.constantFrom(HOUR / 2, HOUR, 3 * HOUR) }), weight: 2 },
 )
 
-describe.each(allBackends)('model-based on $name', (backend) => {
+// Every backend with its default shared L1, plus Redis behind an L1 small enough to
+// evict all the time, and Redis with no L1 at all.
+const variants = [
+  ...allBackends.map((backend) => ({ name: backend.name, backend, options: {} })),
+  { name: 'standalone, 256kb L1', backend: standalone, options: { l1: { maxBytes: '256kb' } } },
+  { name: 'cluster, no L1', backend: cluster, options: { l1: false as const } },
+]
+
+describe.each(variants)('model-based on $name', ({ backend, options }) => {
   it('answers exactly like the reference model', { timeout: 240_000 }, async () => {
     // CAS on a value read back from the cache must compare equal to what was written.
     await fc.assert(
@@ -87,7 +95,7 @@ describe.each(allBackends)('model-based on $name', (backend) => {
         const clock = new ManualClock()
         const model = new ReferenceModel()
         model.now = clock.now()
-        const cache = await cacheOn(backend, { clock })
+        const cache = await cacheOn(backend, { clock, ...options })
         try {
           for (const [i, o] of ops.entries()) {
             let got: unknown

@@ -1,6 +1,6 @@
 import { fileURLToPath } from 'node:url'
 import { Redis } from 'ioredis'
-import Piscina from 'piscina'
+import { Piscina } from 'piscina'
 import { afterEach, describe, expect, inject, it } from 'vitest'
 import { attachCache, CacheError } from '../../src/index.js'
 import type { NearCache } from '../../src/index.js'
