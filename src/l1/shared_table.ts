@@ -7,6 +7,8 @@ import type { Layout } from './layout.js'
 export const NEGATIVE = new Uint8Array(0)
 
 const ALIGN = (n: number) => (n + 7) & ~7
+/** Record headers are read through Int32/Float64 views too, so all access uses the platform's byte order. */
+const LE = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1
 const LOCK_STALE_MS = 5000
 const READ_ATTEMPTS = 256
 
@@ -129,7 +131,6 @@ export class SharedTable {
     const limit = this.layout.shardDataBytes
     const base = this.slotBase(h)
     const i32 = this.i32
-    const dv = this.dv
     const n = this.klen
     for (let attempt = 0; attempt < READ_ATTEMPTS; attempt++) {
       let retry = false
@@ -145,14 +146,19 @@ export class SharedTable {
         let out: Uint8Array | undefined
         let deadline = 0
         if (ref >= 0 && ref + K.kRecordHeader <= limit) {
+          // Records are 8-aligned: read their header through the Int32/Float64 views.
           const at = data + ref
-          const keyLen = dv.getUint32(at + K.R_KEYLEN, true)
-          const valLen = dv.getUint32(at + K.R_VALLEN, true)
-          if (keyLen === n && ref + K.kRecordHeader + keyLen + valLen <= limit && this.keyEquals(at + K.kRecordHeader, n)) {
-            deadline = dv.getFloat64(at + K.R_DEADLINE, true)
-            const flags = dv.getUint32(at + K.R_FLAGS, true)
+          const w = at >> 2
+          const keyLen = i32[w + 2] as number
+          const valLen = i32[w + 3] as number
+          if (keyLen === n && valLen >= 0 && ref + K.kRecordHeader + keyLen + valLen <= limit && this.keyEquals(at + K.kRecordHeader, n)) {
+            deadline = this.f64[(at >> 3) + 2] as number
             const from = at + K.kRecordHeader + n
-            out = flags & K.F_NEGATIVE ? NEGATIVE : this.u8.slice(from, from + valLen)
+            if ((i32[w + 6] as number) & K.F_NEGATIVE) out = NEGATIVE
+            else {
+              out = Buffer.allocUnsafe(valLen)
+              out.set(this.u8.subarray(from, from + valLen))
+            }
           }
         }
         if (Atomics.load(i32, si + K.SL_SEQ) !== s1) {
@@ -271,13 +277,13 @@ export class SharedTable {
       const si = this.indexBase + s * K.kSlotInts
       if (this.i32[si + K.SL_TAG] === 0) continue
       const at = data + (this.i32[si + K.SL_REF] as number)
-      const keyLen = this.dv.getUint32(at + K.R_KEYLEN, true)
+      const keyLen = this.dv.getUint32(at + K.R_KEYLEN, LE)
       const keyAt = at + K.kRecordHeader
       if (!prefixes.some((p) => p.length <= keyLen && p.every((b, i) => this.u8[keyAt + i] === b))) continue
       const tag = this.i32[si + K.SL_TAG] as number
       this.unlinkSlot(s)
       Atomics.add(this.i32, this.epochBase + (tag & (K.kEpochs - 1)), 1)
-      if (!(this.dv.getUint32(at + K.R_FLAGS, true) & K.F_NEGATIVE)) removed++
+      if (!(this.dv.getUint32(at + K.R_FLAGS, LE) & K.F_NEGATIVE)) removed++
     }
     return removed
   }
@@ -287,11 +293,11 @@ export class SharedTable {
     const s = this.findSlot(h, shard)
     if (s < 0) return null
     const at = this.dataBase(shard) + (this.i32[this.indexBase + s * K.kSlotInts + K.SL_REF] as number)
-    const deadline = this.dv.getFloat64(at + K.R_DEADLINE, true)
+    const deadline = this.dv.getFloat64(at + K.R_DEADLINE, LE)
     if (deadline !== 0 && deadline <= now) return null
-    if (this.dv.getUint32(at + K.R_FLAGS, true) & K.F_NEGATIVE) return NEGATIVE
+    if (this.dv.getUint32(at + K.R_FLAGS, LE) & K.F_NEGATIVE) return NEGATIVE
     const from = at + K.kRecordHeader + this.klen
-    return this.u8.slice(from, from + this.dv.getUint32(at + K.R_VALLEN, true))
+    return this.u8.slice(from, from + this.dv.getUint32(at + K.R_VALLEN, LE))
   }
 
   /** Slot index holding the prepared key, or -1. */
@@ -303,7 +309,7 @@ export class SharedTable {
       const si = this.indexBase + (base + j) * K.kSlotInts
       if (this.i32[si + K.SL_TAG] !== tag) continue
       const at = data + (this.i32[si + K.SL_REF] as number)
-      if (this.dv.getUint32(at + K.R_KEYLEN, true) === this.klen && this.keyEquals(at + K.kRecordHeader, this.klen)) return base + j
+      if (this.dv.getUint32(at + K.R_KEYLEN, LE) === this.klen && this.keyEquals(at + K.kRecordHeader, this.klen)) return base + j
     }
     return -1
   }
@@ -344,19 +350,19 @@ export class SharedTable {
     this.klen = n
     const at = this.dataBase(shard) + off
     const dv = this.dv
-    dv.setInt32(at + K.R_TAG, h | 1, true)
-    dv.setUint32(at + K.R_KEYLEN, n, true)
-    dv.setUint32(at + K.R_VALLEN, vlen, true)
-    dv.setFloat64(at + K.R_DEADLINE, deadline, true)
-    dv.setUint32(at + K.R_FLAGS, value === null ? K.F_NEGATIVE : 0, true)
-    dv.setUint32(at + K.R_TOTAL, size, true)
+    dv.setInt32(at + K.R_TAG, h | 1, LE)
+    dv.setUint32(at + K.R_KEYLEN, n, LE)
+    dv.setUint32(at + K.R_VALLEN, vlen, LE)
+    dv.setFloat64(at + K.R_DEADLINE, deadline, LE)
+    dv.setUint32(at + K.R_FLAGS, value === null ? K.F_NEGATIVE : 0, LE)
+    dv.setUint32(at + K.R_TOTAL, size, LE)
     this.u8.set(keyCopy, at + K.kRecordHeader)
     if (value !== null) this.u8.set(value, at + K.kRecordHeader + n)
     let s = this.findSlot(h, shard)
     let freq = 0
     if (s >= 0) freq = Math.min(1, this.i32[this.indexBase + s * K.kSlotInts + K.SL_FREQ] as number)
     else s = this.freeSlot(h, shard)
-    dv.setInt32(at + K.R_SLOT, s, true)
+    dv.setInt32(at + K.R_SLOT, s, LE)
     const si = this.indexBase + s * K.kSlotInts
     const isNew = this.i32[si + K.SL_TAG] === 0
     beginWrite(this.i32, si + K.SL_SEQ)
@@ -424,8 +430,8 @@ export class SharedTable {
 
   private writeFiller(shard: number, off: number, len: number): void {
     const at = this.dataBase(shard) + off
-    this.dv.setUint32(at + K.R_FLAGS, K.F_FILLER, true)
-    this.dv.setUint32(at + K.R_TOTAL, len, true)
+    this.dv.setUint32(at + K.R_FLAGS, K.F_FILLER, LE)
+    this.dv.setUint32(at + K.R_TOTAL, len, LE)
   }
 
   /** Frees the record at a ring's tail: dropped, promoted to main, or reinserted. */
@@ -445,17 +451,17 @@ export class SharedTable {
       return
     }
     const at = this.dataBase(shard) + tail
-    const len = this.dv.getUint32(at + K.R_TOTAL, true)
-    if (this.dv.getUint32(at + K.R_FLAGS, true) & K.F_FILLER) return advance(len)
-    const s = this.dv.getInt32(at + K.R_SLOT, true)
+    const len = this.dv.getUint32(at + K.R_TOTAL, LE)
+    if (this.dv.getUint32(at + K.R_FLAGS, LE) & K.F_FILLER) return advance(len)
+    const s = this.dv.getInt32(at + K.R_SLOT, LE)
     const si = this.indexBase + s * K.kSlotInts
-    const live = s >= 0 && i[si + K.SL_REF] === tail && i[si + K.SL_TAG] === this.dv.getInt32(at + K.R_TAG, true)
+    const live = s >= 0 && i[si + K.SL_REF] === tail && i[si + K.SL_TAG] === this.dv.getInt32(at + K.R_TAG, LE)
     // An odd sequence under our own lock is the record this thread is moving right now.
     if (!live || (i[si + K.SL_SEQ] as number) & 1) return advance(len)
-    const deadline = this.dv.getFloat64(at + K.R_DEADLINE, true)
+    const deadline = this.dv.getFloat64(at + K.R_DEADLINE, LE)
     const freq = i[si + K.SL_FREQ] as number
     if ((deadline !== 0 && deadline <= now) || freq === 0) {
-      if (ring === 0 && freq === 0) this.ghostPut(this.dv.getInt32(at + K.R_TAG, true), shard)
+      if (ring === 0 && freq === 0) this.ghostPut(this.dv.getInt32(at + K.R_TAG, LE), shard)
       this.unlinkSlot(s)
       this.onEvict()
       return advance(len)
@@ -542,9 +548,9 @@ export class SharedTable {
           continue
         }
         const at = this.dataBase(shard) + ref
-        if (this.dv.getInt32(at + K.R_TAG, true) !== tag) problems.push(`slot ${s}: record tag differs`)
-        if (this.dv.getInt32(at + K.R_SLOT, true) !== s) problems.push(`slot ${s}: record back-pointer differs`)
-        if ((this.dv.getInt32(at + K.R_TAG, true) >>> this.shardShift) !== shard) problems.push(`slot ${s}: key in the wrong shard`)
+        if (this.dv.getInt32(at + K.R_TAG, LE) !== tag) problems.push(`slot ${s}: record tag differs`)
+        if (this.dv.getInt32(at + K.R_SLOT, LE) !== s) problems.push(`slot ${s}: record back-pointer differs`)
+        if ((this.dv.getInt32(at + K.R_TAG, LE) >>> this.shardShift) !== shard) problems.push(`slot ${s}: key in the wrong shard`)
       }
       if (linked !== this.i32[c + K.S_ENTRIES]) problems.push(`shard ${shard}: ${linked} linked slots but entries = ${this.i32[c + K.S_ENTRIES]}`)
       const small = this.i32[c + K.S_SMALL_USED] as number
