@@ -1,4 +1,4 @@
-import { h32 } from '../../wasm/hash.js'
+import { murmur3_32 } from '../../wasm/hash.js'
 import { beginWrite, endWrite, withLock } from '../sync/atomics.js'
 import * as K from './layout.js'
 import type { Layout } from './layout.js'
@@ -99,7 +99,7 @@ export class SharedTable {
   private prepare(key: string): number {
     if (key.length * 3 > this.kbuf.length) this.kbuf = new Uint8Array(key.length * 3)
     this.klen = this.enc.encodeInto(key, this.kbuf).written as number
-    return h32(this.kbuf.subarray(0, this.klen)) | 0
+    return murmur3_32(this.kbuf, this.klen) | 0
   }
 
   private shardOf(h: number): number {
