@@ -70,12 +70,13 @@ async function main(): Promise<void> {
   )
   const elapsed = (performance.now() - started) / 1000
   const s = cache.stats()
-  const tier = s.l2.enabled ? s.l2 : s.l1
-  const lookups = tier.hits + tier.misses
+  const ratio = (hits: number, misses: number) => `${((100 * hits) / Math.max(1, hits + misses)).toFixed(1)}%`
   console.log(`  requests     ${ops} in ${elapsed.toFixed(2)}s = ${Math.round(ops / elapsed)} req/s`)
-  console.log(`  lookups      ${tier.hits} hits / ${tier.misses} misses  (hit ratio ${((100 * tier.hits) / Math.max(1, lookups)).toFixed(1)}%)`)
+  console.log(`  L1 (shared)  ${s.l1.hits} hits / ${s.l1.misses} misses (hit ratio ${ratio(s.l1.hits, s.l1.misses)}), ${s.l1.entries} entries, ${(s.l1.bytes / 1024).toFixed(0)} KiB, ${s.l1.evictions} evictions`)
+  if (s.l2.enabled) {
+    console.log(`  L2 (Redis)   ${s.l2.hits} hits / ${s.l2.misses} misses (hit ratio ${ratio(s.l2.hits, s.l2.misses)}), round trip p50 ${s.l2.latency.p50} ms, p99 ${s.l2.latency.p99} ms`)
+  }
   console.log(`  loader calls ${loads} (concurrent misses for one key share one call)`)
-  console.log(`  latency      p50 ${tier.latency.p50} ms, p99 ${tier.latency.p99} ms per ${s.l2.enabled ? 'Redis' : 'L1'} round trip`)
   await cache.invalidateTags(['product:7'])
   const after = await cache.getMany(['product:7', 'product:8'])
   console.log(`  invalidateTags(['product:7']) → product:7 ${after[0] === undefined ? 'gone' : 'still there'}, product:8 ${after[1] === undefined ? 'not cached' : 'kept'}`)

@@ -38,6 +38,21 @@ describe.each(allBackends)('threads sharing one L1 on $name', (backend) => {
     expect(await worker.call('has', 'k')).toBe(false)
   })
 
+  it('remembers a missing key briefly, and any thread writing it ends that at once', async () => {
+    const { main, worker } = await pair()
+    const before = main.stats().l2.misses
+    for (let i = 0; i < 5; i++) expect(await main.get('nope')).toBeUndefined()
+    expect(await worker.call('get', 'nope')).toBeUndefined()
+    if (backend.name !== 'memory') expect(main.stats().l2.misses).toBe(before + 1)
+    await worker.call('set', 'nope', 'now it exists')
+    expect(await main.get('nope')).toBe('now it exists')
+    await main.delete('nope')
+    expect(await worker.call('get', 'nope')).toBeUndefined()
+    await main.get('nope')
+    await worker.call('setMany', [{ key: 'nope', value: 'again' }])
+    expect(await main.get('nope')).toBe('again')
+  })
+
   it('a worker L1 hit is the main thread L1 entry: no L2 round trip', async () => {
     const { main, worker } = await pair()
     await main.set('shared', 'bytes in the SharedArrayBuffer')
