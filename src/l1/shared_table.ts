@@ -186,7 +186,10 @@ export class SharedTable {
   // ── writes (under the shard lock) ───────────────────────────────────────
 
   private locked<T>(h: number, fn: (shard: number) => T): T {
-    const shard = this.shardOf(h)
+    return this.lockedShard(this.shardOf(h), fn)
+  }
+
+  private lockedShard<T>(shard: number, fn: (shard: number) => T): T {
     return withLock(
       this.i32,
       this.ctlBase + shard * K.kShardInts + K.S_LOCK,
@@ -254,17 +257,7 @@ export class SharedTable {
   deletePrefixes(prefixes: string[]): number {
     const pre = prefixes.map((p) => this.enc.encode(p))
     let removed = 0
-    for (let shard = 0; shard < this.layout.nShards; shard++) {
-      removed += withLock(
-        this.i32,
-        this.ctlBase + shard * K.kShardInts + K.S_LOCK,
-        this.f64,
-        this.layout.lockTimeOff / 8 + shard,
-        LOCK_STALE_MS,
-        () => this.resetShard(shard),
-        () => this.sweepShard(shard, pre),
-      )
-    }
+    for (let shard = 0; shard < this.layout.nShards; shard++) removed += this.lockedShard(shard, (s) => this.sweepShard(s, pre))
     return removed
   }
 
