@@ -10,6 +10,7 @@ import { report } from './report.js'
 import type { SuiteResult } from './report.js'
 import { withServers } from './servers.js'
 import type { BenchServers } from './servers.js'
+import * as threadsSharedL1 from './threads_shared_l1.js'
 import * as zipfHitRatio from './zipf_hit_ratio.js'
 
 /** A suite that runs in process, without Redis. */
@@ -29,6 +30,7 @@ const localSuites: LocalSuite[] = [
   { SUITE: l1Hit.SUITE, run: async () => report(await l1Hit.run(), l1Hit.SETTINGS) },
   { SUITE: zipfHitRatio.SUITE, run: async () => zipfHitRatio.report(await zipfHitRatio.run()) },
   { SUITE: hash.SUITE, run: async () => hash.report(await hash.run()) },
+  { SUITE: threadsSharedL1.SUITE, run: async () => threadsSharedL1.report(await threadsSharedL1.run()) },
 ]
 const redisSuites: RedisSuite[] = [getBatching]
 

@@ -78,7 +78,9 @@ export class SharedTable {
     i[K.H_GHOSTS] = layout.ghostSlots
     i[K.H_TOTAL_BYTES] = layout.totalBytes
     t.f64[K.H_F64_MAX_BYTES] = maxBytes
-    for (let s = 0; s < layout.nShards; s++) t.resetShard(s)
+    // A new SharedArrayBuffer is all zeroes, which is an empty index: only the ring
+    // heads need writing, so untouched index and data pages never become resident.
+    for (let s = 0; s < layout.nShards; s++) t.resetRings(s)
     return t
   }
 
@@ -490,7 +492,7 @@ export class SharedTable {
     for (let s = first; s < first + this.layout.buckets * K.kSlotsPerBucket; s++) {
       const si = this.indexBase + s * K.kSlotInts
       if ((this.i32[si + K.SL_SEQ] as number) & 1) Atomics.add(this.i32, si + K.SL_SEQ, 1)
-      if (this.i32[si + K.SL_TAG] !== 0 || this.i32[si + K.SL_REF] !== -1) {
+      if (this.i32[si + K.SL_TAG] !== 0) {
         beginWrite(this.i32, si + K.SL_SEQ)
         Atomics.store(this.i32, si + K.SL_TAG, 0)
         Atomics.store(this.i32, si + K.SL_REF, -1)
@@ -498,12 +500,16 @@ export class SharedTable {
         endWrite(this.i32, si + K.SL_SEQ)
       }
     }
+    this.resetRings(shard)
+    this.i32.fill(0, this.ghostBase + shard * this.layout.ghostSlots, this.ghostBase + (shard + 1) * this.layout.ghostSlots)
+  }
+
+  private resetRings(shard: number): void {
     const c = this.ctlBase + shard * K.kShardInts
     this.i32[c + K.S_SMALL_HEAD] = this.i32[c + K.S_SMALL_TAIL] = this.i32[c + K.S_SMALL_USED] = 0
     this.i32[c + K.S_MAIN_HEAD] = this.i32[c + K.S_MAIN_TAIL] = this.layout.smallBytes
     this.i32[c + K.S_MAIN_USED] = 0
     this.i32[c + K.S_ENTRIES] = 0
-    this.i32.fill(0, this.ghostBase + shard * this.layout.ghostSlots, this.ghostBase + (shard + 1) * this.layout.ghostSlots)
   }
 
   // ── figures ─────────────────────────────────────────────────────────────
