@@ -1,5 +1,6 @@
 import { EventEmitter } from 'node:events'
 import { NearCache } from './cache.js'
+import { DecodeMemo } from './codec/decode_memo.js'
 import type { SharedState } from './cache.js'
 import type { CacheHandle } from './handle.js'
 import { handleOptions } from './handle.js'
@@ -40,6 +41,7 @@ export function assemble(p: Parts): NearCache {
     stats: () => stats.snapshot(table?.usage()),
     emitter: p.emitter,
     inflight: new Map(),
+    memo: new DecodeMemo(),
     handle: (namespace: string): CacheHandle => {
       if (l2 && p.serveL2) server ??= new TierServer(l2)
       return {

@@ -1,4 +1,6 @@
 import type { EventEmitter } from 'node:events'
+import { clonePlain } from './codec/decode_memo.js'
+import type { DecodeMemo } from './codec/decode_memo.js'
 import { deepEqual } from './codec/deep_equal.js'
 import type { TagStamp } from './codec/envelope.js'
 import { deserialize } from './codec/value_codec.js'
@@ -47,6 +49,8 @@ export interface SharedState {
   readonly stats: () => CacheStats
   readonly emitter: EventEmitter
   readonly inflight: Map<string, Promise<Loaded>>
+  /** This thread's memo of decoded values. */
+  readonly memo: DecodeMemo
   /** A structured-cloneable handle for attachCache() in another thread, for namespace `ns`. */
   readonly handle: (ns: string) => CacheHandle
   /** Closes the tier (and what nearcache opened); called once by the root cache. */
@@ -110,9 +114,14 @@ export class NearCache {
   async get<V = unknown>(key: string): Promise<V | undefined> {
     this.#open()
     const k = dataKey(this.#ns, validateKey(key, this.#s.opts.maxKeyBytes))
-    const env = this.#parse(k, await this.#s.tier.get(k))
-    const [live] = await this.#liveness([env])
-    return this.#decodeHit(k, live ? env : undefined) as V | undefined
+    const raw = await this.#s.tier.get(k)
+    if (raw === null) return undefined
+    // The hot path: bytes already decoded in this thread skip parsing and decoding.
+    const memo = this.#s.memo.find(k, raw)
+    const env = memo ? memo.env : this.#parse(k, raw)
+    if (env === undefined || (env.expiresAt !== 0 && env.expiresAt <= this.#s.opts.clock.now())) return undefined
+    if (env.tags !== undefined && !(await this.#liveness([env]))[0]) return undefined
+    return (memo ? clonePlain(memo.value) : this.#decodeHit(k, raw, env)) as V | undefined
   }
 
   async has(key: string): Promise<boolean> {
@@ -130,7 +139,7 @@ export class NearCache {
     const raws = await this.#s.tier.mget(ks)
     const envs = raws.map((raw, i) => this.#parse(ks[i] as string, raw))
     const live = await this.#liveness(envs)
-    return envs.map((env, i) => this.#decodeHit(ks[i] as string, live[i] ? env : undefined) as V | undefined)
+    return envs.map((env, i) => (live[i] && env ? this.#decodeHit(ks[i] as string, raws[i] as Buffer, env) : undefined) as V | undefined)
   }
 
   async set(key: string, value: unknown, options?: SetOptions): Promise<boolean> {
@@ -304,6 +313,8 @@ export class NearCache {
   /** An envelope, or undefined for a miss; a foreign or corrupt value is a miss plus an error event. */
   #parse(k: string, raw: Buffer | null): Envelope | undefined {
     if (raw === null) return undefined
+    const memo = this.#s.memo.find(k, raw)
+    if (memo) return memo.env
     try {
       return decodeEnvelope(raw)
     } catch (err) {
@@ -335,15 +346,17 @@ export class NearCache {
     return live
   }
 
-  #decodeHit(k: string, env: Envelope | undefined): unknown {
-    if (env !== undefined) {
-      try {
-        return decodeValue(env)
-      } catch (err) {
-        this.#corrupt(k, err)
-      }
+  /** The value of a live entry, a private copy for the caller; a bad payload is a miss plus an error event. */
+  #decodeHit(k: string, raw: Buffer, env: Envelope): unknown {
+    const memo = this.#s.memo.find(k, raw)
+    if (memo) return clonePlain(memo.value)
+    try {
+      const value = decodeValue(env)
+      return this.#s.memo.remember(k, raw, env, value) ? clonePlain(value) : value
+    } catch (err) {
+      this.#corrupt(k, err)
+      return undefined
     }
-    return undefined
   }
 
   /** Repeats read → decide → compare-and-swap until the swap lands or `decide` says no. */
