@@ -21,7 +21,7 @@ export async function createCache(options?: CacheOptions): Promise<NearCache> {
   let l2: RedisTier | undefined
   if (opts.redis !== false) {
     const { client, owned } = await connectRedis(opts.redis, opts, emitError)
-    l2 = new RedisTier(client, owned, opts.batchGets, stats.l2)
+    l2 = new RedisTier(client, owned, opts.batchGets, stats.l2, opts.maxInFlight)
   }
   return assemble({ opts, table, stats, l2, serveL2: true, emitter, namespace: opts.namespace })
 }

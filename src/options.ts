@@ -86,6 +86,11 @@ export interface CacheOptions {
    * @default true on a standalone server, false on a Cluster
    */
   batchGets?: boolean
+  /**
+   * Most operations in flight to Redis at once from this process; more wait their
+   * turn (backpressure) instead of queueing unbounded commands. @default 10000
+   */
+  maxInFlight?: number
 }
 
 export interface ResolvedOptions {
@@ -101,12 +106,13 @@ export interface ResolvedOptions {
   commandTimeout: number
   clock: Clock
   batchGets: boolean | undefined
+  maxInFlight: number
 }
 
 const L1_KNOWN = new Set(['maxBytes', 'maxEntryBytes', 'negativeTtl', 'ttl'])
 const KNOWN = new Set([
   'redis', 'namespace', 'ttl', 'ttlJitter', 'l1', 'maxKeyBytes', 'maxValueBytes',
-  'compressThreshold', 'connectTimeout', 'commandTimeout', 'clock', 'batchGets',
+  'compressThreshold', 'connectTimeout', 'commandTimeout', 'clock', 'batchGets', 'maxInFlight',
 ])
 
 export function validateNamespace(ns: unknown, name = 'namespace'): string {
@@ -164,6 +170,10 @@ export function resolveOptions(input: CacheOptions | undefined): ResolvedOptions
   if (typeof clock !== 'object' && typeof clock !== 'function' || typeof (clock as Clock).now !== 'function') {
     throw new InvalidOptionError(`clock must be an object with a now() method returning milliseconds (got ${describe(clock)}).`)
   }
+  const maxInFlight = o.maxInFlight ?? 10_000
+  if (!Number.isSafeInteger(maxInFlight) || maxInFlight < 1) {
+    throw new InvalidOptionError(`maxInFlight must be a whole number of at least 1 (got ${describe(maxInFlight)}).`)
+  }
   if (o.batchGets !== undefined && typeof o.batchGets !== 'boolean') {
     throw new InvalidOptionError(`batchGets must be true or false (got ${describe(o.batchGets)}).`)
   }
@@ -180,5 +190,6 @@ export function resolveOptions(input: CacheOptions | undefined): ResolvedOptions
     commandTimeout: parseDuration(o.commandTimeout ?? 5000, 'commandTimeout') as number,
     clock,
     batchGets: o.batchGets,
+    maxInFlight,
   }
 }

@@ -6,6 +6,7 @@ import { wrapRedisError } from './errors.js'
 import { GetBatcher } from './get_batcher.js'
 import { CAS_SET, INIT_COUNTER, randomCounterStart, TAKE } from './scripts.js'
 import { chunk, globEscape, groupBySlot } from './slots.js'
+import { Gate } from '../util/gate.js'
 
 const SCAN_COUNT = 1000
 
@@ -13,19 +14,25 @@ const SCAN_COUNT = 1000
 export class RedisTier implements Tier {
   readonly cluster: boolean
   private readonly batcher: GetBatcher | undefined
+  /** Caps the operations in flight to Redis (backpressure). */
+  readonly gate: Gate
 
   constructor(
     readonly client: Redis | Cluster,
     private readonly owned: boolean,
     batchGets: boolean | undefined,
     private readonly meter: Meter,
+    maxInFlight = 10_000,
   ) {
+    this.gate = new Gate(maxInFlight)
     this.cluster = (client as Cluster).isCluster === true
     this.batcher = batchGets ?? !this.cluster ? new GetBatcher(client, this.cluster) : undefined
   }
 
   /** Runs one L2 operation: timed, failures counted and turned into CacheErrors. */
   private async op<T>(name: string, fn: () => Promise<T>): Promise<T> {
+    const wait = this.gate.enter()
+    if (wait) await wait
     const start = performance.now()
     try {
       return await fn()
@@ -34,6 +41,7 @@ export class RedisTier implements Tier {
       throw wrapRedisError(err, name)
     } finally {
       this.meter.time(start)
+      this.gate.leave()
     }
   }
 
@@ -43,10 +51,14 @@ export class RedisTier implements Tier {
   }
 
   get(key: string): Promise<Buffer | null> {
-    return this.op('get', async () => this.counted(this.batcher ? await this.batcher.get(key) : await this.getFresh(key)))
+    return this.op('get', async () => this.counted(this.batcher ? await this.batcher.get(key) : await this.getOne(key)))
   }
 
-  async getFresh(key: string): Promise<Buffer | null> {
+  getFresh(key: string): Promise<Buffer | null> {
+    return this.op('get', () => this.getOne(key))
+  }
+
+  private async getOne(key: string): Promise<Buffer | null> {
     const [v] = await this.client.mgetBuffer(key)
     return v ?? null
   }
@@ -128,12 +140,10 @@ export class RedisTier implements Tier {
     return out
   }
 
-  async bumpCounters(keys: string[]): Promise<void> {
-    try {
+  bumpCounters(keys: string[]): Promise<void> {
+    return this.op('invalidateTags', async () => {
       await Promise.all(keys.map((k) => this.client.incr(k)))
-    } catch (err) {
-      throw wrapRedisError(err, 'invalidateTags')
-    }
+    })
   }
 
   deletePrefixes(prefixes: string[]): Promise<number> {

@@ -93,6 +93,35 @@ describe.each(redisBackends)('Redis side on $name', (backend) => {
     await client.quit()
   })
 
+  it('caps the operations in flight to Redis (maxInFlight) and still answers every call', async () => {
+    const client = backend.rawClient() as Redis | Cluster
+    let outstanding = 0
+    let peak = 0
+    const counting = new Proxy(client, {
+      get(target, prop, receiver) {
+        const v = Reflect.get(target, prop, receiver)
+        if (prop !== 'mgetBuffer' && prop !== 'set') return typeof v === 'function' ? v.bind(target) : v
+        return async (...args: unknown[]) => {
+          peak = Math.max(peak, ++outstanding)
+          try {
+            return await (v as (...a: unknown[]) => Promise<unknown>).apply(target, args)
+          } finally {
+            outstanding--
+          }
+        }
+      },
+    })
+    const c = await createCache({ redis: counting, namespace: uniqueNamespace('gate'), l1: false, batchGets: false, maxInFlight: 8 })
+    await Promise.all(Array.from({ length: 300 }, (_, i) => c.set(`k${i}`, i)))
+    const got = await Promise.all(Array.from({ length: 300 }, (_, i) => c.get(`k${i}`)))
+    expect(got).toEqual(Array.from({ length: 300 }, (_, i) => i))
+    expect(peak).toBeLessThanOrEqual(8)
+    expect(peak).toBeGreaterThan(1)
+    await c.clear()
+    await c.close()
+    client.disconnect()
+  })
+
   it('raises E_CONFLICT when the key keeps changing under a conditional write', async () => {
     const client = backend.rawClient() as Redis | Cluster
     const other = backend.rawClient() as Redis | Cluster

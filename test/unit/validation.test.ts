@@ -38,6 +38,7 @@ describe('createCache option validation (E_INVALID_OPTION)', () => {
     ['compressThreshold junk', { redis: false, compressThreshold: 'lots' }, /compressThreshold/],
     ['clock without now', { redis: false, clock: {} as never }, /clock must be/],
     ['batchGets not boolean', { redis: false, batchGets: 'yes' as never }, /batchGets/],
+    ['maxInFlight zero', { redis: false, maxInFlight: 0 }, /maxInFlight/],
     ['empty cluster list', { redis: { cluster: [] } }, /redis.cluster must be a non-empty array/],
   ]
   it.each(cases)('%s', async (_name, opts, message) => {
