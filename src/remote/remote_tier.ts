@@ -22,6 +22,7 @@ export class RemoteTier implements Tier {
   private readonly replies: BroadcastChannel
   private readonly replyName = `nearcache-reply:${randomUUID()}`
   private readonly pending = new Map<number, Pending>()
+  private outbox: Request[] = []
   private nextId = 1
 
   constructor(
@@ -33,7 +34,9 @@ export class RemoteTier implements Tier {
     this.requests.unref()
     this.replies = new BroadcastChannel(this.replyName)
     this.replies.unref()
-    this.replies.onmessage = (ev) => this.answer((ev as unknown as { data: Response }).data)
+    this.replies.onmessage = (ev) => {
+      for (const res of (ev as unknown as { data: Response[] }).data) this.answer(res)
+    }
   }
 
   private answer(res: Response): void {
@@ -57,9 +60,16 @@ export class RemoteTier implements Tier {
       timer.unref()
       if (this.pending.size === 0) this.replies.ref()
       this.pending.set(id, { resolve: resolve as (v: unknown) => void, reject, timer })
-      const req: Request = { id, reply: this.replyName, method, args }
-      this.requests.postMessage(req)
+      // Requests made in one tick travel in one message.
+      this.outbox.push({ id, reply: this.replyName, method, args })
+      if (this.outbox.length === 1) process.nextTick(() => this.flush())
     })
+  }
+
+  private flush(): void {
+    const batch = this.outbox
+    this.outbox = []
+    this.requests.postMessage(batch)
   }
 
   get(key: string): Promise<Buffer | null> {

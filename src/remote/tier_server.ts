@@ -16,10 +16,14 @@ export class TierServer {
   private readonly replies = new Map<string, BroadcastChannel>()
   private readonly allowed = new Set<string>(REMOTE_METHODS)
 
+  private outboxes = new Map<string, Response[]>()
+
   constructor(private readonly l2: Tier) {
     this.requests = new BroadcastChannel(this.channel)
     this.requests.unref()
-    this.requests.onmessage = (ev) => void this.handle((ev as unknown as { data: Request }).data)
+    this.requests.onmessage = (ev) => {
+      for (const req of (ev as unknown as { data: Request[] }).data) void this.handle(req)
+    }
   }
 
   private async handle(req: Request): Promise<void> {
@@ -31,13 +35,26 @@ export class TierServer {
     } catch (err) {
       res = { id: req.id, ok: false, error: toWire(err) }
     }
-    let out = this.replies.get(req.reply)
-    if (!out) {
-      out = new BroadcastChannel(req.reply)
-      out.unref()
-      this.replies.set(req.reply, out)
+    // Answers ready in one tick go back to each requester in one message.
+    let box = this.outboxes.get(req.reply)
+    if (!box) {
+      this.outboxes.set(req.reply, (box = []))
+      process.nextTick(() => this.send(req.reply))
     }
-    out.postMessage(res)
+    box.push(res)
+  }
+
+  private send(reply: string): void {
+    const box = this.outboxes.get(reply)
+    this.outboxes.delete(reply)
+    if (!box) return
+    let out = this.replies.get(reply)
+    if (!out) {
+      out = new BroadcastChannel(reply)
+      out.unref()
+      this.replies.set(reply, out)
+    }
+    out.postMessage(box)
   }
 
   close(): void {
