@@ -114,7 +114,9 @@ export class NearCache {
   async get<V = unknown>(key: string): Promise<V | undefined> {
     this.#open()
     const k = dataKey(this.#ns, validateKey(key, this.#s.opts.maxKeyBytes))
-    const raw = await this.#s.tier.get(k)
+    const tier = this.#s.tier
+    const peeked = tier.peek(k)
+    const raw = peeked !== undefined ? peeked : await tier.fetch(k)
     if (raw === null) return undefined
     // The hot path: bytes already decoded in this thread skip parsing and decoding.
     const memo = this.#s.memo.find(k, raw)

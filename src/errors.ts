@@ -12,6 +12,7 @@ export type CacheErrorCode =
   | 'E_CORRUPT_ENTRY'
   | 'E_CONFLICT'
   | 'E_CLOSED'
+  | 'E_CODEC'
 
 export class CacheError extends Error {
   readonly code: CacheErrorCode
@@ -97,5 +98,18 @@ export class CacheClosedError extends CacheError {
   static readonly code = 'E_CLOSED'
   constructor() {
     super('E_CLOSED', 'This cache has been closed; create a new one with createCache().')
+  }
+}
+
+/**
+ * A codec worker thread died (crashed, exited or was terminated) while it carried
+ * this operation, or the codec pool was closed before the operation finished. Only
+ * the operations that thread carried fail; the pool replaces the thread and the
+ * next calls work. Bad values still fail with `E_INVALID_VALUE` / `E_VALUE_TOO_LARGE`.
+ */
+export class CodecError extends CacheError {
+  static readonly code = 'E_CODEC'
+  constructor(message: string, cause?: unknown) {
+    super('E_CODEC', message, { cause })
   }
 }

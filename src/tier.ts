@@ -14,6 +14,13 @@ export interface TierWrite {
 export interface Tier {
   /** One key; reads issued in the same tick may be coalesced. May answer from L1. */
   get(key: string): Promise<Buffer | null>
+  /**
+   * Synchronous answer from memory when there is one: bytes, null (known missing),
+   * or undefined when only `fetch` can tell. The L1 hit path never awaits.
+   */
+  peek(key: string): Buffer | null | undefined
+  /** `get` for a key `peek` just answered undefined for. */
+  fetch(key: string): Promise<Buffer | null>
   /** One key from the authoritative tier (never an L1 copy): what conditional writes decide on. */
   getFresh(key: string): Promise<Buffer | null>
   /** Many keys, answers in key order. Never fails with CROSSSLOT. */

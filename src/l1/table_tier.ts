@@ -28,12 +28,20 @@ export class TableTier implements Tier {
     return w.px === undefined ? 0 : now + w.px
   }
 
-  async get(key: string): Promise<Buffer | null> {
+  peek(key: string): Buffer | null {
     const start = (++this.ops & SAMPLE) === 0 ? performance.now() : 0
     const v = asBuffer(this.table.lookup(key, this.clock.now()))
     this.meter.add(v === null ? Field.Misses : Field.Hits)
     if (start) this.meter.time(start)
     return v
+  }
+
+  async get(key: string): Promise<Buffer | null> {
+    return this.peek(key)
+  }
+
+  fetch(key: string): Promise<Buffer | null> {
+    return this.get(key)
   }
 
   getFresh(key: string): Promise<Buffer | null> {

@@ -62,14 +62,23 @@ export class TieredStore implements Tier {
     return v
   }
 
-  async get(key: string): Promise<Buffer | null> {
+  peek(key: string): Buffer | null | undefined {
+    const hit = this.l1Get(key, this.clock.now())
+    if (hit === null) return undefined
+    return hit === NEGATIVE ? null : Buffer.from(hit.buffer, hit.byteOffset, hit.byteLength)
+  }
+
+  async fetch(key: string): Promise<Buffer | null> {
     const now = this.clock.now()
-    const hit = this.l1Get(key, now)
-    if (hit !== null) return hit === NEGATIVE ? null : Buffer.from(hit.buffer, hit.byteOffset, hit.byteLength)
     const epoch = this.table.epochOf(key)
     const v = await this.l2.get(key)
     this.fill(key, v, epoch, now)
     return v
+  }
+
+  async get(key: string): Promise<Buffer | null> {
+    const v = this.peek(key)
+    return v !== undefined ? v : this.fetch(key)
   }
 
   getFresh(key: string): Promise<Buffer | null> {

@@ -54,6 +54,14 @@ export class RedisTier implements Tier {
     return this.op('get', async () => this.counted(this.batcher ? await this.batcher.get(key) : await this.getOne(key)))
   }
 
+  peek(): undefined {
+    return undefined
+  }
+
+  fetch(key: string): Promise<Buffer | null> {
+    return this.get(key)
+  }
+
   getFresh(key: string): Promise<Buffer | null> {
     return this.op('get', () => this.getOne(key))
   }

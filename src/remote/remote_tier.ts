@@ -75,6 +75,12 @@ export class RemoteTier implements Tier {
   get(key: string): Promise<Buffer | null> {
     return this.call('get', [key])
   }
+  peek(): undefined {
+    return undefined
+  }
+  fetch(key: string): Promise<Buffer | null> {
+    return this.call('get', [key])
+  }
   getFresh(key: string): Promise<Buffer | null> {
     return this.call('getFresh', [key])
   }
