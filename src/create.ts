@@ -3,7 +3,13 @@ import { assemble, newEmitter, StatsBlock } from './assemble.js'
 import type { NearCache } from './cache.js'
 import { SharedTable } from './l1/shared_table.js'
 import { connectRedis } from './l2/connect.js'
+import { wrapRedisError } from './l2/errors.js'
+import { AnnouncingTier, InvalidationBus } from './l2/invalidation_bus.js'
 import { RedisTier } from './l2/redis_tier.js'
+import type { Tier } from './tier.js'
+
+/** One channel for every nearcache process on a Redis: announcements carry full keys. */
+const INVALIDATION_CHANNEL = '__nc|inv'
 import { resolveOptions } from './options.js'
 import type { CacheOptions } from './options.js'
 
@@ -18,10 +24,18 @@ export async function createCache(options?: CacheOptions): Promise<NearCache> {
   const { emitter, emitError } = newEmitter()
   const stats = new StatsBlock(undefined, { l1: opts.l1 !== false, l2: opts.redis !== false })
   const table = opts.l1 === false ? undefined : SharedTable.create(opts.l1.maxBytes)
-  let l2: RedisTier | undefined
+  let l2: Tier | undefined
   if (opts.redis !== false) {
     const { client, owned } = await connectRedis(opts.redis, opts, emitError)
     l2 = new RedisTier(client, owned, opts.batchGets, stats.l2, opts.maxInFlight)
+    if (table && opts.invalidation) {
+      try {
+        l2 = new AnnouncingTier(l2, await InvalidationBus.start(client, INVALIDATION_CHANNEL, table, emitError))
+      } catch (err) {
+        await l2.close()
+        throw wrapRedisError(err, 'subscribing to invalidations')
+      }
+    }
   }
   return assemble({ opts, table, stats, l2, serveL2: true, emitter, namespace: opts.namespace })
 }

@@ -91,6 +91,12 @@ export interface CacheOptions {
    * turn (backpressure) instead of queueing unbounded commands. @default 10000
    */
   maxInFlight?: number
+  /**
+   * Keep L1 coherent across processes: every change this process makes in Redis is
+   * announced on Redis pub/sub (channel `__nc|inv`) and every other process drops
+   * its L1 copies of what changed. Only used with both an L1 and Redis. @default true
+   */
+  invalidation?: boolean
 }
 
 export interface ResolvedOptions {
@@ -107,12 +113,13 @@ export interface ResolvedOptions {
   clock: Clock
   batchGets: boolean | undefined
   maxInFlight: number
+  invalidation: boolean
 }
 
 const L1_KNOWN = new Set(['maxBytes', 'maxEntryBytes', 'negativeTtl', 'ttl'])
 const KNOWN = new Set([
   'redis', 'namespace', 'ttl', 'ttlJitter', 'l1', 'maxKeyBytes', 'maxValueBytes',
-  'compressThreshold', 'connectTimeout', 'commandTimeout', 'clock', 'batchGets', 'maxInFlight',
+  'compressThreshold', 'connectTimeout', 'commandTimeout', 'clock', 'batchGets', 'maxInFlight', 'invalidation',
 ])
 
 export function validateNamespace(ns: unknown, name = 'namespace'): string {
@@ -174,6 +181,9 @@ export function resolveOptions(input: CacheOptions | undefined): ResolvedOptions
   if (!Number.isSafeInteger(maxInFlight) || maxInFlight < 1) {
     throw new InvalidOptionError(`maxInFlight must be a whole number of at least 1 (got ${describe(maxInFlight)}).`)
   }
+  if (o.invalidation !== undefined && typeof o.invalidation !== 'boolean') {
+    throw new InvalidOptionError(`invalidation must be true or false (got ${describe(o.invalidation)}).`)
+  }
   if (o.batchGets !== undefined && typeof o.batchGets !== 'boolean') {
     throw new InvalidOptionError(`batchGets must be true or false (got ${describe(o.batchGets)}).`)
   }
@@ -191,5 +201,6 @@ export function resolveOptions(input: CacheOptions | undefined): ResolvedOptions
     clock,
     batchGets: o.batchGets,
     maxInFlight,
+    invalidation: o.invalidation ?? true,
   }
 }

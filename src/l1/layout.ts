@@ -31,6 +31,10 @@ export const H_SHARD_DATA = 4
 export const H_SMALL = 5
 export const H_GHOSTS = 6
 export const H_TOTAL_BYTES = 7
+/** 1 while L1 cannot be trusted (the invalidation bus is down): no fills in any thread. */
+export const H_UNTRUSTED = 10
+/** Bumped whenever trust is lost or regained: fills that started before are dropped. */
+export const H_TRUST_EPOCH = 11
 /** Float64 index (bytes 32–39) of the budget the layout was computed from. */
 export const H_F64_MAX_BYTES = 4
 

@@ -117,6 +117,21 @@ export class SharedTable {
     return this.layout.dataOff + shard * this.layout.shardDataBytes
   }
 
+  /** Whether L1 entries can be trusted (false while the invalidation bus is down). */
+  get trusted(): boolean {
+    return Atomics.load(this.i32, K.H_UNTRUSTED) === 0
+  }
+
+  setTrusted(on: boolean): void {
+    Atomics.store(this.i32, K.H_UNTRUSTED, on ? 0 : 1)
+    Atomics.add(this.i32, K.H_TRUST_EPOCH, 1)
+  }
+
+  /** Changes whenever trust is lost or regained. */
+  trustEpoch(): number {
+    return Atomics.load(this.i32, K.H_TRUST_EPOCH)
+  }
+
   /** The fill/write guard word for a hash: bumped by every write or delete of a key that maps to it. */
   epochOf(key: string): number {
     return Atomics.load(this.i32, this.epochBase + (this.prepare(key) & (K.kEpochs - 1)))

@@ -46,7 +46,15 @@ export class TieredStore implements Tier {
     return cap === 0 ? expires : Math.min(expires, cap)
   }
 
-  private fill(key: string, value: Buffer | null, epoch: number, now: number): void {
+  /** A fill's guard: the key's epoch word and the table's trust epoch, read before asking L2. */
+  private guard(key: string): number {
+    return this.table.epochOf(key)
+  }
+
+  private fill(key: string, value: Buffer | null, epoch: number, now: number, trust: number): void {
+    // While cross-process invalidations may be missing, or if trust changed since the
+    // L2 read began, L1 is not filled (it was flushed, and the value may be stale).
+    if (!this.table.trusted || this.table.trustEpoch() !== trust) return
     if (value === null) {
       if (this.opts.negativeTtl > 0) this.table.put(key, null, now + this.opts.negativeTtl, now, { epoch, removeOnRace: false, bump: false })
     } else if (value.length <= this.opts.maxEntryBytes) {
@@ -70,9 +78,10 @@ export class TieredStore implements Tier {
 
   async fetch(key: string): Promise<Buffer | null> {
     const now = this.clock.now()
-    const epoch = this.table.epochOf(key)
+    const trust = this.table.trustEpoch()
+    const epoch = this.guard(key)
     const v = await this.l2.get(key)
-    this.fill(key, v, epoch, now)
+    this.fill(key, v, epoch, now, trust)
     return v
   }
 
@@ -96,11 +105,12 @@ export class TieredStore implements Tier {
     })
     if (missing.length === 0) return out
     const missKeys = missing.map((i) => keys[i] as string)
-    const epochs = missKeys.map((k) => this.table.epochOf(k))
+    const trust = this.table.trustEpoch()
+    const epochs = missKeys.map((k) => this.guard(k))
     const values = await this.l2.mget(missKeys)
     missing.forEach((i, j) => {
       out[i] = values[j] ?? null
-      this.fill(missKeys[j] as string, out[i] as Buffer | null, epochs[j] as number, now)
+      this.fill(missKeys[j] as string, out[i] as Buffer | null, epochs[j] as number, now, trust)
     })
     return out
   }
@@ -108,7 +118,7 @@ export class TieredStore implements Tier {
   /** After L2 accepted `w`: store it in L1 unless another write raced it (then drop the L1 copy). */
   private written(w: TierWrite, epoch: number): void {
     const now = this.clock.now()
-    if (w.bytes.length > this.opts.maxEntryBytes) {
+    if (w.bytes.length > this.opts.maxEntryBytes || !this.table.trusted) {
       this.table.take(w.key, now)
       return
     }
@@ -162,12 +172,13 @@ export class TieredStore implements Tier {
     })
     if (missing.length === 0) return out
     const missKeys = missing.map((i) => keys[i] as string)
-    const epochs = missKeys.map((k) => this.table.epochOf(k))
+    const trust = this.table.trustEpoch()
+    const epochs = missKeys.map((k) => this.guard(k))
     const values = await this.l2.readCounters(missKeys, init)
     missing.forEach((i, j) => {
       const v = values[j] ?? null
       out[i] = v
-      if (v !== null) this.fill(missKeys[j] as string, Buffer.from(String(v)), epochs[j] as number, now)
+      if (v !== null) this.fill(missKeys[j] as string, Buffer.from(String(v)), epochs[j] as number, now, trust)
     })
     return out
   }

@@ -187,15 +187,19 @@ describe('Redis unavailable (E_L2_UNAVAILABLE)', () => {
   it('operations reject with E_L2_UNAVAILABLE when the server goes away, and work again when it is back', async () => {
     const server = await startStandalone()
     try {
-      const c = await createCache({ redis: server.url, commandTimeout: 1000, namespace: uniqueNamespace('outage') })
+      const ns = uniqueNamespace('outage')
+      // Default: the lost invalidation subscription means L1 can no longer be trusted, so it is flushed.
+      const c = await createCache({ redis: server.url, commandTimeout: 1000, namespace: ns })
+      // Without cross-process invalidation, what L1 holds keeps being served during the outage.
+      const local = await createCache({ redis: server.url, commandTimeout: 1000, namespace: ns, invalidation: false })
       await c.set('k', 'v')
       await c.set('served', 'from L1')
+      await local.set('served', 'from L1')
       server.kill('SIGKILL')
       const errors = await Promise.all([c.get('j'), c.set('k', 2), c.getMany(['k', 'j'])].map((p) => p.catch((e: unknown) => e)))
       for (const e of errors) expect((e as CacheError).code).toBe('E_L2_UNAVAILABLE')
-      // What L1 holds is still served; a failed write removes its key's L1 copy rather than guess.
-      expect(await c.get('served')).toBe('from L1')
-      expect(await c.get('k').catch((e: unknown) => (e as CacheError).code)).toBe('E_L2_UNAVAILABLE')
+      expect(await c.get('served').catch((e: unknown) => (e as CacheError).code)).toBe('E_L2_UNAVAILABLE')
+      expect(await local.get('served')).toBe('from L1')
       expect(c.stats().l2.errors).toBeGreaterThanOrEqual(3)
       await server.restart()
       let back: unknown
@@ -204,8 +208,10 @@ describe('Redis unavailable (E_L2_UNAVAILABLE)', () => {
       }
       expect(await c.get('k')).toBe(3)
       await c.close()
+      await local.close()
     } finally {
       await server.stop()
     }
   })
+
 })

@@ -1,0 +1,20 @@
+import type { GlobalOptions, OptionSpecs, OptionValues } from './args.js'
+
+export interface CommandContext {
+  globals: GlobalOptions
+  /** This command's options (and the global ones), parsed. */
+  values: OptionValues
+}
+
+export interface Command {
+  name: string
+  /** One line for the top-level help. */
+  summary: string
+  /** The usage line, without the leading 'nearcache '. */
+  usage: string
+  /** The rest of `--help`: what it does, its options, examples. */
+  help: string
+  options: OptionSpecs
+  /** Answers the exit code (0 ok, 1 failed). Throws UsageError / CliError for the others. */
+  run(ctx: CommandContext): Promise<number>
+}

@@ -1,0 +1,130 @@
+import { createWriteStream } from 'node:fs'
+import type { Writable } from 'node:stream'
+import { namespacePrefixes } from '../../keys.js'
+import { str } from '../args.js'
+import type { Command } from '../command.js'
+import { connect, disconnect, masters } from '../connect.js'
+import type { Client } from '../connect.js'
+import { CliError, oneLine } from '../errors.js'
+import { note, plural, seconds, write } from '../output.js'
+import { globEscape, scanNode } from '../scan.js'
+
+export const BACKUP_FORMAT = 1
+/** Keys dumped at once. */
+const SLICE = 64
+
+export interface BackupHeader {
+  nearcache_backup: number
+  namespace: string
+  created: string
+}
+
+/** One key of a backup: its name, base64 of its DUMP, its remaining TTL in ms (-1 = none). */
+export interface BackupLine {
+  k: string
+  v: string
+  pttl: number
+}
+
+/** Whether a Redis key belongs to the namespace (its entries, its child namespaces, their tag epochs). */
+export function inNamespace(key: string, namespace: string): boolean {
+  return namespacePrefixes(namespace).some((p) => key.startsWith(p))
+}
+
+export const backup: Command = {
+  name: 'backup',
+  summary: "Write a namespace's keys to stdout as JSON lines",
+  usage: 'backup [--namespace NS] [--out FILE] > FILE',
+  help: `Writes every Redis key of the namespace - its entries ('NS:*', child namespaces
+included) and its tag epochs ('__nc|t|NS|*') - as JSON lines, scanning every
+master of a Cluster. The first line is a header:
+  {"nearcache_backup": 1, "namespace": "NS", "created": "<ISO time>"}
+then one line per key:
+  {"k": "<key>", "v": "<base64 of DUMP>", "pttl": <remaining ms, or -1 for none>}
+Values stay in Redis's own serialization, so 'nearcache restore' brings back
+exactly what was there (types, tags and TTLs included). DUMP payloads are
+specific to the Redis major version: restore into the same or a newer one.
+
+Options:
+  --out FILE    Write to FILE instead of stdout
+
+The summary goes to stderr.`,
+  options: { out: { type: 'string' } },
+  async run({ globals, values }) {
+    const ns = globals.namespace
+    const outFile = str(values.out)
+    let sink: Writable = process.stdout
+    if (outFile !== undefined && outFile !== '-') {
+      sink = createWriteStream(outFile)
+      await new Promise<void>((resolve, reject) => {
+        sink.once('open', () => resolve())
+        sink.once('error', (err) => reject(new CliError(`cannot write ${outFile}: ${oneLine(err)}`, { cause: err })))
+      })
+    }
+    let client: Client | undefined
+    const started = performance.now()
+    let entries = 0
+    let epochs = 0
+    let bytes = 0
+    try {
+      client = await connect(globals.target)
+      const header: BackupHeader = { nearcache_backup: BACKUP_FORMAT, namespace: ns, created: new Date().toISOString() }
+      await write(sink, `${JSON.stringify(header)}\n`)
+      const nodes = masters(client)
+      const epochPrefix = namespacePrefixes(ns).slice(1)
+      for (const node of nodes) {
+        const seen = new Set<string>()
+        for (const prefix of namespacePrefixes(ns)) {
+          for await (const batch of scanNode(node, `${globEscape(prefix)}*`)) {
+            const fresh = batch.filter((k) => !seen.has(k))
+            fresh.forEach((k) => seen.add(k))
+            const c = client
+            // A slice at a time, so that large values do not pile up in memory.
+            for (let i = 0; i < fresh.length; i += SLICE) {
+              const dumped = await Promise.all(
+                fresh.slice(i, i + SLICE).map(async (k) => {
+                  const [pttl, dump] = await Promise.all([c.pttl(k), c.dumpBuffer(k)])
+                  return { k, pttl, dump }
+                }),
+              )
+              let chunk = ''
+              for (const { k, pttl, dump } of dumped) {
+                if (dump === null || pttl === -2) continue // expired or removed since the SCAN
+                const line: BackupLine = { k, v: dump.toString('base64'), pttl: pttl < 0 ? -1 : pttl }
+                chunk += `${JSON.stringify(line)}\n`
+                bytes += dump.length
+                if (epochPrefix.some((p) => k.startsWith(p))) epochs++
+                else entries++
+              }
+              if (chunk) await write(sink, chunk)
+            }
+          }
+        }
+      }
+      if (sink !== process.stdout) {
+        await new Promise<void>((resolve, reject) => sink.end((err?: Error | null) => (err ? reject(err) : resolve())))
+      }
+      const summary = {
+        namespace: ns,
+        keys: entries + epochs,
+        entries,
+        tagEpochs: epochs,
+        bytes,
+        nodes: nodes.length,
+        ms: Math.round(performance.now() - started),
+        ...(outFile !== undefined && outFile !== '-' ? { file: outFile } : {}),
+      }
+      if (globals.json) note(JSON.stringify(summary))
+      else {
+        note(
+          `backup: ${plural(summary.keys, 'key')} of namespace '${ns}' (${plural(entries, 'entry', 'entries')}, ` +
+            `${plural(epochs, 'tag epoch')}, ${bytes} bytes of DUMP) from ${plural(nodes.length, 'master')} of ` +
+            `${globals.target.label} in ${seconds(summary.ms)}${summary.file ? ` to ${summary.file}` : ''}`,
+        )
+      }
+      return 0
+    } finally {
+      await disconnect(client)
+    }
+  },
+}

@@ -1,0 +1,116 @@
+#!/usr/bin/env node
+/**
+ * `nearcache`: the operator command. One file per command under ./commands/.
+ *
+ *   nearcache status | invalidate | warm | backup | restore  [--redis URL | --cluster HOST:PORT,...] [--namespace NS] [--json]
+ *
+ * Exit codes: 0 ok, 1 the operation failed, 2 usage error. Data on stdout,
+ * messages on stderr; failures are one line, never a stack trace (set
+ * NEARCACHE_DEBUG=1 to see one).
+ */
+import { CacheError } from '../errors.js'
+import { GLOBAL_HELP, parseOptions, resolveGlobals, splitCommand, wantsHelp } from './args.js'
+import type { Command } from './command.js'
+import { backup } from './commands/backup.js'
+import { invalidate } from './commands/invalidate.js'
+import { restore } from './commands/restore.js'
+import { status } from './commands/status.js'
+import { warm } from './commands/warm.js'
+import { CliError, oneLine, UsageError } from './errors.js'
+import { note, out } from './output.js'
+import { packageVersion } from './version.js'
+
+export const COMMANDS: Command[] = [status, invalidate, warm, backup, restore]
+
+function find(name: string | undefined): Command | undefined {
+  return COMMANDS.find((c) => c.name === name)
+}
+
+export function topHelp(): string {
+  const width = Math.max(...COMMANDS.map((c) => c.name.length))
+  return `Usage: nearcache <command> [options]
+
+Operator tools for nearcache over Redis or Redis Cluster.
+
+Commands:
+${COMMANDS.map((c) => `  ${c.name.padEnd(width)}  ${c.summary}`).join('\n')}
+
+${GLOBAL_HELP}
+
+Run 'nearcache <command> --help' for a command's options.
+Exit codes: 0 ok, 1 the operation failed, 2 usage error.`
+}
+
+export function commandHelp(c: Command): string {
+  return `Usage: nearcache ${c.usage}\n\n${c.summary}.\n\n${c.help}\n\n${GLOBAL_HELP}`
+}
+
+function usageLine(command: string | undefined): string {
+  const c = find(command)
+  return c
+    ? `usage: nearcache ${c.usage}\nRun 'nearcache ${c.name} --help' for more.`
+    : `usage: nearcache <${COMMANDS.map((x) => x.name).join('|')}> [options]\nRun 'nearcache --help' for more.`
+}
+
+/** Runs the command line; answers the exit code. */
+export async function main(argv: string[]): Promise<number> {
+  const { command, rest } = splitCommand(argv)
+  if (command === 'help') {
+    const topic = splitCommand(rest).command
+    const c = find(topic)
+    if (topic !== undefined && !c) throw new UsageError(`unknown command '${topic}'`)
+    await out(c ? commandHelp(c) : topHelp())
+    return 0
+  }
+  const cmd = find(command)
+  if (command !== undefined && !cmd) throw new UsageError(`unknown command '${command}'`)
+  if (wantsHelp(argv)) {
+    await out(cmd ? commandHelp(cmd) : topHelp())
+    return 0
+  }
+  const values = parseOptions(rest, cmd?.options ?? {}, cmd?.name)
+  if (values.version === true) {
+    await out(packageVersion())
+    return 0
+  }
+  if (!cmd) {
+    note(topHelp())
+    return 2
+  }
+  const globals = resolveGlobals(values, process.env, cmd.name)
+  return cmd.run({ globals, values })
+}
+
+/** A failure as the one line the user sees, and its exit code. */
+export function describeFailure(err: unknown): { message: string; code: number } {
+  if (err instanceof UsageError) return { message: `nearcache: ${err.message}\n${usageLine(err.command)}`, code: 2 }
+  if (err instanceof CliError) return { message: `nearcache: ${oneLine(err)}`, code: 1 }
+  if (err instanceof CacheError && (err.code === 'E_INVALID_KEY' || err.code === 'E_INVALID_OPTION')) {
+    return { message: `nearcache: ${oneLine(err)}`, code: 2 }
+  }
+  if (err instanceof CacheError) return { message: `nearcache: ${oneLine(err)} [${err.code}]`, code: 1 }
+  const e = err as NodeJS.ErrnoException
+  if (e?.code === 'EPIPE') return { message: '', code: 1 }
+  return { message: `nearcache: ${oneLine(err)}`, code: 1 }
+}
+
+async function run(): Promise<void> {
+  // A closed stdout (`nearcache backup | head`) ends the run quietly.
+  process.stdout.on('error', (err: NodeJS.ErrnoException) => {
+    if (err.code === 'EPIPE') process.exit(1)
+  })
+  let code: number
+  try {
+    code = await main(process.argv.slice(2))
+  } catch (err) {
+    const f = describeFailure(err)
+    if (process.env.NEARCACHE_DEBUG && err instanceof Error) note(err.stack ?? String(err))
+    if (f.message) note(f.message)
+    code = f.code
+  }
+  process.exitCode = code
+  // Anything left holding the event loop (a reconnecting socket) must not keep the command alive.
+  setTimeout(() => process.exit(code), 2000).unref()
+}
+
+await run()
