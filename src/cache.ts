@@ -100,13 +100,19 @@ export class NearCache {
     return this.#ns
   }
 
-  /** Subscribes to cache events: `'error'` (a corrupt entry, an L2 client error). */
-  on(event: 'error', listener: (err: Error) => void): this {
+  /**
+   * Subscribes to cache events: `'error'` (a corrupt entry, an L2 client error) and
+   * `'circuit'` (the L2 circuit breaker changed state: 'open', 'half-open', 'closed').
+   */
+  on(event: 'error', listener: (err: Error) => void): this
+  on(event: 'circuit', listener: (state: 'closed' | 'open' | 'half-open') => void): this
+  on(event: 'error' | 'circuit', listener: (arg: any) => void): this {
     this.#s.emitter.on(event, listener)
     return this
   }
 
-  off(event: 'error', listener: (err: Error) => void): this {
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any
+  off(event: 'error' | 'circuit', listener: (arg: any) => void): this {
     this.#s.emitter.off(event, listener)
     return this
   }

@@ -3,6 +3,7 @@ import { assemble, newEmitter, StatsBlock } from './assemble.js'
 import type { NearCache } from './cache.js'
 import { SharedTable } from './l1/shared_table.js'
 import { connectRedis } from './l2/connect.js'
+import { CircuitBreaker } from './l2/circuit_breaker.js'
 import { wrapRedisError } from './l2/errors.js'
 import { AnnouncingTier, InvalidationBus } from './l2/invalidation_bus.js'
 import { RedisTier } from './l2/redis_tier.js'
@@ -27,7 +28,14 @@ export async function createCache(options?: CacheOptions): Promise<NearCache> {
   let l2: Tier | undefined
   if (opts.redis !== false) {
     const { client, owned } = await connectRedis(opts.redis, opts, emitError)
-    l2 = new RedisTier(client, owned, opts.batchGets, stats.l2, opts.maxInFlight)
+    const breaker = opts.circuitBreaker ? new CircuitBreaker(opts.circuitBreaker.threshold, opts.circuitBreaker.resetTimeout) : undefined
+    if (breaker) {
+      breaker.onChange = (state) => {
+        stats.setCircuit(state)
+        if (emitter.listenerCount('circuit') > 0) emitter.emit('circuit', state)
+      }
+    }
+    l2 = new RedisTier(client, owned, opts.batchGets, stats.l2, opts.maxInFlight, breaker, opts.commandTimeout)
     if (table && opts.invalidation) {
       try {
         l2 = new AnnouncingTier(l2, await InvalidationBus.start(client, INVALIDATION_CHANNEL, table, emitError))

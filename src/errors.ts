@@ -13,6 +13,7 @@ export type CacheErrorCode =
   | 'E_CONFLICT'
   | 'E_CLOSED'
   | 'E_CODEC'
+  | 'E_QUEUE_FULL'
 
 export class CacheError extends Error {
   readonly code: CacheErrorCode
@@ -111,5 +112,17 @@ export class CodecError extends CacheError {
   static readonly code = 'E_CODEC'
   constructor(message: string, cause?: unknown) {
     super('E_CODEC', message, { cause })
+  }
+}
+
+/**
+ * The write-behind queue already holds `maxQueue` writes that are not yet flushed
+ * to Redis. Nothing of the rejected call was written (not even to the write-ahead
+ * log): retry later, slow down, or raise `maxQueue`.
+ */
+export class QueueFullError extends CacheError {
+  static readonly code = 'E_QUEUE_FULL'
+  constructor(message: string) {
+    super('E_QUEUE_FULL', message)
   }
 }

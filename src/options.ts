@@ -97,6 +97,13 @@ export interface CacheOptions {
    * its L1 copies of what changed. Only used with both an L1 and Redis. @default true
    */
   invalidation?: boolean
+  /**
+   * After `threshold` L2 failures in a row (unreachable, timed out, Cluster down)
+   * the circuit opens: L2 operations fail at once with E_L2_UNAVAILABLE for
+   * `resetTimeout`, then one probe decides. `false` turns it off.
+   * @default { threshold: 5, resetTimeout: '5s' }
+   */
+  circuitBreaker?: { threshold?: number; resetTimeout?: Duration } | false
 }
 
 export interface ResolvedOptions {
@@ -114,12 +121,13 @@ export interface ResolvedOptions {
   batchGets: boolean | undefined
   maxInFlight: number
   invalidation: boolean
+  circuitBreaker: { threshold: number; resetTimeout: number } | false
 }
 
 const L1_KNOWN = new Set(['maxBytes', 'maxEntryBytes', 'negativeTtl', 'ttl'])
 const KNOWN = new Set([
   'redis', 'namespace', 'ttl', 'ttlJitter', 'l1', 'maxKeyBytes', 'maxValueBytes',
-  'compressThreshold', 'connectTimeout', 'commandTimeout', 'clock', 'batchGets', 'maxInFlight', 'invalidation',
+  'compressThreshold', 'connectTimeout', 'commandTimeout', 'clock', 'batchGets', 'maxInFlight', 'invalidation', 'circuitBreaker',
 ])
 
 export function validateNamespace(ns: unknown, name = 'namespace'): string {
@@ -181,6 +189,14 @@ export function resolveOptions(input: CacheOptions | undefined): ResolvedOptions
   if (!Number.isSafeInteger(maxInFlight) || maxInFlight < 1) {
     throw new InvalidOptionError(`maxInFlight must be a whole number of at least 1 (got ${describe(maxInFlight)}).`)
   }
+  let circuitBreaker: ResolvedOptions['circuitBreaker'] = false
+  if (o.circuitBreaker !== false) {
+    const cb = o.circuitBreaker ?? {}
+    if (typeof cb !== 'object' || cb === null) throw new InvalidOptionError(`circuitBreaker must be { threshold?, resetTimeout? } or false (got ${describe(cb)}).`)
+    const threshold = cb.threshold ?? 5
+    if (!Number.isSafeInteger(threshold) || threshold < 1) throw new InvalidOptionError(`circuitBreaker.threshold must be a whole number of at least 1 (got ${describe(threshold)}).`)
+    circuitBreaker = { threshold, resetTimeout: parseDuration(cb.resetTimeout ?? 5000, 'circuitBreaker.resetTimeout') as number }
+  }
   if (o.invalidation !== undefined && typeof o.invalidation !== 'boolean') {
     throw new InvalidOptionError(`invalidation must be true or false (got ${describe(o.invalidation)}).`)
   }
@@ -202,5 +218,6 @@ export function resolveOptions(input: CacheOptions | undefined): ResolvedOptions
     batchGets: o.batchGets,
     maxInFlight,
     invalidation: o.invalidation ?? true,
+    circuitBreaker,
   }
 }

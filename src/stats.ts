@@ -22,7 +22,11 @@ export interface TierStats {
 export interface CacheStats {
   l1: TierStats
   l2: TierStats
+  /** The L2 circuit breaker: 'closed' (normal), 'open' (failing fast), 'half-open' (probing). */
+  circuit: 'closed' | 'open' | 'half-open'
 }
+
+const CIRCUIT = ['closed', 'open', 'half-open'] as const
 
 const FIELDS = ['hits', 'misses', 'sets', 'deletes', 'errors', 'evictions'] as const
 const PER_TIER = FIELDS.length
@@ -85,6 +89,11 @@ export class StatsBlock {
     this.l2 = new Meter(mine, PER_TIER, enabled.l2)
   }
 
+  /** Records the breaker's state where every thread's stats() can read it. */
+  setCircuit(state: CacheStats['circuit']): void {
+    Atomics.store(new Int32Array(this.sab, 0, 2), 1, CIRCUIT.indexOf(state))
+  }
+
   snapshot(l1Usage: { entries: number; bytes: number } | undefined): CacheStats {
     const sum = new Float64Array(ROW)
     for (let r = 0; r < ROWS; r++) for (let f = 0; f < ROW; f++) sum[f]! += this.rows[r * ROW + f] as number
@@ -100,7 +109,8 @@ export class StatsBlock {
       bytes: usage?.bytes ?? 0,
       latency: m.latency(),
     })
-    return { l1: tier(this.l1, 0, l1Usage), l2: tier(this.l2, PER_TIER, undefined) }
+    const circuit = CIRCUIT[Atomics.load(new Int32Array(this.sab, 0, 2), 1)] ?? 'closed'
+    return { l1: tier(this.l1, 0, l1Usage), l2: tier(this.l2, PER_TIER, undefined), circuit }
   }
 }
 

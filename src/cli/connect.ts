@@ -89,13 +89,17 @@ export async function disconnect(client: Client | undefined): Promise<void> {
 }
 
 /**
- * A cache on the target through the library's public API (no L1: an operator
- * tool must not serve stale copies), over a client this command connected.
+ * A cache on the target through the library's public API, over a client this
+ * command connected. It has the smallest L1 the library allows, only because the
+ * library announces changes to other processes' L1s (cross-process invalidation)
+ * from caches that have one: with `l1: false` an operator's invalidation would
+ * reach the running servers only when their L1 copies time out. The command
+ * never reads through that L1 (warm and invalidate only write and delete).
  */
 export async function openCache(target: Target, namespace: string): Promise<{ cache: NearCache; client: Client }> {
   const client = await connect(target)
   try {
-    const cache = await createCache({ redis: client, namespace, l1: false })
+    const cache = await createCache({ redis: client, namespace, l1: { maxBytes: '256kb' } })
     cache.on('error', () => {
       /* corrupt entries and client errors: counted by the cache, reported by the failing call */
     })

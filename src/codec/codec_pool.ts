@@ -11,14 +11,15 @@ export interface CodecPoolOptions {
   /** Worker threads. Default: `os.availableParallelism() - 1`, at least 1. */
   threads?: number
   /**
-   * Size in bytes (msgpack bytes, before compression) from which a value's byte
-   * work (LZ4) goes to a worker; smaller values are done on the calling thread.
-   * Default: the crossover bench/codec_pool.ts measured, {@link DEFAULT_THRESHOLD}.
+   * Size in bytes (msgpack bytes, before compression) from which a value's LZ4
+   * work may go to a worker, for writes (compress) and reads (inflate) alike;
+   * smaller values are done on the calling thread. Default: the crossovers
+   * bench/codec_pool.ts measured, per direction ({@link MEASURED}).
    */
   threshold?: number
   /**
-   * Move the threshold at run time from measured costs (see the class comment).
-   * Default true.
+   * Move the thresholds at run time with the measured LZ4 cost per byte of the
+   * values actually seen (see the class comment). Default true.
    */
   adaptive?: boolean
   /**
@@ -45,20 +46,24 @@ export interface CodecPoolStats {
   adaptive: boolean
 }
 
-// ---- measured constants (bench/codec_pool.ts, 2 shared cores, Node 20) -------------
+// ---- measured constants (bench/codec_pool.ts; 2 shared cores, Node 20) -------------
 
-/** Main-thread cost of one round trip to a worker, in µs (piscina run + transfers + reply). */
-const ROUND_TRIP_MICROS = 15
-/** Starting estimates of the byte work on the calling thread, in µs per msgpack byte. */
-const INITIAL_MICROS_PER_BYTE = { compress: 0.002, inflate: 0.0005 }
-/** The default threshold: where offloading a set+get pair's LZ4 work starts to pay. */
-export const DEFAULT_THRESHOLD = 32 * 1024
-/** Bounds for the adaptive thresholds. */
-const MIN_THRESHOLD = 4 * 1024
-const MAX_THRESHOLD = 4 * 1024 * 1024
-/** EWMA weight of a new sample. */
+/**
+ * Per direction: the crossover the benchmark measured (msgpack bytes from which
+ * handing the LZ4 work to a worker costs the calling thread less than doing it)
+ * and the inline LZ4 cost per byte it measured on the same data (µs/byte). Their
+ * product is what a round trip costs the calling thread, which is what the
+ * adaptive threshold is derived from.
+ */
+export const MEASURED = {
+  compress: { threshold: 32 * 1024, microsPerByte: 0.0013 },
+  inflate: { threshold: 256 * 1024, microsPerByte: 0.0004 },
+} as const
+/** Adaptive thresholds stay within [measured / 4, measured * 4]. */
+const ADAPT_RANGE = 4
+/** EWMA weight of a new per-byte cost sample. */
 const ALPHA = 0.1
-/** Work sharing: hand over while the queued worker work per thread is under this many times the inline cost. */
+/** Work sharing: hand over while the queued worker work per thread is at most this many times the inline cost. */
 const BACKLOG_FACTOR = 2
 
 type Kind = 'compress' | 'inflate'
@@ -117,8 +122,13 @@ export class CodecPool {
   readonly #threads: number
   readonly #adaptive: boolean
   readonly #workSharing: boolean
-  readonly #threshold = { compress: DEFAULT_THRESHOLD, inflate: DEFAULT_THRESHOLD }
-  readonly #microsPerByte = { ...INITIAL_MICROS_PER_BYTE }
+  /** Current thresholds (bytes). */
+  readonly #threshold: Record<Kind, number>
+  /** What a round trip costs the calling thread, in µs, per direction: threshold × cost per byte at the start. */
+  readonly #roundTripMicros: Record<Kind, number>
+  /** EWMA of the LZ4 cost per byte (µs), per direction. */
+  readonly #microsPerByte: Record<Kind, number> = { compress: MEASURED.compress.microsPerByte, inflate: MEASURED.inflate.microsPerByte }
+  readonly #bounds: Record<Kind, [number, number]>
   readonly #counts = { encode: { inline: 0, offloaded: 0 }, decode: { inline: 0, offloaded: 0 } }
   #workerFailures = 0
   #inFlight = 0
@@ -131,13 +141,11 @@ export class CodecPool {
     this.#threads = threads
     this.#adaptive = adaptive
     this.#workSharing = workSharing
-    if (threshold !== undefined) {
-      this.#threshold.compress = threshold
-      this.#threshold.inflate = threshold
-    } else if (adaptive) {
-      this.#retune('compress')
-      this.#retune('inflate')
-    }
+    const start = (k: Kind) => threshold ?? MEASURED[k].threshold
+    this.#threshold = { compress: start('compress'), inflate: start('inflate') }
+    this.#roundTripMicros = { compress: start('compress') * MEASURED.compress.microsPerByte, inflate: start('inflate') * MEASURED.inflate.microsPerByte }
+    const bounds = (k: Kind): [number, number] => [start(k) / ADAPT_RANGE, start(k) * ADAPT_RANGE]
+    this.#bounds = { compress: bounds('compress'), inflate: bounds('inflate') }
   }
 
   static async create(opts: CodecPoolOptions = {}): Promise<CodecPool> {
@@ -279,9 +287,10 @@ export class CodecPool {
     if (this.#adaptive) this.#retune(kind)
   }
 
+  /** The size at which this direction's LZ4 work costs what a round trip does, within the bounds. */
   #retune(kind: Kind): void {
-    const t = ROUND_TRIP_MICROS / this.#microsPerByte[kind]
-    this.#threshold[kind] = Math.min(MAX_THRESHOLD, Math.max(MIN_THRESHOLD, t))
+    const [lo, hi] = this.#bounds[kind]
+    this.#threshold[kind] = Math.min(hi, Math.max(lo, this.#roundTripMicros[kind] / this.#microsPerByte[kind]))
   }
 }
 

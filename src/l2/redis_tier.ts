@@ -7,6 +7,15 @@ import { GetBatcher } from './get_batcher.js'
 import { CAS_SET, INIT_COUNTER, randomCounterStart, TAKE } from './scripts.js'
 import { chunk, globEscape, groupBySlot } from './slots.js'
 import { Gate } from '../util/gate.js'
+import type { CircuitBreaker } from './circuit_breaker.js'
+
+function withTimeout<T>(p: Promise<T>, ms: number, op: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined
+  const deadline = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`${op} timed out after ${ms} ms`)), ms)
+  })
+  return Promise.race([p, deadline]).finally(() => clearTimeout(timer))
+}
 
 const SCAN_COUNT = 1000
 
@@ -23,6 +32,10 @@ export class RedisTier implements Tier {
     batchGets: boolean | undefined,
     private readonly meter: Meter,
     maxInFlight = 10_000,
+    /** Opens on repeated failures; undefined = no breaker. */
+    readonly breaker?: CircuitBreaker,
+    /** A deadline for operations on a client nearcache did not create (its own clients have ioredis' commandTimeout). */
+    private readonly timeoutMs?: number,
   ) {
     this.gate = new Gate(maxInFlight)
     this.cluster = (client as Cluster).isCluster === true
@@ -31,14 +44,26 @@ export class RedisTier implements Tier {
 
   /** Runs one L2 operation: timed, failures counted and turned into CacheErrors. */
   private async op<T>(name: string, fn: () => Promise<T>): Promise<T> {
+    let probe = false
+    try {
+      probe = this.breaker?.admit(name) ?? false
+    } catch (err) {
+      this.meter.add(Field.Errors)
+      throw err
+    }
     const wait = this.gate.enter()
     if (wait) await wait
     const start = performance.now()
     try {
-      return await fn()
+      const v = await (this.timeoutMs === undefined || this.owned ? fn() : withTimeout(fn(), this.timeoutMs, name))
+      this.breaker?.success(probe)
+      return v
     } catch (err) {
       this.meter.add(Field.Errors)
-      throw wrapRedisError(err, name)
+      const e = wrapRedisError(err, name)
+      if (e.code === 'E_L2_UNAVAILABLE') this.breaker?.failure(probe)
+      else this.breaker?.success(probe)
+      throw e
     } finally {
       this.meter.time(start)
       this.gate.leave()

@@ -214,4 +214,38 @@ describe('Redis unavailable (E_L2_UNAVAILABLE)', () => {
     }
   })
 
+
+  it('opens the circuit on repeated failures, fails fast while open, and closes once Redis is back', { timeout: 30_000 }, async () => {
+    const server = await startStandalone()
+    try {
+      const c = await createCache({ redis: server.url, commandTimeout: 500, namespace: uniqueNamespace('cb'), circuitBreaker: { threshold: 3, resetTimeout: '300ms' }, l1: false })
+      const states: string[] = []
+      c.on('circuit', (s) => states.push(s))
+      await c.set('k', 1)
+      server.kill('SIGKILL')
+      for (let i = 0; i < 3; i++) await c.get(`x${i}`).catch(() => undefined)
+      expect(c.stats().circuit).toBe('open')
+      const t = performance.now()
+      const err = await c.get('k').catch((e: unknown) => e)
+      expect(performance.now() - t).toBeLessThan(50)
+      expect((err as CacheError).code).toBe('E_L2_UNAVAILABLE')
+      expect((err as Error).message).toMatch(/circuit open/)
+      await server.restart()
+      let value: unknown
+      const started = performance.now()
+      while (performance.now() - started < 10_000) {
+        value = await c.get('k').catch(() => 'unavailable')
+        if (value !== 'unavailable') break
+        await new Promise((r) => setTimeout(r, 100))
+      }
+      // The server restarted empty (no persistence): the key is gone, but Redis answers again.
+      expect(value).toBeUndefined()
+      expect(c.stats().circuit).toBe('closed')
+      expect(states).toContain('open')
+      expect(states.at(-1)).toBe('closed')
+      await c.close()
+    } finally {
+      await server.stop()
+    }
+  })
 })

@@ -1,3 +1,4 @@
+import { announceNamespaceChanged } from '../announce.js'
 import { str } from '../args.js'
 import type { Command } from '../command.js'
 import { connect, disconnect } from '../connect.js'
@@ -89,7 +90,7 @@ Options:
     const header = parseHeader(first, source.name)
     const ns = header.namespace
     if (globals.namespaceGiven && globals.namespace !== ns) {
-      throw new CliError(`the backup in ${source.name} is of namespace '${ns}', not '${globals.namespace}' (--namespace)`)
+      throw new CliError(`the backup is of namespace '${ns}', not '${globals.namespace}' (--namespace)`)
     }
     let client: Client | undefined
     const started = performance.now()
@@ -134,6 +135,8 @@ Options:
         inflight.add(p)
       }
       await Promise.all(inflight)
+      // Running servers drop their L1 copies of the namespace, so they read what was restored.
+      if (restored > 0) await announceNamespaceChanged(c, ns)
     } finally {
       progress?.stop()
       await disconnect(client)
