@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto'
 import type { EventEmitter } from 'node:events'
 import { clonePlain } from './codec/decode_memo.js'
 import type { DecodeMemo } from './codec/decode_memo.js'
@@ -379,17 +380,47 @@ export class NearCache {
     throw new ConflictError(`The key '${write.key}' changed ${MAX_CAS_ATTEMPTS} times while a conditional write was trying to land; retry later.`)
   }
 
-  async #load(k: string, loader: () => unknown, ttl: number | undefined, tags: string[] | undefined): Promise<Loaded> {
-    const env = this.#parse(k, await this.#s.tier.get(k))
+  /** A live entry's value and msgpack bytes, or undefined. */
+  async #readLive(k: string, raw: Buffer | null): Promise<Loaded | undefined> {
+    const env = this.#parse(k, raw)
     const [live] = await this.#liveness([env])
-    if (live && env) {
-      try {
-        const raw = payloadBytes(env)
-        return { value: deserialize(raw), raw }
-      } catch (err) {
-        this.#corrupt(k, err)
-      }
+    if (!live || !env) return undefined
+    try {
+      const bytes = payloadBytes(env)
+      return { value: deserialize(bytes), raw: bytes }
+    } catch (err) {
+      this.#corrupt(k, err)
+      return undefined
     }
+  }
+
+  async #load(k: string, loader: () => unknown, ttl: number | undefined, tags: string[] | undefined): Promise<Loaded> {
+    const hit = await this.#readLive(k, await this.#s.tier.get(k))
+    if (hit) return hit
+    const lock = this.#s.opts.stampedeLock
+    if (!lock) return this.#runLoader(k, loader, ttl, tags)
+    // Across threads and processes: one caller holds a short Redis lock and loads;
+    // the others poll L2 for its result, and load themselves if it takes too long.
+    const lockKey = `__nc|l|${k}`
+    const token = randomUUID()
+    const giveUpAt = Date.now() + lock.waitTimeout
+    for (let pause = 10; ; pause = Math.min(pause * 2, 100)) {
+      if (await this.#s.tier.acquireLock(lockKey, token, lock.lease)) {
+        try {
+          // Someone may have finished loading between our read and our lock.
+          return (await this.#readLive(k, await this.#s.tier.getFresh(k))) ?? (await this.#runLoader(k, loader, ttl, tags))
+        } finally {
+          await this.#s.tier.releaseLock(lockKey, token).catch(() => {})
+        }
+      }
+      await new Promise((r) => setTimeout(r, pause))
+      const loaded = await this.#readLive(k, await this.#s.tier.getFresh(k))
+      if (loaded) return loaded
+      if (Date.now() > giveUpAt) return this.#runLoader(k, loader, ttl, tags)
+    }
+  }
+
+  async #runLoader(k: string, loader: () => unknown, ttl: number | undefined, tags: string[] | undefined): Promise<Loaded> {
     const value = await loader()
     if (value === undefined) return { value, raw: undefined }
     const prepared = prepareValue(value, this.#s.opts)

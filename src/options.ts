@@ -104,6 +104,14 @@ export interface CacheOptions {
    * @default { threshold: 5, resetTimeout: '5s' }
    */
   circuitBreaker?: { threshold?: number; resetTimeout?: Duration } | false
+  /**
+   * Stampede protection for `getOrSet` across threads and processes: on a miss one
+   * caller takes a short Redis lock (`lease`) and runs the loader; the others poll
+   * Redis for its result and, after `waitTimeout`, run their own loader. Within one
+   * thread concurrent calls always share one load. `true` = the defaults.
+   * @default false (lease '10s', waitTimeout '5s' when on)
+   */
+  stampedeLock?: boolean | { lease?: Duration; waitTimeout?: Duration }
 }
 
 export interface ResolvedOptions {
@@ -122,12 +130,13 @@ export interface ResolvedOptions {
   maxInFlight: number
   invalidation: boolean
   circuitBreaker: { threshold: number; resetTimeout: number } | false
+  stampedeLock: { lease: number; waitTimeout: number } | false
 }
 
 const L1_KNOWN = new Set(['maxBytes', 'maxEntryBytes', 'negativeTtl', 'ttl'])
 const KNOWN = new Set([
   'redis', 'namespace', 'ttl', 'ttlJitter', 'l1', 'maxKeyBytes', 'maxValueBytes',
-  'compressThreshold', 'connectTimeout', 'commandTimeout', 'clock', 'batchGets', 'maxInFlight', 'invalidation', 'circuitBreaker',
+  'compressThreshold', 'connectTimeout', 'commandTimeout', 'clock', 'batchGets', 'maxInFlight', 'invalidation', 'circuitBreaker', 'stampedeLock',
 ])
 
 export function validateNamespace(ns: unknown, name = 'namespace'): string {
@@ -197,6 +206,12 @@ export function resolveOptions(input: CacheOptions | undefined): ResolvedOptions
     if (!Number.isSafeInteger(threshold) || threshold < 1) throw new InvalidOptionError(`circuitBreaker.threshold must be a whole number of at least 1 (got ${describe(threshold)}).`)
     circuitBreaker = { threshold, resetTimeout: parseDuration(cb.resetTimeout ?? 5000, 'circuitBreaker.resetTimeout') as number }
   }
+  let stampedeLock: ResolvedOptions['stampedeLock'] = false
+  if (o.stampedeLock) {
+    const sl = o.stampedeLock === true ? {} : o.stampedeLock
+    if (typeof sl !== 'object') throw new InvalidOptionError(`stampedeLock must be true, false or { lease?, waitTimeout? } (got ${describe(sl)}).`)
+    stampedeLock = { lease: parseDuration(sl.lease ?? 10_000, 'stampedeLock.lease') as number, waitTimeout: parseDuration(sl.waitTimeout ?? 5000, 'stampedeLock.waitTimeout') as number }
+  }
   if (o.invalidation !== undefined && typeof o.invalidation !== 'boolean') {
     throw new InvalidOptionError(`invalidation must be true or false (got ${describe(o.invalidation)}).`)
   }
@@ -219,5 +234,6 @@ export function resolveOptions(input: CacheOptions | undefined): ResolvedOptions
     maxInFlight,
     invalidation: o.invalidation ?? true,
     circuitBreaker,
+    stampedeLock,
   }
 }

@@ -41,6 +41,10 @@ export interface Tier {
   readCounters(keys: string[], init: boolean): Promise<(number | null)[]>
   /** Atomically increments counters (tag epochs). */
   bumpCounters(keys: string[]): Promise<void>
+  /** Takes a lock key for `px` ms if nobody holds it (SET NX PX); answers whether we got it. */
+  acquireLock(key: string, token: string, px: number): Promise<boolean>
+  /** Releases a lock we hold (only if it still carries our token). */
+  releaseLock(key: string, token: string): Promise<void>
   /** Removes every key starting with one of the prefixes; answers how many. */
   deletePrefixes(prefixes: string[]): Promise<number>
   close(): Promise<void>

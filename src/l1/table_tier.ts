@@ -112,6 +112,18 @@ export class TableTier implements Tier {
     }
   }
 
+  /** Without L2 the lock is an L1 entry: it serializes loads across this process's threads. */
+  async acquireLock(key: string, token: string, px: number): Promise<boolean> {
+    const now = this.clock.now()
+    return this.table.update(key, now, (cur) => (cur !== null && cur !== NEGATIVE ? undefined : { value: Buffer.from(token), deadline: now + px }))
+  }
+
+  async releaseLock(key: string, token: string): Promise<void> {
+    const now = this.clock.now()
+    const cur = this.table.lookup(key, now)
+    if (cur !== null && cur !== NEGATIVE && Buffer.from(cur).toString() === token) this.table.take(key, now)
+  }
+
   async deletePrefixes(prefixes: string[]): Promise<number> {
     const n = this.table.deletePrefixes(prefixes)
     this.meter.add(Field.Deletes, n)

@@ -191,6 +191,14 @@ export class TieredStore implements Tier {
     }
   }
 
+  acquireLock(key: string, token: string, px: number): Promise<boolean> {
+    return this.l2.acquireLock(key, token, px)
+  }
+
+  releaseLock(key: string, token: string): Promise<void> {
+    return this.l2.releaseLock(key, token)
+  }
+
   async deletePrefixes(prefixes: string[]): Promise<number> {
     try {
       return await this.l2.deletePrefixes(prefixes)

@@ -159,6 +159,12 @@ export class AnnouncingTier implements Tier {
   readCounters(keys: string[], init: boolean) {
     return this.l2.readCounters(keys, init)
   }
+  acquireLock(key: string, token: string, px: number) {
+    return this.l2.acquireLock(key, token, px)
+  }
+  releaseLock(key: string, token: string) {
+    return this.l2.releaseLock(key, token)
+  }
   async set(writes: TierWrite[]): Promise<void> {
     try {
       await this.l2.set(writes)

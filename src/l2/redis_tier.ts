@@ -4,7 +4,7 @@ import type { Meter } from '../stats.js'
 import type { Tier, TierWrite } from '../tier.js'
 import { wrapRedisError } from './errors.js'
 import { GetBatcher } from './get_batcher.js'
-import { CAS_SET, INIT_COUNTER, randomCounterStart, TAKE } from './scripts.js'
+import { CAS_SET, INIT_COUNTER, randomCounterStart, RELEASE_LOCK, TAKE } from './scripts.js'
 import { chunk, globEscape, groupBySlot } from './slots.js'
 import { Gate } from '../util/gate.js'
 import type { CircuitBreaker } from './circuit_breaker.js'
@@ -176,6 +176,16 @@ export class RedisTier implements Tier {
   bumpCounters(keys: string[]): Promise<void> {
     return this.op('invalidateTags', async () => {
       await Promise.all(keys.map((k) => this.client.incr(k)))
+    })
+  }
+
+  acquireLock(key: string, token: string, px: number): Promise<boolean> {
+    return this.op('a stampede lock', async () => (await this.client.set(key, token, 'PX', px, 'NX')) === 'OK')
+  }
+
+  releaseLock(key: string, token: string): Promise<void> {
+    return this.op('a stampede lock release', async () => {
+      await RELEASE_LOCK.run(this.client, [key], [token])
     })
   }
 

@@ -65,3 +65,9 @@ return v
 export function randomCounterStart(): number {
   return 1_000_000_000 + Math.floor(Math.random() * 2 ** 47)
 }
+
+/** KEYS[1] a lock; deletes it only if it still holds ARGV[1] (our token). */
+export const RELEASE_LOCK = new Script(`
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0
+`)

@@ -105,6 +105,12 @@ export class RemoteTier implements Tier {
   deletePrefixes(prefixes: string[]): Promise<number> {
     return this.call('deletePrefixes', [prefixes])
   }
+  acquireLock(key: string, token: string, px: number): Promise<boolean> {
+    return this.call('acquireLock', [key, token, px])
+  }
+  releaseLock(key: string, token: string): Promise<void> {
+    return this.call('releaseLock', [key, token])
+  }
 
   async close(): Promise<void> {
     for (const [id, p] of this.pending) {

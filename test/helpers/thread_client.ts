@@ -36,8 +36,8 @@ export class ThreadCache {
     })
   }
 
-  static async start(handle: CacheHandle): Promise<ThreadCache> {
-    return new ThreadCache(await startWorker('cache_worker.ts', { handle }))
+  static async start(handle: CacheHandle, redis?: unknown): Promise<ThreadCache> {
+    return new ThreadCache(await startWorker('cache_worker.ts', { handle, redis }))
   }
 
   call<T = unknown>(op: string, ...args: unknown[]): Promise<T> {
