@@ -36,7 +36,7 @@ export async function createCache(options?: CacheOptions): Promise<NearCache> {
       }
     }
     l2 = new RedisTier(client, owned, opts.batchGets, stats.l2, opts.maxInFlight, breaker, opts.commandTimeout)
-    if (table && opts.invalidation) {
+    if (opts.invalidation) {
       try {
         l2 = new AnnouncingTier(l2, await InvalidationBus.start(client, INVALIDATION_CHANNEL, table, emitError))
       } catch (err) {

@@ -94,7 +94,8 @@ export interface CacheOptions {
   /**
    * Keep L1 coherent across processes: every change this process makes in Redis is
    * announced on Redis pub/sub (channel `__nc|inv`) and every other process drops
-   * its L1 copies of what changed. Only used with both an L1 and Redis. @default true
+   * its L1 copies of what changed. A process without an L1 still announces (so the
+   * others stay coherent) but does not subscribe. @default true
    */
   invalidation?: boolean
   /**

@@ -42,12 +42,17 @@ export class InvalidationBus {
 
   private constructor(
     private readonly pub: Redis | Cluster,
-    private readonly sub: Redis | Cluster,
+    private readonly sub: Redis | Cluster | undefined,
     private readonly channel: string,
-    private readonly table: SharedTable,
+    private readonly table: SharedTable | undefined,
   ) {}
 
-  static async start(client: Redis | Cluster, channel: string, table: SharedTable, onError: (e: Error) => void): Promise<InvalidationBus> {
+  /**
+   * Starts the bus. Without a table (a process with no L1) it only announces:
+   * other processes must still hear about the changes this one makes.
+   */
+  static async start(client: Redis | Cluster, channel: string, table: SharedTable | undefined, onError: (e: Error) => void): Promise<InvalidationBus> {
+    if (!table) return new InvalidationBus(client, undefined, channel, undefined)
     const sub = client.duplicate()
     const bus = new InvalidationBus(client, sub, channel, table)
     sub.on('error', onError)
@@ -60,29 +65,29 @@ export class InvalidationBus {
     sub.on('end', lost)
     // ioredis re-subscribes by itself after a reconnect; messages sent meanwhile are lost.
     sub.on('ready', () => {
-      if (!bus.table.trusted && !bus.closed) bus.retrust()
+      if (!table.trusted && !bus.closed) bus.retrust()
     })
-    bus.table.setTrusted(false)
+    table.setTrusted(false)
     await sub.subscribe(channel)
-    bus.table.setTrusted(true)
+    table.setTrusted(true)
     return bus
   }
 
   private untrust(): void {
     if (this.closed) return
-    this.table.setTrusted(false)
+    this.table?.setTrusted(false)
     this.flush()
   }
 
   private retrust(): void {
     this.flush()
     this.lastSeen.clear()
-    this.table.setTrusted(true)
+    this.table?.setTrusted(true)
   }
 
   private flush(): void {
     this.flushes++
-    this.table.deletePrefixes([''])
+    this.table?.deletePrefixes([''])
   }
 
   private receive(text: string): void {
@@ -101,8 +106,8 @@ export class InvalidationBus {
       return
     }
     const now = Date.now()
-    for (const k of m.k ?? []) this.table.take(k, now)
-    if (m.p?.length) this.table.deletePrefixes(m.p)
+    for (const k of m.k ?? []) this.table?.take(k, now)
+    if (m.p?.length) this.table?.deletePrefixes(m.p)
   }
 
   announce(keys: readonly string[], prefixes: readonly string[] = []): void {
@@ -130,7 +135,7 @@ export class InvalidationBus {
   async close(): Promise<void> {
     this.send()
     this.closed = true
-    this.sub.disconnect()
+    this.sub?.disconnect()
   }
 }
 

@@ -81,6 +81,17 @@ describe.each(redisBackends)('cross-process L1 coherence on $name', (backend) =>
     expect(await until(() => b.call('get', 'keep'), (v) => v === undefined)).toBeLessThan(BOUND_MS)
   })
 
+  it('a process with no L1 of its own still announces its changes', async () => {
+    const { a, b } = await pair()
+    const noL1 = await createCache({ redis: backend.redisOption(), namespace: a.prefix, l1: false })
+    cleanup.push(() => noL1.close())
+    await a.set('k', 'old')
+    expect(await b.call('get', 'k')).toBe('old')
+    await noL1.set('k', 'new')
+    expect(await until(() => b.call('get', 'k'), (v) => v === 'new')).toBeLessThan(BOUND_MS)
+    expect(await until(() => a.get('k'), (v) => v === 'new')).toBeLessThan(BOUND_MS)
+  })
+
   it('without the bus the other process keeps its stale copy (what the bus is for)', async () => {
     const namespace = uniqueNamespace('nobus')
     const a = await createCache({ redis: backend.redisOption(), namespace, invalidation: false })
