@@ -41,6 +41,7 @@ export function assemble(p: Parts): NearCache {
     stats: () => stats.snapshot(table?.usage()),
     emitter: p.emitter,
     inflight: new Map(),
+    refreshing: new Set(),
     memo: new DecodeMemo(),
     handle: (namespace: string): CacheHandle => {
       if (l2 && p.serveL2) server ??= new TierServer(l2)

@@ -39,6 +39,34 @@ export interface SetManyEntry<V = unknown> {
 export interface GetOrSetOptions {
   ttl?: number | string
   tags?: string[]
+  /**
+   * Stale-while-revalidate: after `softTtl` the cached value is still returned at
+   * once, and one background refresh per key runs the loader.
+   */
+  softTtl?: number | string
+  /**
+   * Stale-if-error: for `grace` after the TTL ends, the expired value is kept and
+   * returned when the loader (or Redis) fails. Without failures it reads as expired.
+   */
+  grace?: number | string
+  /**
+   * Probabilistic early refresh (XFetch): the closer a hot entry gets to its TTL, the
+   * likelier a read refreshes it in the background first. 1 is the usual strength.
+   */
+  earlyRefresh?: number
+}
+
+interface StateRead {
+  loaded: Loaded
+  env: Envelope
+  /** Expired, but within its grace. */
+  stale: boolean
+}
+
+interface Freshness {
+  softTtl?: number
+  grace?: number
+  earlyRefresh?: number
 }
 
 /** State shared by a cache and every namespace made from it. */
@@ -50,6 +78,8 @@ export interface SharedState {
   readonly stats: () => CacheStats
   readonly emitter: EventEmitter
   readonly inflight: Map<string, Promise<Loaded>>
+  /** Keys with a background refresh running in this thread. */
+  readonly refreshing: Set<string>
   /** This thread's memo of decoded values. */
   readonly memo: DecodeMemo
   /** A structured-cloneable handle for attachCache() in another thread, for namespace `ns`. */
@@ -205,15 +235,23 @@ export class NearCache {
     this.#open()
     const k = dataKey(this.#ns, validateKey(key, this.#s.opts.maxKeyBytes))
     if (typeof loader !== 'function') throw new InvalidOptionError(`getOrSet needs a loader function (got ${describe(loader)}).`)
-    const o = this.#checkOptions(options, new Set(['ttl', 'tags']), 'getOrSet')
+    const o = this.#checkOptions(options, new Set(['ttl', 'tags', 'softTtl', 'grace', 'earlyRefresh']), 'getOrSet')
     const ttl = this.#ttl(o.ttl)
     const tags = o.tags === undefined ? undefined : validateTags(o.tags, this.#s.opts.maxKeyBytes)
+    const fresh: Freshness = {
+      softTtl: parseDuration(o.softTtl, 'softTtl'),
+      grace: parseDuration(o.grace, 'grace'),
+      earlyRefresh: o.earlyRefresh as number | undefined,
+    }
+    if (fresh.earlyRefresh !== undefined && !(typeof fresh.earlyRefresh === 'number' && fresh.earlyRefresh > 0 && fresh.earlyRefresh <= 10)) {
+      throw new InvalidOptionError(`earlyRefresh is a strength above 0 and at most 10, usually 1 (got ${describe(fresh.earlyRefresh)}).`)
+    }
     const pending = this.#s.inflight.get(k)
     if (pending) {
       const r = await pending
       return (r.raw === undefined ? undefined : deserialize(r.raw)) as V
     }
-    const p = this.#load(k, loader, ttl, tags).finally(() => this.#s.inflight.delete(k))
+    const p = this.#load(k, loader, ttl, tags, fresh).finally(() => this.#s.inflight.delete(k))
     this.#s.inflight.set(k, p)
     return (await p).value as V
   }
@@ -305,7 +343,7 @@ export class NearCache {
   }
 
   /** Envelopes for a batch of writes, reading (creating) the epochs of their tags once. */
-  async #writes(items: { k: string; prepared: PreparedValue; ttl: number | undefined; tags: string[] | undefined }[]): Promise<TierWrite[]> {
+  async #writes(items: { k: string; prepared: PreparedValue; ttl: number | undefined; tags: string[] | undefined; fresh?: Freshness }[]): Promise<TierWrite[]> {
     const tagNames = [...new Set(items.flatMap((i) => i.tags ?? []))]
     const epochs = new Map<string, number>()
     if (tagNames.length > 0) {
@@ -313,9 +351,11 @@ export class NearCache {
       tagNames.forEach((t, i) => epochs.set(t, values[i] as number))
     }
     const now = this.#s.opts.clock.now()
-    return items.map(({ k, prepared, ttl, tags }) => {
+    return items.map(({ k, prepared, ttl, tags, fresh }) => {
       const stamps: TagStamp[] | undefined = tags?.length ? tags.map((name) => ({ name, epoch: epochs.get(name) as number })) : undefined
-      return { key: k, bytes: buildEnvelope(prepared, now, ttl, stamps), px: ttl }
+      // Redis keeps an entry through its grace period, so that it can stand in on failures.
+      const px = ttl === undefined ? undefined : ttl + (fresh?.grace ?? 0)
+      return { key: k, bytes: buildEnvelope(prepared, now, ttl, stamps, fresh), px }
     })
   }
 
@@ -380,25 +420,75 @@ export class NearCache {
     throw new ConflictError(`The key '${write.key}' changed ${MAX_CAS_ATTEMPTS} times while a conditional write was trying to land; retry later.`)
   }
 
-  /** A live entry's value and msgpack bytes, or undefined. */
-  async #readLive(k: string, raw: Buffer | null): Promise<Loaded | undefined> {
+  /** A stored entry's state: fresh, stale (expired but within its grace), or gone. */
+  async #readState(k: string, raw: Buffer | null): Promise<StateRead | undefined> {
     const env = this.#parse(k, raw)
-    const [live] = await this.#liveness([env])
-    if (!live || !env) return undefined
+    if (!env) return undefined
+    const now = this.#s.opts.clock.now()
+    const expired = env.expiresAt !== 0 && env.expiresAt <= now
+    if (expired && !(env.staleUntil > now)) return undefined
+    if (env.tags && !(await this.#liveness([{ ...env, expiresAt: 0 }]))[0]) return undefined
     try {
       const bytes = payloadBytes(env)
-      return { value: deserialize(bytes), raw: bytes }
+      return { loaded: { value: deserialize(bytes), raw: bytes }, env, stale: expired }
     } catch (err) {
       this.#corrupt(k, err)
       return undefined
     }
   }
 
-  async #load(k: string, loader: () => unknown, ttl: number | undefined, tags: string[] | undefined): Promise<Loaded> {
-    const hit = await this.#readLive(k, await this.#s.tier.get(k))
-    if (hit) return hit
+  /** A live (fresh) entry's value and msgpack bytes, or undefined. */
+  async #readLive(k: string, raw: Buffer | null): Promise<Loaded | undefined> {
+    const r = await this.#readState(k, raw)
+    return r && !r.stale ? r.loaded : undefined
+  }
+
+  #refreshDue(env: Envelope, f: Freshness, now: number): boolean {
+    if (env.softExpiresAt !== 0 && now >= env.softExpiresAt) return true
+    if (!f.earlyRefresh || env.expiresAt === 0) return false
+    // XFetch: refresh early with a probability that grows as expiry nears (delta = 1% of the TTL).
+    const delta = (env.expiresAt - env.createdAt) * 0.01
+    return now - delta * f.earlyRefresh * Math.log(Math.random()) >= env.expiresAt
+  }
+
+  /** At most one background refresh per key at a time; its failures go to the 'error' event. */
+  #refresh(k: string, loader: () => unknown, ttl: number | undefined, tags: string[] | undefined, f: Freshness): void {
+    const key = `${k}`
+    if (this.#s.refreshing.has(key)) return
+    this.#s.refreshing.add(key)
+    this.#runLoader(k, loader, ttl, tags, f)
+      .catch((err: unknown) => {
+        if (this.#s.emitter.listenerCount('error') > 0) this.#s.emitter.emit('error', err)
+      })
+      .finally(() => this.#s.refreshing.delete(key))
+  }
+
+  async #load(k: string, loader: () => unknown, ttl: number | undefined, tags: string[] | undefined, f: Freshness = {}): Promise<Loaded> {
+    let found: StateRead | undefined
+    let l2Failure: unknown
+    try {
+      found = await this.#readState(k, await this.#s.tier.get(k))
+    } catch (err) {
+      l2Failure = err
+    }
+    if (found && !found.stale) {
+      if (this.#refreshDue(found.env, f, this.#s.opts.clock.now())) this.#refresh(k, loader, ttl, tags, f)
+      return found.loaded
+    }
+    const stale = found?.loaded
+    try {
+      if (l2Failure !== undefined) throw l2Failure
+      return await this.#loadLocked(k, loader, ttl, tags, f)
+    } catch (err) {
+      // Stale-if-error: an expired value within its grace stands in for a failed load.
+      if (stale) return stale
+      throw err
+    }
+  }
+
+  async #loadLocked(k: string, loader: () => unknown, ttl: number | undefined, tags: string[] | undefined, f: Freshness): Promise<Loaded> {
     const lock = this.#s.opts.stampedeLock
-    if (!lock) return this.#runLoader(k, loader, ttl, tags)
+    if (!lock) return this.#runLoader(k, loader, ttl, tags, f)
     // Across threads and processes: one caller holds a short Redis lock and loads;
     // the others poll L2 for its result, and load themselves if it takes too long.
     const lockKey = `__nc|l|${k}`
@@ -408,7 +498,7 @@ export class NearCache {
       if (await this.#s.tier.acquireLock(lockKey, token, lock.lease)) {
         try {
           // Someone may have finished loading between our read and our lock.
-          return (await this.#readLive(k, await this.#s.tier.getFresh(k))) ?? (await this.#runLoader(k, loader, ttl, tags))
+          return (await this.#readLive(k, await this.#s.tier.getFresh(k))) ?? (await this.#runLoader(k, loader, ttl, tags, f))
         } finally {
           await this.#s.tier.releaseLock(lockKey, token).catch(() => {})
         }
@@ -416,15 +506,15 @@ export class NearCache {
       await new Promise((r) => setTimeout(r, pause))
       const loaded = await this.#readLive(k, await this.#s.tier.getFresh(k))
       if (loaded) return loaded
-      if (Date.now() > giveUpAt) return this.#runLoader(k, loader, ttl, tags)
+      if (Date.now() > giveUpAt) return this.#runLoader(k, loader, ttl, tags, f)
     }
   }
 
-  async #runLoader(k: string, loader: () => unknown, ttl: number | undefined, tags: string[] | undefined): Promise<Loaded> {
+  async #runLoader(k: string, loader: () => unknown, ttl: number | undefined, tags: string[] | undefined, f: Freshness = {}): Promise<Loaded> {
     const value = await loader()
     if (value === undefined) return { value, raw: undefined }
     const prepared = prepareValue(value, this.#s.opts)
-    const writes = await this.#writes([{ k, prepared, ttl, tags }])
+    const writes = await this.#writes([{ k, prepared, ttl, tags, fresh: f }])
     await this.#s.tier.set(writes)
     // The caller gets a copy too: the loader may hand the same object to others.
     return { value: deserialize(prepared.raw), raw: prepared.raw }

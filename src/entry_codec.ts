@@ -21,10 +21,18 @@ export function effectiveTtl(ttl: number | undefined, jitterPercent: number): nu
   return Math.max(1, Math.round(ttl * (1 - (Math.random() * jitterPercent) / 100)))
 }
 
-export function buildEnvelope(v: PreparedValue, now: number, ttl: number | undefined, tags: TagStamp[] | undefined): Buffer {
+/** getOrSet's freshness options, in ms. */
+export interface Freshness {
+  softTtl?: number
+  grace?: number
+}
+
+export function buildEnvelope(v: PreparedValue, now: number, ttl: number | undefined, tags: TagStamp[] | undefined, f: Freshness = {}): Buffer {
   return encodeEnvelope(v.stored, {
     createdAt: now,
     expiresAt: ttl === undefined ? 0 : now + ttl,
+    softExpiresAt: f.softTtl === undefined ? 0 : now + f.softTtl,
+    staleUntil: ttl === undefined || f.grace === undefined ? 0 : now + ttl + f.grace,
     tags,
     compressed: v.compressed,
     codec: CODEC_MSGPACKR,

@@ -9,15 +9,17 @@ import { h32 } from '../../wasm/hash.js'
  *   4  u32 headerLength offset of the payload
  *   8  u32 checksum     xxh32 of every byte from offset 12 to the end
  *  12  f64 createdAt    ms, from the cache's clock
- *  20  f64 expiresAt    ms, 0 = never
- *  28  tags (only with bit1): u16 count, then per tag u16 byteLength, UTF-8 name, f64 epoch
+ *  20  f64 expiresAt    ms, 0 = never (the TTL: after it the entry reads as missing)
+ *  28  f64 softExpiresAt ms, 0 = none (getOrSet's softTtl: after it the value is refreshed in the background)
+ *  36  f64 staleUntil   ms, 0 = none (getOrSet's grace: until then an expired value may stand in when the loader or L2 fails)
+ *  44  tags (only with bit1): u16 count, then per tag u16 byteLength, UTF-8 name, f64 epoch
  *      payload
  *
  * Anything that does not parse, or whose checksum does not match, is rejected
  * with an EnvelopeError; callers turn that into a miss plus an error event.
  */
-export const ENVELOPE_VERSION = 1
-export const FIXED_HEADER = 28
+export const ENVELOPE_VERSION = 2
+export const FIXED_HEADER = 44
 const FLAG_COMPRESSED = 1
 const FLAG_TAGS = 2
 export const CODEC_MSGPACKR = 0
@@ -31,6 +33,10 @@ export interface EntryMeta {
   createdAt: number
   /** 0 = never */
   expiresAt: number
+  /** 0 = none */
+  softExpiresAt: number
+  /** 0 = none */
+  staleUntil: number
   tags: TagStamp[] | undefined
   compressed: boolean
   codec: number
@@ -58,6 +64,8 @@ export function encodeEnvelope(payload: Uint8Array, meta: EntryMeta): Buffer {
   buf.writeUInt32LE(headerLength, 4)
   buf.writeDoubleLE(meta.createdAt, 12)
   buf.writeDoubleLE(meta.expiresAt, 20)
+  buf.writeDoubleLE(meta.softExpiresAt, 28)
+  buf.writeDoubleLE(meta.staleUntil, 36)
   if (names && meta.tags) {
     let off = FIXED_HEADER
     buf.writeUInt16LE(names.length, off)
@@ -105,6 +113,8 @@ export function decodeEnvelope(buf: Uint8Array): Envelope {
   return {
     createdAt: view.getFloat64(12, true),
     expiresAt: view.getFloat64(20, true),
+    softExpiresAt: view.getFloat64(28, true),
+    staleUntil: view.getFloat64(36, true),
     tags,
     compressed: (flags & FLAG_COMPRESSED) !== 0,
     codec: flags >> 4,

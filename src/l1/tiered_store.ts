@@ -39,8 +39,9 @@ export class TieredStore implements Tier {
   ) {}
 
   private deadlineOf(bytes: Buffer, now: number): number {
-    // Envelopes carry their expiry at offset 20 (see codec/envelope); counters have none.
-    const expires = bytes.length >= 28 && bytes[0] === 0x4e && bytes[1] === 0x43 ? bytes.readDoubleLE(20) : 0
+    // Envelopes carry their expiry at offset 20 and a grace end at 36 (see codec/envelope); counters have none.
+    const isEnvelope = bytes.length >= 44 && bytes[0] === 0x4e && bytes[1] === 0x43
+    const expires = isEnvelope ? Math.max(bytes.readDoubleLE(20), bytes.readDoubleLE(36)) : 0
     const cap = this.opts.l1Ttl > 0 ? now + this.opts.l1Ttl : 0
     if (expires === 0) return cap
     return cap === 0 ? expires : Math.min(expires, cap)

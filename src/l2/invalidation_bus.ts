@@ -119,6 +119,8 @@ export class InvalidationBus {
     }
   }
 
+  private sending: Promise<unknown> = Promise.resolve()
+
   private send(): void {
     this.scheduled = false
     if (this.closed || (this.keys.size === 0 && this.prefixes.size === 0)) return
@@ -129,12 +131,14 @@ export class InvalidationBus {
     this.prefixes = new Set()
     this.sent++
     // A lost announcement is seen by receivers as a sequence gap (they flush).
-    this.pub.publish(this.channel, JSON.stringify(m)).catch(() => {})
+    this.sending = this.pub.publish(this.channel, JSON.stringify(m)).catch(() => {})
   }
 
+  /** Sends what is pending and waits for it to reach Redis, then unsubscribes. */
   async close(): Promise<void> {
     this.send()
     this.closed = true
+    await this.sending
     this.sub?.disconnect()
   }
 }

@@ -27,7 +27,7 @@ describe.each(redisBackends)('Redis side on $name', (backend) => {
       await c.set('large', 'abc'.repeat(10_000), { ttl: '1h' })
       const small = (await raw.getBuffer(`${ns}:small`)) as Buffer
       const large = (await raw.getBuffer(`${ns}:large`)) as Buffer
-      expect(small.subarray(0, 3)).toEqual(Buffer.from([0x4e, 0x43, 1]))
+      expect(small.subarray(0, 3)).toEqual(Buffer.from([0x4e, 0x43, 2]))
       expect((small[3] as number) & 1).toBe(0)
       expect((large[3] as number) & 1).toBe(1)
       expect(large.length).toBeLessThan(3000)
