@@ -1,0 +1,120 @@
+import { Redis } from 'ioredis'
+import { describe, expect, it } from 'vitest'
+import { createCache } from '../../src/index.js'
+import type { CacheError, NearCache } from '../../src/index.js'
+import { uniqueNamespace } from '../helpers/backends.js'
+import { startStandalone } from '../helpers/redis_servers.js'
+
+/**
+ * Faults injected into real servers while a load runs: a killed and restarted
+ * server and a stalled one (CLIENT PAUSE, DEBUG SLEEP). No crash, no unhandled rejection, only typed
+ * errors while it lasts, and recovery times measured (printed).
+ */
+interface Load {
+  ok: number
+  failed: number
+  codes: Set<string>
+  lastOkAt: number
+  stop(): Promise<void>
+}
+
+/** A steady mixed load (set/get) of `workers` loops until stopped. */
+function runLoad(cache: NearCache, workers = 20): Load {
+  let running = true
+  const load: Load = { ok: 0, failed: 0, codes: new Set(), lastOkAt: 0, stop: async () => {} }
+  const loops = Array.from({ length: workers }, async (_, w) => {
+    for (let i = 0; running; i++) {
+      const key = `load:${w}:${i % 50}`
+      try {
+        if (i % 3 === 0) await cache.set(key, { w, i })
+        else await cache.get(key)
+        load.ok++
+        load.lastOkAt = performance.now()
+      } catch (err) {
+        load.failed++
+        load.codes.add((err as CacheError).code ?? String(err))
+        await new Promise((r) => setTimeout(r, 5))
+      }
+    }
+  })
+  load.stop = async () => {
+    running = false
+    await Promise.all(loops)
+  }
+  return load
+}
+
+/** Waits until an operation succeeds again; answers how long it took (ms). */
+async function recovery(cache: NearCache, since: number, limitMs: number): Promise<number> {
+  for (;;) {
+    const ok = await cache.set('probe', Date.now()).then(
+      () => true,
+      () => false,
+    )
+    if (ok) return performance.now() - since
+    if (performance.now() - since > limitMs) throw new Error(`no recovery within ${limitMs} ms`)
+    await new Promise((r) => setTimeout(r, 20))
+  }
+}
+
+describe('faults under load', () => {
+  it('a killed and restarted server: typed errors, then recovery', { timeout: 60_000 }, async () => {
+    const unhandled: unknown[] = []
+    const onUnhandled = (e: unknown) => unhandled.push(e)
+    process.on('unhandledRejection', onUnhandled)
+    const server = await startStandalone()
+    const cache = await createCache({ redis: server.url, namespace: uniqueNamespace('kill'), commandTimeout: 500, circuitBreaker: { threshold: 5, resetTimeout: '200ms' } })
+    try {
+      const load = runLoad(cache)
+      await new Promise((r) => setTimeout(r, 300))
+      const before = load.ok
+      server.kill('SIGKILL')
+      await new Promise((r) => setTimeout(r, 500))
+      const killedAt = performance.now()
+      await server.restart()
+      const recovered = await recovery(cache, killedAt, 20_000)
+      await new Promise((r) => setTimeout(r, 300))
+      await load.stop()
+      console.log(`[faults] kill/restart: recovered ${recovered.toFixed(0)} ms after the restart began; ${load.ok} ok, ${load.failed} failed (${[...load.codes].join(', ')})`)
+      expect(before).toBeGreaterThan(0)
+      expect(load.failed).toBeGreaterThan(0)
+      expect([...load.codes].every((c) => c === 'E_L2_UNAVAILABLE')).toBe(true)
+      expect(load.lastOkAt).toBeGreaterThan(killedAt)
+      expect(unhandled).toEqual([])
+    } finally {
+      process.off('unhandledRejection', onUnhandled)
+      await cache.close()
+      await server.stop()
+    }
+  })
+
+  it('a stalled server (CLIENT PAUSE, DEBUG SLEEP): operations time out with E_L2_UNAVAILABLE and resume', { timeout: 60_000 }, async () => {
+    const server = await startStandalone()
+    const admin = new Redis(server.url)
+    const cache = await createCache({ redis: server.url, namespace: uniqueNamespace('stall'), commandTimeout: 300, l1: false })
+    try {
+      await cache.set('k', 'v')
+      await admin.call('CLIENT', 'PAUSE', '1500', 'ALL')
+      const t = performance.now()
+      const err = await cache.get('k').catch((e: unknown) => e)
+      const waited = performance.now() - t
+      expect((err as CacheError).code).toBe('E_L2_UNAVAILABLE')
+      expect(waited).toBeLessThan(1400)
+      const resumed = await recovery(cache, t, 10_000)
+      expect(await cache.get('k')).toBe('v')
+      // DEBUG SLEEP blocks the server itself.
+      const sleeping = admin.call('DEBUG', 'SLEEP', '1')
+      await new Promise((r) => setTimeout(r, 50))
+      const t2 = performance.now()
+      const err2 = await cache.set('k', 'w').catch((e: unknown) => e)
+      expect((err2 as CacheError).code).toBe('E_L2_UNAVAILABLE')
+      await sleeping
+      const resumed2 = await recovery(cache, t2, 10_000)
+      console.log(`[faults] CLIENT PAUSE 1.5 s: first error after ${waited.toFixed(0)} ms, working again after ${resumed.toFixed(0)} ms; DEBUG SLEEP 1 s: working again after ${resumed2.toFixed(0)} ms`)
+    } finally {
+      await cache.close()
+      admin.disconnect()
+      await server.stop()
+    }
+  })
+})
