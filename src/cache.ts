@@ -157,10 +157,10 @@ export class NearCache {
     if (raw === null) return undefined
     // The hot path: bytes already decoded in this thread skip parsing and decoding.
     const memo = this.#s.memo.find(k, raw)
-    const env = memo ? memo.env : this.#parse(k, raw)
+    const env = memo ? memo.env : this.#parseRaw(k, raw)
     if (env === undefined || (env.expiresAt !== 0 && env.expiresAt <= this.#s.opts.clock.now())) return undefined
     if (env.tags !== undefined && !(await this.#liveness([env]))[0]) return undefined
-    return (memo ? clonePlain(memo.value) : this.#decodeHit(k, raw, env)) as V | undefined
+    return (memo ? clonePlain(memo.value) : this.#decodeFresh(k, raw, env)) as V | undefined
   }
 
   async has(key: string): Promise<boolean> {
@@ -363,7 +363,11 @@ export class NearCache {
   #parse(k: string, raw: Buffer | null): Envelope | undefined {
     if (raw === null) return undefined
     const memo = this.#s.memo.find(k, raw)
-    if (memo) return memo.env
+    return memo ? memo.env : this.#parseRaw(k, raw)
+  }
+
+  /** Parses and verifies envelope bytes (the memo was already asked). */
+  #parseRaw(k: string, raw: Buffer): Envelope | undefined {
     try {
       return decodeEnvelope(raw)
     } catch (err) {
@@ -398,7 +402,11 @@ export class NearCache {
   /** The value of a live entry, a private copy for the caller; a bad payload is a miss plus an error event. */
   #decodeHit(k: string, raw: Buffer, env: Envelope): unknown {
     const memo = this.#s.memo.find(k, raw)
-    if (memo) return clonePlain(memo.value)
+    return memo ? clonePlain(memo.value) : this.#decodeFresh(k, raw, env)
+  }
+
+  /** Decodes (the memo was already asked); the value may become the key's memo. */
+  #decodeFresh(k: string, raw: Buffer, env: Envelope): unknown {
     try {
       const value = decodeValue(env)
       return this.#s.memo.remember(k, raw, env, value) ? clonePlain(value) : value

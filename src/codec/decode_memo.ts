@@ -22,6 +22,13 @@ const MAX_NODES = 4096
 export class DecodeMemo {
   private readonly map = new Map<string, Memo>()
   private bytes = 0
+  /**
+   * Keys decoded once recently. A key is memoized only on its second decode, so a
+   * cold working set larger than the memo pays one Map write per read, not the
+   * plain-data check and clone (bench/goals showed those cost more than they save
+   * when nothing is read twice).
+   */
+  private seen = new Set<string>()
 
   /** The memo for `key` when `raw` is byte-for-byte what it was made from. */
   find(key: string, raw: Uint8Array): Memo | undefined {
@@ -31,8 +38,13 @@ export class DecodeMemo {
     return undefined
   }
 
-  /** Remembers `value` (which must then not be handed to anyone) if it is plain data; answers whether it did. */
+  /** Remembers `value` (which must then not be handed to anyone) if it is plain data and was decoded before; answers whether it did. */
   remember(key: string, raw: Uint8Array, env: Envelope, value: unknown): boolean {
+    if (!this.seen.has(key)) {
+      if (this.seen.size >= MAX_ENTRIES * 2) this.seen = new Set()
+      this.seen.add(key)
+      return false
+    }
     if (raw.length > MAX_BYTES / 16 || !isPlainTree(value)) return false
     const old = this.map.get(key)
     if (old) {
