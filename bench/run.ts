@@ -4,10 +4,10 @@
 //
 // Only some suites: npm run bench -- l1_hit hash   (Redis starts only if a selected suite needs it)
 import * as getBatching from './get_batching.js'
+import * as goals from './goals.js'
 import * as hash from './hash.js'
 import * as l1Hit from './l1_hit.js'
 import { report } from './report.js'
-import type { SuiteResult } from './report.js'
 import { withServers } from './servers.js'
 import type { BenchServers } from './servers.js'
 import * as threadsSharedL1 from './threads_shared_l1.js'
@@ -22,8 +22,7 @@ interface LocalSuite {
 /** A suite that needs the Redis servers. */
 interface RedisSuite {
   SUITE: string
-  SETTINGS: Record<string, unknown>
-  run(servers: BenchServers): Promise<SuiteResult>
+  run(servers: BenchServers): Promise<void>
 }
 
 const localSuites: LocalSuite[] = [
@@ -32,7 +31,11 @@ const localSuites: LocalSuite[] = [
   { SUITE: hash.SUITE, run: async () => hash.report(await hash.run()) },
   { SUITE: threadsSharedL1.SUITE, run: async () => threadsSharedL1.report(await threadsSharedL1.run()) },
 ]
-const redisSuites: RedisSuite[] = [getBatching]
+const redisSuites: RedisSuite[] = [
+  { SUITE: getBatching.SUITE, run: async (servers) => report(await getBatching.run(servers), getBatching.SETTINGS) },
+  // Keep last: the goals summary runs after every other suite.
+  { SUITE: goals.SUITE, run: async (servers) => goals.report(await goals.run(servers)) },
+]
 
 const wanted = process.argv.slice(2)
 const known = [...localSuites, ...redisSuites].map((s) => s.SUITE)
@@ -50,7 +53,7 @@ if (needRedis.length > 0) {
   await withServers(async (servers) => {
     for (const suite of needRedis) {
       const t = performance.now()
-      await report(await suite.run(servers), suite.SETTINGS)
+      await suite.run(servers)
       console.log(`(${suite.SUITE}: ${((performance.now() - t) / 1000).toFixed(1)} s)`)
     }
   })
