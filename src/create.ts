@@ -8,6 +8,7 @@ import { wrapRedisError } from './l2/errors.js'
 import { AnnouncingTier, InvalidationBus } from './l2/invalidation_bus.js'
 import { RedisTier } from './l2/redis_tier.js'
 import type { Tier } from './tier.js'
+import { WriteBehindTier } from './write/write_behind_tier.js'
 
 /** One channel for every nearcache process on a Redis: announcements carry full keys. */
 const INVALIDATION_CHANNEL = '__nc|inv'
@@ -43,6 +44,10 @@ export async function createCache(options?: CacheOptions): Promise<NearCache> {
         await l2.close()
         throw wrapRedisError(err, 'subscribing to invalidations')
       }
+    }
+    if (opts.writeBehind) {
+      const { dir, fsync, batchSize, flushIntervalMs, maxQueue } = opts.writeBehind
+      l2 = await WriteBehindTier.open(l2, { dir, fsync, batchSize, flushIntervalMs, maxQueue, onError: emitError })
     }
   }
   return assemble({ opts, table, stats, l2, serveL2: true, emitter, namespace: opts.namespace })

@@ -113,6 +113,17 @@ export interface CacheOptions {
    * @default false (lease '10s', waitTimeout '5s' when on)
    */
   stampedeLock?: boolean | { lease?: Duration; waitTimeout?: Duration }
+  /**
+   * Write-behind to Redis: a `set` resolves once the write is in a local
+   * write-ahead log in `dir` (durable per `fsync`: 'always' and 'batch' fsync
+   * before acknowledging, 'none' survives a process crash but not an OS crash);
+   * writes reach Redis in ordered batches, with retries; after a crash the log is
+   * replayed on the next `createCache` with the same `dir`. At most `maxQueue`
+   * writes wait (then `set` rejects with E_QUEUE_FULL). Deletes, conditional writes
+   * and invalidations wait for the queue first; `close()` drains it. Needs Redis.
+   * @default false
+   */
+  writeBehind?: { dir: string; fsync?: 'always' | 'batch' | 'none'; batchSize?: number; flushInterval?: Duration; maxQueue?: number } | false
 }
 
 export interface ResolvedOptions {
@@ -132,12 +143,13 @@ export interface ResolvedOptions {
   invalidation: boolean
   circuitBreaker: { threshold: number; resetTimeout: number } | false
   stampedeLock: { lease: number; waitTimeout: number } | false
+  writeBehind: { dir: string; fsync: 'always' | 'batch' | 'none'; batchSize: number; flushIntervalMs: number; maxQueue: number } | false
 }
 
 const L1_KNOWN = new Set(['maxBytes', 'maxEntryBytes', 'negativeTtl', 'ttl'])
 const KNOWN = new Set([
   'redis', 'namespace', 'ttl', 'ttlJitter', 'l1', 'maxKeyBytes', 'maxValueBytes',
-  'compressThreshold', 'connectTimeout', 'commandTimeout', 'clock', 'batchGets', 'maxInFlight', 'invalidation', 'circuitBreaker', 'stampedeLock',
+  'compressThreshold', 'connectTimeout', 'commandTimeout', 'clock', 'batchGets', 'maxInFlight', 'invalidation', 'circuitBreaker', 'stampedeLock', 'writeBehind',
 ])
 
 export function validateNamespace(ns: unknown, name = 'namespace'): string {
@@ -213,6 +225,21 @@ export function resolveOptions(input: CacheOptions | undefined): ResolvedOptions
     if (typeof sl !== 'object') throw new InvalidOptionError(`stampedeLock must be true, false or { lease?, waitTimeout? } (got ${describe(sl)}).`)
     stampedeLock = { lease: parseDuration(sl.lease ?? 10_000, 'stampedeLock.lease') as number, waitTimeout: parseDuration(sl.waitTimeout ?? 5000, 'stampedeLock.waitTimeout') as number }
   }
+  let writeBehind: ResolvedOptions['writeBehind'] = false
+  if (o.writeBehind) {
+    const wb = o.writeBehind
+    if (typeof wb !== 'object' || typeof wb.dir !== 'string' || wb.dir.length === 0) {
+      throw new InvalidOptionError(`writeBehind must be { dir, fsync?, batchSize?, flushInterval?, maxQueue? } with dir a directory path (got ${describe(wb)}).`)
+    }
+    if (redis === false) throw new InvalidOptionError('writeBehind writes behind to Redis: it needs the redis option.')
+    const fsync = wb.fsync ?? 'batch'
+    if (!['always', 'batch', 'none'].includes(fsync)) throw new InvalidOptionError(`writeBehind.fsync is 'always', 'batch' or 'none' (got ${describe(fsync)}).`)
+    const batchSize = wb.batchSize ?? 500
+    const maxQueue = wb.maxQueue ?? 100_000
+    if (!Number.isSafeInteger(batchSize) || batchSize < 1) throw new InvalidOptionError(`writeBehind.batchSize must be a whole number of at least 1 (got ${describe(batchSize)}).`)
+    if (!Number.isSafeInteger(maxQueue) || maxQueue < 1) throw new InvalidOptionError(`writeBehind.maxQueue must be a whole number of at least 1 (got ${describe(maxQueue)}).`)
+    writeBehind = { dir: wb.dir, fsync, batchSize, maxQueue, flushIntervalMs: parseDuration(wb.flushInterval ?? 50, 'writeBehind.flushInterval') as number }
+  }
   if (o.invalidation !== undefined && typeof o.invalidation !== 'boolean') {
     throw new InvalidOptionError(`invalidation must be true or false (got ${describe(o.invalidation)}).`)
   }
@@ -236,5 +263,6 @@ export function resolveOptions(input: CacheOptions | undefined): ResolvedOptions
     invalidation: o.invalidation ?? true,
     circuitBreaker,
     stampedeLock,
+    writeBehind,
   }
 }

@@ -39,6 +39,10 @@ describe('createCache option validation (E_INVALID_OPTION)', () => {
     ['clock without now', { redis: false, clock: {} as never }, /clock must be/],
     ['batchGets not boolean', { redis: false, batchGets: 'yes' as never }, /batchGets/],
     ['maxInFlight zero', { redis: false, maxInFlight: 0 }, /maxInFlight/],
+    ['writeBehind without dir', { redis: 'redis://127.0.0.1:1', writeBehind: {} as never }, /writeBehind must be/],
+    ['writeBehind without Redis', { redis: false, writeBehind: { dir: '/tmp/x' } }, /needs the redis option/],
+    ['stampedeLock junk', { redis: false, stampedeLock: 'yes' as never }, /stampedeLock/],
+    ['circuitBreaker threshold 0', { redis: false, circuitBreaker: { threshold: 0 } }, /circuitBreaker.threshold/],
     ['empty cluster list', { redis: { cluster: [] } }, /redis.cluster must be a non-empty array/],
   ]
   it.each(cases)('%s', async (_name, opts, message) => {

@@ -1,0 +1,98 @@
+import type { Tier, TierWrite } from '../tier.js'
+import { WriteBehind } from './write_behind.js'
+import type { WriteBehindOptions } from './write_behind.js'
+
+/**
+ * L2 with write-behind: a `set` is acknowledged once it is in the local
+ * write-ahead log and is flushed to Redis in ordered batches afterwards. Reads
+ * see acknowledged writes that are not flushed yet (they are answered from the
+ * pending set). Operations whose result depends on what Redis holds (deletes,
+ * conditional writes, tag and prefix invalidation) first wait for the queue to
+ * drain, so a queued write can never undo them. `close()` drains.
+ */
+export class WriteBehindTier implements Tier {
+  /** Acknowledged, not yet flushed: key → its latest bytes. */
+  private readonly pending = new Map<string, TierWrite>()
+
+  private constructor(
+    private readonly l2: Tier,
+    private readonly wb: WriteBehind,
+  ) {}
+
+  static async open(l2: Tier, opts: Omit<WriteBehindOptions, 'flush'>): Promise<WriteBehindTier> {
+    let self: WriteBehindTier | undefined
+    const flush = async (writes: TierWrite[]) => {
+      await l2.set(writes)
+      // Forget what Redis now has, unless a later write of the key is still queued.
+      for (const w of writes) if (self?.pending.get(w.key) === w) self.pending.delete(w.key)
+    }
+    const wb = await WriteBehind.open({ ...opts, flush })
+    self = new WriteBehindTier(l2, wb)
+    return self
+  }
+
+  get depth(): number {
+    return this.wb.depth
+  }
+
+  private queued(key: string): Buffer | null | undefined {
+    const w = this.pending.get(key)
+    return w === undefined ? undefined : w.bytes
+  }
+
+  async get(key: string): Promise<Buffer | null> {
+    const q = this.queued(key)
+    return q !== undefined ? q : this.l2.get(key)
+  }
+  peek(key: string): Buffer | null | undefined {
+    const q = this.queued(key)
+    return q !== undefined ? q : this.l2.peek(key)
+  }
+  fetch(key: string): Promise<Buffer | null> {
+    return this.get(key)
+  }
+  async getFresh(key: string): Promise<Buffer | null> {
+    await this.wb.drain()
+    return this.l2.getFresh(key)
+  }
+  async mget(keys: string[]): Promise<(Buffer | null)[]> {
+    const out = await this.l2.mget(keys)
+    return out.map((v, i) => {
+      const q = this.queued(keys[i] as string)
+      return q !== undefined ? q : v
+    })
+  }
+  async set(writes: TierWrite[]): Promise<void> {
+    await this.wb.enqueue(writes)
+    for (const w of writes) this.pending.set(w.key, w)
+  }
+  async casSet(w: TierWrite, expectSha1: string | null): Promise<boolean> {
+    await this.wb.drain()
+    return this.l2.casSet(w, expectSha1)
+  }
+  async take(keys: string[]): Promise<(Buffer | null)[]> {
+    await this.wb.drain()
+    return this.l2.take(keys)
+  }
+  readCounters(keys: string[], init: boolean): Promise<(number | null)[]> {
+    return this.l2.readCounters(keys, init)
+  }
+  async bumpCounters(keys: string[]): Promise<void> {
+    await this.wb.drain()
+    return this.l2.bumpCounters(keys)
+  }
+  acquireLock(key: string, token: string, px: number): Promise<boolean> {
+    return this.l2.acquireLock(key, token, px)
+  }
+  releaseLock(key: string, token: string): Promise<void> {
+    return this.l2.releaseLock(key, token)
+  }
+  async deletePrefixes(prefixes: string[]): Promise<number> {
+    await this.wb.drain()
+    return this.l2.deletePrefixes(prefixes)
+  }
+  async close(): Promise<void> {
+    await this.wb.close()
+    await this.l2.close()
+  }
+}
