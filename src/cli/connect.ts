@@ -1,7 +1,7 @@
+import { connect as tcpConnect } from 'node:net'
 import { Cluster, Redis } from 'ioredis'
 import { createCache } from '../index.js'
 import type { NearCache } from '../index.js'
-import { connect as tcpConnect } from 'node:net'
 import type { HostPort, Target } from './args.js'
 import { CliError, oneLine } from './errors.js'
 
@@ -19,6 +19,8 @@ export async function connect(target: Target): Promise<Client> {
   const remember = (err: unknown, where?: string) => {
     firstError ??= where ? `${where}: ${oneLine(err)}` : oneLine(err)
   }
+  // No reconnecting before the first connection: an unreachable server fails at once.
+  let ready = false
   let client: Client
   if (target.kind === 'standalone') {
     client = new Redis(target.url, {
@@ -26,15 +28,17 @@ export async function connect(target: Target): Promise<Client> {
       connectTimeout: CONNECT_TIMEOUT_MS,
       commandTimeout: COMMAND_TIMEOUT_MS,
       maxRetriesPerRequest: 2,
-      enableAutoPipelining: true,
-      // Reconnect a few times during a long run; the first connect below fails fast on its own.
-      retryStrategy: (times) => (times > 5 ? null : Math.min(times * 200, 1000)),
+      // Not auto-pipelined: an auto-pipelined command (the library's invalidation
+      // announcement) issued just before QUIT is lost.
+      enableAutoPipelining: false,
+      // Reconnect a few times during a long run.
+      retryStrategy: (times) => (!ready || times > 5 ? null : Math.min(times * 200, 1000)),
     })
   } else {
     const cluster = new Cluster(target.nodes, {
       lazyConnect: true,
-      enableAutoPipelining: true,
-      clusterRetryStrategy: (times) => (times > 3 ? null : 200),
+      enableAutoPipelining: false,
+      clusterRetryStrategy: (times) => (!ready || times > 3 ? null : 200),
       slotsRefreshTimeout: CONNECT_TIMEOUT_MS,
       redisOptions: { connectTimeout: CONNECT_TIMEOUT_MS, commandTimeout: COMMAND_TIMEOUT_MS, maxRetriesPerRequest: 2 },
     })
@@ -53,14 +57,15 @@ export async function connect(target: Target): Promise<Client> {
     if (target.kind === 'standalone') {
       const info = await (client as Redis).info('cluster')
       if (/^cluster_enabled:1/m.test(info)) {
-        client.disconnect()
+        stop(client)
         const { host, port } = (client as Redis).options
         throw new CliError(`${target.label} is a Redis Cluster node: connect with --cluster ${host}:${port}`)
       }
     }
+    ready = true
   } catch (err) {
     if (err instanceof CliError) throw err
-    client.disconnect()
+    stop(client)
     let why = firstError ?? oneLine(err)
     if (target.kind === 'cluster' && /Connection is closed|None of startup nodes/.test(why)) {
       // ioredis hides the seed nodes' socket errors; one TCP connect says what is wrong.
@@ -85,21 +90,26 @@ export async function disconnect(client: Client | undefined): Promise<void> {
   } catch {
     /* already closed */
   }
-  client.disconnect()
+  stop(client)
 }
 
 /**
- * A cache on the target through the library's public API, over a client this
- * command connected. It has the smallest L1 the library allows, only because the
- * library announces changes to other processes' L1s (cross-process invalidation)
- * from caches that have one: with `l1: false` an operator's invalidation would
- * reach the running servers only when their L1 copies time out. The command
- * never reads through that L1 (warm and invalidate only write and delete).
+ * Drops the connection unless it is already gone (ioredis arms a 2 s timer on
+ * every disconnect(), which would hold a finished command open that long).
+ */
+function stop(client: Client): void {
+  if (client.status !== 'end') client.disconnect()
+}
+
+/**
+ * A cache on the target through the library's public API (no L1: the command only
+ * writes and deletes), over a client this command connected. The library announces
+ * its changes to running processes, so they drop their L1 copies at once.
  */
 export async function openCache(target: Target, namespace: string): Promise<{ cache: NearCache; client: Client }> {
   const client = await connect(target)
   try {
-    const cache = await createCache({ redis: client, namespace, l1: { maxBytes: '256kb' } })
+    const cache = await createCache({ redis: client, namespace, l1: false })
     cache.on('error', () => {
       /* corrupt entries and client errors: counted by the cache, reported by the failing call */
     })

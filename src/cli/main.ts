@@ -108,9 +108,11 @@ async function run(): Promise<void> {
     if (f.message) note(f.message)
     code = f.code
   }
-  process.exitCode = code
-  // Anything left holding the event loop (a reconnecting socket) must not keep the command alive.
-  setTimeout(() => process.exit(code), 2000).unref()
+  // Everything is written and every connection closed; ioredis may still hold timers
+  // (its disconnect() arms a 2 s one), which must not keep a finished command alive.
+  await new Promise((resolve) => process.stdout.write('', resolve))
+  await new Promise((resolve) => process.stderr.write('', resolve))
+  process.exit(code)
 }
 
 await run()

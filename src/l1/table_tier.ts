@@ -106,8 +106,9 @@ export class TableTier implements Tier {
     const now = this.clock.now()
     for (const k of keys) {
       this.table.update(k, now, (cur) => {
-        const n = cur === null || cur === NEGATIVE ? 0 : Number(Buffer.from(cur).toString('latin1'))
-        return { value: Buffer.from(String(n + 1)), deadline: 0 }
+        // A lost counter comes back at a random value, never at one an old entry may carry.
+        const n = cur === null || cur === NEGATIVE ? randomCounterStart() : Number(Buffer.from(cur).toString('latin1')) + 1
+        return { value: Buffer.from(String(n)), deadline: 0 }
       })
     }
   }

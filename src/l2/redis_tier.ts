@@ -4,7 +4,7 @@ import type { Meter } from '../stats.js'
 import type { Tier, TierWrite } from '../tier.js'
 import { wrapRedisError } from './errors.js'
 import { GetBatcher } from './get_batcher.js'
-import { CAS_SET, INIT_COUNTER, randomCounterStart, RELEASE_LOCK, TAKE } from './scripts.js'
+import { BUMP_COUNTER, CAS_SET, INIT_COUNTER, randomCounterStart, RELEASE_LOCK, TAKE } from './scripts.js'
 import { chunk, globEscape, groupBySlot } from './slots.js'
 import { Gate } from '../util/gate.js'
 import type { CircuitBreaker } from './circuit_breaker.js'
@@ -175,7 +175,7 @@ export class RedisTier implements Tier {
 
   bumpCounters(keys: string[]): Promise<void> {
     return this.op('invalidateTags', async () => {
-      await Promise.all(keys.map((k) => this.client.incr(k)))
+      await Promise.all(keys.map((k) => BUMP_COUNTER.run(this.client, [k], [randomCounterStart()])))
     })
   }
 

@@ -71,3 +71,13 @@ export const RELEASE_LOCK = new Script(`
 if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
 return 0
 `)
+
+/**
+ * KEYS[1] a counter: INCR when it exists; when it was lost, re-create it with a
+ * random start (ARGV[1]) so entries stamped with an older value never match again.
+ */
+export const BUMP_COUNTER = new Script(`
+if redis.call('EXISTS', KEYS[1]) == 1 then return redis.call('INCR', KEYS[1]) end
+redis.call('SET', KEYS[1], ARGV[1])
+return 0
+`)

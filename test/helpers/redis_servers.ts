@@ -242,11 +242,27 @@ async function waitClusterReady(servers: Server[], masters: number, timeoutMs: n
   throw new Error(`Redis Cluster not ready within ${timeoutMs} ms:\n${details}`);
 }
 
+/** Waits until every replica's link to its master is up (its first sync is done). */
+async function waitReplicasSynced(servers: Server[], view: NodeLine[], timeoutMs: number): Promise<void> {
+  const replicaPorts = view.filter((n) => n.flags.includes('slave')).map((n) => n.port);
+  const deadline = Date.now() + timeoutMs;
+  for (const port of replicaPorts) {
+    for (;;) {
+      const info = await rawCommand(port, ['INFO', 'replication']).catch(() => '');
+      if (info.includes('master_link_status:up')) break;
+      if (Date.now() > deadline) throw new Error(`replica :${port} did not finish its first sync within ${timeoutMs} ms`);
+      await sleep(100);
+    }
+  }
+  void servers;
+}
+
 export async function startCluster(opts: { masters?: number; replicasPerMaster?: number } = {}): Promise<RedisClusterHandle> {
   const masters = opts.masters ?? 3;
   const replicas = opts.replicasPerMaster ?? 0;
   if (masters < 3) throw new Error('startCluster: Redis Cluster needs at least 3 masters');
-  const clusterArgs = ['--cluster-enabled', 'yes', '--cluster-config-file', 'nodes.conf', '--cluster-node-timeout', '2000'];
+  // Replicas must finish their first sync before a failover can promote them: no 5 s diskless-sync delay.
+  const clusterArgs = ['--cluster-enabled', 'yes', '--cluster-config-file', 'nodes.conf', '--cluster-node-timeout', '2000', '--repl-diskless-sync-delay', '0'];
   const started = await Promise.allSettled(
     Array.from({ length: masters * (1 + replicas) }, () => launch(clusterArgs, undefined, true)));
   const servers = started.flatMap((r) => (r.status === 'fulfilled' ? [r.value] : []));
@@ -257,6 +273,7 @@ export async function startCluster(opts: { masters?: number; replicasPerMaster?:
     await runRedisCli(['--cluster', 'create', ...servers.map((s) => `${HOST}:${s.port}`),
       '--cluster-replicas', String(replicas), '--cluster-yes'], 30_000);
     const view = await waitClusterReady(servers, masters, 30_000);
+    if (replicas > 0) await waitReplicasSynced(servers, view, 30_000);
     return {
       nodes: servers.map((s) => ({ host: HOST, port: s.port })),
       masters: view.filter((n) => n.flags.includes('master') && n.hasSlots).map((n) => ({ host: HOST, port: n.port })),

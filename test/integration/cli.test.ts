@@ -117,7 +117,7 @@ async function namespaceKeys(raw: Redis | Cluster, ns: string): Promise<string[]
   return [...out].sort()
 }
 
-describe('nearcache CLI: help and usage errors', { timeout: TIMEOUT }, () => {
+describe('nearcache CLI: help and usage errors', { timeout: TIMEOUT, concurrent: true }, () => {
   it('--help lists exactly the commands that exist, and exits 0', async () => {
     for (const args of [['--help'], ['-h'], ['help']]) {
       const r = await nearcache(args)
@@ -250,7 +250,8 @@ describe.each([standalone, cluster])('nearcache CLI against $name', { timeout: T
     await cache.set('b', 2, { tags: ['t'] })
     await cache.namespace('child').set('c', 3)
 
-    const text = await run(['status', '--scan-limit', '100000000'])
+    // --namespace: listed even if other tests' namespaces outnumber it.
+    const text = await run(['status', '--scan-limit', '100000000', '--namespace', ns])
     expect(text.code, show(text)).toBe(0)
     expect(text.stdout).toMatch(/^Ping +\d+\.\d+ ms/m)
     expect(text.stdout).toMatch(/^Memory|^Masters/m)
@@ -435,10 +436,14 @@ describe.each([standalone, cluster])('nearcache CLI against $name', { timeout: T
     for (let i = 0; i < 60; i++) await cache.set(`k:${i}`, i, { ttl: 120_000 + i * 1000 })
 
     const keysBefore = await namespaceKeys(raw, ns)
-    const pttlBefore = new Map(await Promise.all(keysBefore.map(async (k) => [k, await raw.pttl(k)] as const)))
     expect(keysBefore.length).toBe(65 + 4) // 65 entries, epochs of t1, shared, t2 and child's ct
+    // TTLs are compared against the wall time that passed between two readings, so
+    // a slow machine cannot make this flaky: a TTL may only shrink by that much.
+    const t0 = Date.now()
+    const pttlBefore = new Map(await Promise.all(keysBefore.map(async (k) => [k, await raw.pttl(k)] as const)))
 
     const backup = await run(['backup', '--namespace', ns])
+    const backupElapsed = Date.now() - t0
     expect(backup.code, show(backup)).toBe(0)
     const lines = backup.stdout.trimEnd().split('\n').map((l) => JSON.parse(l))
     expect(lines[0]).toEqual({ nearcache_backup: 1, namespace: ns, created: expect.stringMatching(/^\d{4}-\d\d-\d\dT/) })
@@ -448,25 +453,41 @@ describe.each([standalone, cluster])('nearcache CLI against $name', { timeout: T
     for (const l of body) {
       expect(Object.keys(l).sort()).toEqual(['k', 'pttl', 'v'])
       expect(Buffer.from(l.v, 'base64').length).toBeGreaterThan(0)
-      if (pttlBefore.get(l.k) === -1) expect(l.pttl).toBe(-1)
-      else expect(Math.abs(l.pttl - (pttlBefore.get(l.k) as number))).toBeLessThan(2000)
+      const before = pttlBefore.get(l.k) as number
+      if (before === -1) expect(l.pttl, l.k).toBe(-1)
+      else {
+        expect(l.pttl, l.k).toBeLessThanOrEqual(before)
+        expect(before - l.pttl, `${l.k}: PTTL ${before} before, ${l.pttl} in the backup`).toBeLessThanOrEqual(backupElapsed + 50)
+      }
     }
+    const inBackup = new Map(body.map((l) => [l.k, l.pttl]))
     expect(backup.stderr).toMatch(new RegExp(`^backup: 69 keys of namespace '${ns}' \\(65 entries, 4 tag epochs`, 'm'))
 
     await cache.clear()
     expect(await namespaceKeys(raw, ns)).toEqual([])
     expect(await cache.get('rich')).toBeUndefined()
 
+    const t1 = Date.now()
     const restored = await run(['restore'], backup.stdout)
     expect(restored.code, show(restored)).toBe(0)
     expect(restored.stdout).toMatch(new RegExp(`^restore: namespace '${ns}' .*: 69 restored, 0 skipped, 0 invalid lines, 0 failed`, 'm'))
 
     expect(await namespaceKeys(raw, ns)).toEqual(keysBefore)
+    const pttlAfter = new Map(await Promise.all(keysBefore.map(async (k) => [k, await raw.pttl(k)] as const)))
+    const restoreElapsed = Date.now() - t1
     for (const k of keysBefore) {
       const before = pttlBefore.get(k) as number
-      const after = await raw.pttl(k)
+      const backedUp = inBackup.get(k) as number
+      const after = pttlAfter.get(k) as number
       if (before === -1) expect(after, k).toBe(-1)
-      else expect(Math.abs(after - before), `${k}: PTTL ${before} before, ${after} after`).toBeLessThan(2000)
+      else {
+        // Restored with the TTL in the backup, less only the time since the restore...
+        expect(after, k).toBeLessThanOrEqual(backedUp)
+        expect(backedUp - after, `${k}: PTTL ${backedUp} in the backup, ${after} after the restore`).toBeLessThanOrEqual(restoreElapsed + 50)
+        // ...so across the whole round trip it lost no more than the wall time that passed.
+        expect(before - after, `${k}: PTTL ${before} before, ${after} after`).toBeLessThanOrEqual(Date.now() - t0 + 50)
+        expect(after, k).toBeGreaterThan(before - 60_000)
+      }
     }
     const got = await cache.get<typeof rich>('rich')
     expect(got).toEqual(rich)

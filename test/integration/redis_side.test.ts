@@ -81,6 +81,18 @@ describe.each(redisBackends)('Redis side on $name', (backend) => {
     })
   })
 
+  it('a lost tag epoch never brings invalidated entries back', async () => {
+    await withCache(async (c, ns) => {
+      await c.invalidateTags(['t']) // creates the epoch
+      await c.set('k', 1, { tags: ['t'] })
+      await raw.del(`__nc|t|${ns}|t`) // evicted, say
+      await c.invalidateTags(['t'])
+      expect(await c.get('k')).toBeUndefined()
+      await c.set('k', 2, { tags: ['t'] })
+      expect(await c.get('k')).toBe(2)
+    }, { l1: false })
+  })
+
   it('uses a client it is handed and leaves it open on close', async () => {
     const client = backend.rawClient() as Redis | Cluster
     const ns = uniqueNamespace('handed')

@@ -43,7 +43,8 @@ then one line per key:
   {"k": "<key>", "v": "<base64 of DUMP>", "pttl": <remaining ms, or -1 for none>}
 Values stay in Redis's own serialization, so 'nearcache restore' brings back
 exactly what was there (types, tags and TTLs included). DUMP payloads are
-specific to the Redis major version: restore into the same or a newer one.
+specific to the Redis version: restore into the same or a newer one. The backup
+is not a point-in-time snapshot: keys written while it runs may or may not be in it.
 
 Options:
   --out FILE    Write to FILE instead of stdout

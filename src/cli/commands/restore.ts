@@ -65,7 +65,15 @@ it had left when the backup was taken (none for -1), routed by key on a Cluster.
 Keys that already exist are skipped (and counted) unless --replace is given.
 The namespace comes from the backup's header; --namespace, when given, must match it.
 Lines that are not valid are reported with their line numbers and make the exit
-code 1; the valid lines are restored anyway.
+code 1; the valid lines are restored anyway. Running nearcache processes are told
+to drop their L1 copies of the namespace afterwards.
+
+For an exact copy, restore into an empty namespace. Over a namespace in use: a tag
+epoch that exists is skipped like any key, so restored entries whose tag was
+invalidated since the backup read as missing; with --replace the epochs go back
+to their backed-up values, which can revive entries invalidated since the backup.
+An entry's expiry time is also kept inside its value: restored after that time,
+it reads as missing even though Redis keeps it for the TTL recorded in the backup.
 
 Options:
   --replace     Overwrite keys that already exist

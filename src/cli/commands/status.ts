@@ -240,7 +240,8 @@ function memText(m: MemoryInfo): string {
   return `${m.usedHuman} used, maxmemory ${m.max === 0 ? 'none' : m.maxHuman} (${m.policy})`
 }
 
-export function formatStatus(r: StatusReport): string {
+/** The report as text; `focus` (the --namespace given) is listed even when it is not among the largest. */
+export function formatStatus(r: StatusReport, focus?: string): string {
   const out: string[] = []
   const ms = (v: number) => (Number.isFinite(v) ? `${v.toFixed(3)} ms` : 'unreachable')
   if (r.mode === 'standalone') {
@@ -279,10 +280,13 @@ export function formatStatus(r: StatusReport): string {
   if (ns.items.length === 0 && ns.otherKeys === 0) out.push('  (none)')
   else {
     const rows = [['NAMESPACE', 'KEYS', 'TAG EPOCHS']]
-    for (const i of ns.items.slice(0, TEXT_NAMESPACES)) rows.push([i.namespace, String(i.keys), String(i.tagEpochs)])
+    const shown = ns.items.slice(0, TEXT_NAMESPACES)
+    const focused = ns.items.find((i) => i.namespace === focus)
+    if (focused && !shown.includes(focused)) shown.push(focused)
+    for (const i of shown) rows.push([i.namespace, String(i.keys), String(i.tagEpochs)])
     if (ns.otherKeys > 0) rows.push(["(keys without ':')", String(ns.otherKeys), ''])
     out.push(table(rows))
-    if (ns.items.length > TEXT_NAMESPACES) out.push(`  ... and ${ns.items.length - TEXT_NAMESPACES} more (--json lists them all)`)
+    if (ns.items.length > shown.length) out.push(`  ... and ${ns.items.length - shown.length} more (--json lists them all)`)
   }
   return out.join('\n')
 }
@@ -299,7 +303,8 @@ first ':'; a namespace's tag epochs '__nc|t|NS|...' count under NS).
 
 Options:
   --scan-limit N   Stop the namespace scan after N keys (default ${DEFAULT_SCAN_LIMIT}); the output
-                   says when it stopped early`,
+                   says when it stopped early
+  --namespace NS   Always list NS (the text lists the ${TEXT_NAMESPACES} largest namespaces)`,
   options: { 'scan-limit': { type: 'string' } },
   async run({ globals, values }) {
     const limit = intOption(values['scan-limit'], 'scan-limit', DEFAULT_SCAN_LIMIT, 1, Number.MAX_SAFE_INTEGER, 'status')
@@ -307,7 +312,7 @@ Options:
     try {
       client = await connect(globals.target)
       const report = await collectStatus(client, globals.target.label, limit)
-      await (globals.json ? outJson(report) : out(formatStatus(report)))
+      await (globals.json ? outJson(report) : out(formatStatus(report, globals.namespaceGiven ? globals.namespace : undefined)))
       return 0
     } finally {
       await disconnect(client)

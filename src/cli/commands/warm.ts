@@ -77,7 +77,7 @@ Progress goes to stderr (a bar on a terminal); the summary to stdout.`,
     const ttlArg = str(values.ttl)
     if (ttlArg !== undefined) {
       try {
-        defaultTtl = parseDuration(/^\d+(\.\d+)?$/.test(ttlArg) ? Number(ttlArg) : ttlArg, 'ttl')
+        defaultTtl = parseDuration(ttlArg, 'ttl') // a bare number is milliseconds
       } catch {
         throw new UsageError(`--ttl takes milliseconds or a duration like 500ms, 10s, 5m, 1h, 1d (got ${JSON.stringify(ttlArg)})`, 'warm')
       }
