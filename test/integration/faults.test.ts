@@ -3,7 +3,7 @@ import { describe, expect, it } from 'vitest'
 import { createCache } from '../../src/index.js'
 import type { CacheError, NearCache } from '../../src/index.js'
 import { uniqueNamespace } from '../helpers/backends.js'
-import { startStandalone } from '../helpers/redis_servers.js'
+import { startCluster, startStandalone } from '../helpers/redis_servers.js'
 
 /**
  * Faults injected into real servers while a load runs: a killed and restarted
@@ -115,6 +115,38 @@ describe('faults under load', () => {
       await cache.close()
       admin.disconnect()
       await server.stop()
+    }
+  })
+
+  it('a Cluster master dies and its replica takes over: writes resume, nothing stale', { timeout: 90_000 }, async () => {
+    const cluster = await startCluster({ masters: 3, replicasPerMaster: 1 })
+    const cache = await createCache({ redis: { cluster: cluster.masters }, commandTimeout: 500, namespace: uniqueNamespace('failover'), circuitBreaker: false })
+    try {
+      const keys = Array.from({ length: 60 }, (_, i) => `f:${i}`)
+      await cache.setMany(keys.map((key, i) => ({ key, value: i })))
+      const load = runLoad(cache, 10)
+      await new Promise((r) => setTimeout(r, 300))
+      const victim = cluster.servers.find((s) => s.port === cluster.masters[0]!.port)!
+      const killedAt = performance.now()
+      victim.kill('SIGKILL')
+      // Keys of every slot must work again: probe one key per master's slot range.
+      let recovered = 0
+      for (;;) {
+        const results = await Promise.all(keys.map((k) => cache.set(k, 'after').then(() => true, () => false)))
+        if (results.every(Boolean)) {
+          recovered = performance.now() - killedAt
+          break
+        }
+        if (performance.now() - killedAt > 60_000) throw new Error('writes to every slot did not resume within 60 s')
+        await new Promise((r) => setTimeout(r, 100))
+      }
+      await load.stop()
+      console.log(`[faults] Cluster failover: writes to every slot work again ${recovered.toFixed(0)} ms after the master was killed; load ${load.ok} ok, ${load.failed} failed (${[...load.codes].join(', ')})`)
+      expect([...load.codes].every((c) => c === 'E_L2_UNAVAILABLE' || c === 'E_L2_ERROR')).toBe(true)
+      expect(await cache.getMany(keys)).toEqual(keys.map(() => 'after'))
+    } finally {
+      await cache.close()
+      await cluster.stop()
     }
   })
 })
