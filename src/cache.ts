@@ -8,6 +8,7 @@ import { deserialize } from './codec/value_codec.js'
 import { buildEnvelope, decodeEnvelope, decodeValue, effectiveTtl, payloadBytes, prepareValue } from './entry_codec.js'
 import type { Envelope, PreparedValue } from './entry_codec.js'
 import { CacheClosedError, ConflictError, CorruptEntryError, InvalidOptionError } from './errors.js'
+import type { CacheError } from './errors.js'
 import type { CacheHandle } from './handle.js'
 import { dataKey, namespacePrefixes, tagKey, validateKey, validateKeys, validateTags } from './keys.js'
 import { sha1 } from './util/sha1.js'
@@ -34,6 +35,14 @@ export interface SetManyEntry<V = unknown> {
   value: V
   ttl?: number | string
   tags?: string[]
+}
+
+/** One change handed to the `writer` option (write-through). */
+export interface WriteChange {
+  key: string
+  value?: unknown
+  /** true for a delete */
+  deleted?: boolean
 }
 
 export interface GetOrSetOptions {
@@ -153,7 +162,7 @@ export class NearCache {
     const k = dataKey(this.#ns, validateKey(key, this.#s.opts.maxKeyBytes))
     const tier = this.#s.tier
     const peeked = tier.peek(k)
-    const raw = peeked !== undefined ? peeked : await tier.fetch(k)
+    const raw = peeked !== undefined ? peeked : await this.#absorb(tier.fetch(k), null)
     if (raw === null) return undefined
     // The hot path: bytes already decoded in this thread skip parsing and decoding.
     const memo = this.#s.memo.find(k, raw)
@@ -166,7 +175,7 @@ export class NearCache {
   async has(key: string): Promise<boolean> {
     this.#open()
     const k = dataKey(this.#ns, validateKey(key, this.#s.opts.maxKeyBytes))
-    const env = this.#parse(k, await this.#s.tier.get(k))
+    const env = this.#parse(k, await this.#absorb(this.#s.tier.get(k), null))
     const [live] = await this.#liveness([env])
     return live === true
   }
@@ -175,7 +184,7 @@ export class NearCache {
     this.#open()
     const ks = validateKeys(keys, this.#s.opts.maxKeyBytes).map((key) => dataKey(this.#ns, key))
     if (ks.length === 0) return []
-    const raws = await this.#s.tier.mget(ks)
+    const raws = await this.#absorb(this.#s.tier.mget(ks), () => ks.map(() => null))
     const envs = raws.map((raw, i) => this.#parse(ks[i] as string, raw))
     const live = await this.#liveness(envs)
     return envs.map((env, i) => (live[i] && env ? this.#decodeHit(ks[i] as string, raws[i] as Buffer, env) : undefined) as V | undefined)
@@ -194,8 +203,27 @@ export class NearCache {
     const [write] = await this.#writes([{ k, prepared, ttl, tags }])
     if (o.nx) return this.#conditional(write as TierWrite, (live) => !live)
     if (o.xx) return this.#conditional(write as TierWrite, (live) => live)
+    await this.#writeThrough([{ key, value }])
     await this.#s.tier.set([write as TierWrite])
     return true
+  }
+
+  /** With `suppressL2Errors`, a read that Redis cannot answer is a miss (and an 'error' event) instead of a rejection. */
+  async #absorb<T>(p: Promise<T>, miss: T | (() => T)): Promise<T> {
+    if (!this.#s.opts.suppressL2Errors) return p
+    try {
+      return await p
+    } catch (err) {
+      if ((err as CacheError).code !== 'E_L2_UNAVAILABLE') throw err
+      if (this.#s.emitter.listenerCount('error') > 0) this.#s.emitter.emit('error', err)
+      return typeof miss === 'function' ? (miss as () => T)() : miss
+    }
+  }
+
+  /** Write-through: the data source (the `writer` option) takes the change before the cache does. */
+  async #writeThrough(changes: WriteChange[]): Promise<void> {
+    const writer = this.#s.opts.writer
+    if (writer && changes.length > 0) await writer(changes.map((c) => ({ namespace: this.#ns, ...c })))
   }
 
   async setMany(entries: SetManyEntry[]): Promise<void> {
@@ -209,6 +237,7 @@ export class NearCache {
     })
     if (items.length === 0) return
     const writes = await this.#writes(items)
+    await this.#writeThrough(entries.map((e) => ({ key: e.key, value: e.value })))
     await this.#s.tier.set(writes)
   }
 
@@ -218,8 +247,10 @@ export class NearCache {
 
   async deleteMany(keys: string[]): Promise<number> {
     this.#open()
-    const ks = [...new Set(validateKeys(keys, this.#s.opts.maxKeyBytes))].map((key) => dataKey(this.#ns, key))
+    const unique = [...new Set(validateKeys(keys, this.#s.opts.maxKeyBytes))]
+    const ks = unique.map((key) => dataKey(this.#ns, key))
     if (ks.length === 0) return 0
+    await this.#writeThrough(unique.map((key) => ({ key, deleted: true })))
     const raws = await this.#s.tier.take(ks)
     const live = await this.#liveness(raws.map((raw, i) => this.#parse(ks[i] as string, raw)))
     return live.filter(Boolean).length
@@ -485,7 +516,8 @@ export class NearCache {
     }
     const stale = found?.loaded
     try {
-      if (l2Failure !== undefined) throw l2Failure
+      if (l2Failure !== undefined && !this.#s.opts.suppressL2Errors) throw l2Failure
+      if (l2Failure !== undefined) return await this.#runLoader(k, loader, ttl, tags, f)
       return await this.#loadLocked(k, loader, ttl, tags, f)
     } catch (err) {
       // Stale-if-error: an expired value within its grace stands in for a failed load.
@@ -522,8 +554,11 @@ export class NearCache {
     const value = await loader()
     if (value === undefined) return { value, raw: undefined }
     const prepared = prepareValue(value, this.#s.opts)
-    const writes = await this.#writes([{ k, prepared, ttl, tags, fresh: f }])
-    await this.#s.tier.set(writes)
+    // With suppressL2Errors the loaded value is returned even when it cannot be cached.
+    await this.#absorb(
+      this.#writes([{ k, prepared, ttl, tags, fresh: f }]).then((writes) => this.#s.tier.set(writes)),
+      undefined,
+    )
     // The caller gets a copy too: the loader may hand the same object to others.
     return { value: deserialize(prepared.raw), raw: prepared.raw }
   }

@@ -18,9 +18,9 @@ export interface CacheHandle {
 }
 
 /** The owner's resolved options, less what cannot cross threads (clients, clocks). */
-export type HandleOptions = Omit<ResolvedOptions, 'redis' | 'clock'>
+export type HandleOptions = Omit<ResolvedOptions, 'redis' | 'clock' | 'writer'>
 
 export function handleOptions(o: ResolvedOptions): HandleOptions {
-  const { redis: _redis, clock: _clock, ...rest } = o
+  const { redis: _redis, clock: _clock, writer: _writer, ...rest } = o
   return rest
 }

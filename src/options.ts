@@ -124,6 +124,19 @@ export interface CacheOptions {
    * @default false
    */
   writeBehind?: { dir: string; fsync?: 'always' | 'batch' | 'none'; batchSize?: number; flushInterval?: Duration; maxQueue?: number } | false
+  /**
+   * Write-through: called with every `set`/`setMany`/`delete`/`deleteMany` change
+   * before the cache is written; if it throws, the cache is left alone and the call
+   * rejects with its error. Runs in the thread that made the change (threads attached
+   * with attachCache do not call it). @default none
+   */
+  writer?: (changes: { namespace: string; key: string; value?: unknown; deleted?: boolean }[]) => Promise<void>
+  /**
+   * Absorb L2 outages on reads: a read Redis cannot answer (E_L2_UNAVAILABLE, circuit
+   * open) is a miss plus an 'error' event, and getOrSet returns the loader's value
+   * even when it cannot cache it. Writes still reject. @default false
+   */
+  suppressL2Errors?: boolean
 }
 
 export interface ResolvedOptions {
@@ -144,12 +157,14 @@ export interface ResolvedOptions {
   circuitBreaker: { threshold: number; resetTimeout: number } | false
   stampedeLock: { lease: number; waitTimeout: number } | false
   writeBehind: { dir: string; fsync: 'always' | 'batch' | 'none'; batchSize: number; flushIntervalMs: number; maxQueue: number } | false
+  writer: CacheOptions['writer']
+  suppressL2Errors: boolean
 }
 
 const L1_KNOWN = new Set(['maxBytes', 'maxEntryBytes', 'negativeTtl', 'ttl'])
 const KNOWN = new Set([
   'redis', 'namespace', 'ttl', 'ttlJitter', 'l1', 'maxKeyBytes', 'maxValueBytes',
-  'compressThreshold', 'connectTimeout', 'commandTimeout', 'clock', 'batchGets', 'maxInFlight', 'invalidation', 'circuitBreaker', 'stampedeLock', 'writeBehind',
+  'compressThreshold', 'connectTimeout', 'commandTimeout', 'clock', 'batchGets', 'maxInFlight', 'invalidation', 'circuitBreaker', 'stampedeLock', 'writeBehind', 'writer', 'suppressL2Errors',
 ])
 
 export function validateNamespace(ns: unknown, name = 'namespace'): string {
@@ -240,6 +255,12 @@ export function resolveOptions(input: CacheOptions | undefined): ResolvedOptions
     if (!Number.isSafeInteger(maxQueue) || maxQueue < 1) throw new InvalidOptionError(`writeBehind.maxQueue must be a whole number of at least 1 (got ${describe(maxQueue)}).`)
     writeBehind = { dir: wb.dir, fsync, batchSize, maxQueue, flushIntervalMs: parseDuration(wb.flushInterval ?? 50, 'writeBehind.flushInterval') as number }
   }
+  if (o.writer !== undefined && typeof o.writer !== 'function') {
+    throw new InvalidOptionError(`writer must be an async function (changes) => void (got ${describe(o.writer)}).`)
+  }
+  if (o.suppressL2Errors !== undefined && typeof o.suppressL2Errors !== 'boolean') {
+    throw new InvalidOptionError(`suppressL2Errors must be true or false (got ${describe(o.suppressL2Errors)}).`)
+  }
   if (o.invalidation !== undefined && typeof o.invalidation !== 'boolean') {
     throw new InvalidOptionError(`invalidation must be true or false (got ${describe(o.invalidation)}).`)
   }
@@ -264,5 +285,7 @@ export function resolveOptions(input: CacheOptions | undefined): ResolvedOptions
     circuitBreaker,
     stampedeLock,
     writeBehind,
+    writer: o.writer,
+    suppressL2Errors: o.suppressL2Errors ?? false,
   }
 }

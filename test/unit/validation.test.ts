@@ -42,6 +42,8 @@ describe('createCache option validation (E_INVALID_OPTION)', () => {
     ['writeBehind without dir', { redis: 'redis://127.0.0.1:1', writeBehind: {} as never }, /writeBehind must be/],
     ['writeBehind without Redis', { redis: false, writeBehind: { dir: '/tmp/x' } }, /needs the redis option/],
     ['stampedeLock junk', { redis: false, stampedeLock: 'yes' as never }, /stampedeLock/],
+    ['writer not a function', { redis: false, writer: 'db' as never }, /writer must be/],
+    ['suppressL2Errors not boolean', { redis: false, suppressL2Errors: 1 as never }, /suppressL2Errors/],
     ['circuitBreaker threshold 0', { redis: false, circuitBreaker: { threshold: 0 } }, /circuitBreaker.threshold/],
     ['empty cluster list', { redis: { cluster: [] } }, /redis.cluster must be a non-empty array/],
   ]
