@@ -14,6 +14,8 @@ import { dataKey, namespacePrefixes, tagKey, validateKey, validateKeys, validate
 import { sha1 } from './util/sha1.js'
 import { validateNamespace } from './options.js'
 import type { ResolvedOptions } from './options.js'
+import { renderPrometheus } from './metrics/prometheus.js'
+import { channels, OPERATIONS, traced } from './metrics/tracing.js'
 import { Field } from './stats.js'
 import type { CacheStats, Meter } from './stats.js'
 import type { Tier, TierWrite } from './tier.js'
@@ -337,6 +339,11 @@ export class NearCache {
     return this.#s.stats()
   }
 
+  /** The figures of stats() in the Prometheus text format (labels: tier, namespace). */
+  metrics(): string {
+    return renderPrometheus(this.#s.stats(), { namespace: this.#ns })
+  }
+
   /**
    * Closes this cache. The cache made by createCache also waits for in-flight
    * loads and closes the connections it opened (never a client it was handed);
@@ -561,5 +568,19 @@ export class NearCache {
     )
     // The caller gets a copy too: the loader may hand the same object to others.
     return { value: deserialize(prepared.raw), raw: prepared.raw }
+  }
+}
+
+/**
+ * Tracing through node:diagnostics_channel ('nearcache:get', 'nearcache:set', …):
+ * each public operation publishes start/end/error, but only while someone
+ * subscribes to its channel; otherwise the wrapper is one property check.
+ */
+for (const op of OPERATIONS) {
+  const proto = NearCache.prototype as unknown as Record<string, (...args: unknown[]) => unknown>
+  const original = proto[op] as (...args: unknown[]) => unknown
+  proto[op] = function (this: NearCache, ...args: unknown[]) {
+    if (!channels[op].hasSubscribers) return original.apply(this, args)
+    return traced(op, { namespace: this.prefix, key: typeof args[0] === 'string' ? args[0] : undefined }, () => original.apply(this, args))
   }
 }

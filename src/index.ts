@@ -18,3 +18,9 @@ export {
   CacheClosedError,
 } from './errors.js'
 export type { CacheErrorCode } from './errors.js'
+export { renderPrometheus, registerPromClient, escapeLabelValue, CIRCUIT_STATE_VALUE } from './metrics/prometheus.js'
+export type { StatsSource, MetricLabels, PromClientModule, PromClientRegistration } from './metrics/prometheus.js'
+export { serveMetrics, healthOf as endpointHealth, PROMETHEUS_CONTENT_TYPE } from './metrics/http_endpoint.js'
+export type { ServeMetricsOptions, MetricsServer, HealthReport as EndpointHealthReport, HealthStatus as EndpointHealthStatus } from './metrics/http_endpoint.js'
+export { traced, channels, channelName, OPERATIONS as TRACED_OPERATIONS } from './metrics/tracing.js'
+export type { TracedOperation, TraceMessage } from './metrics/tracing.js'
