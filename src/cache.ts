@@ -14,6 +14,10 @@ import { dataKey, namespacePrefixes, tagKey, validateKey, validateKeys, validate
 import { sha1 } from './util/sha1.js'
 import { validateNamespace } from './options.js'
 import type { ResolvedOptions } from './options.js'
+import { eventStream } from './events/event_stream.js'
+import type { EventStream } from './events/event_stream.js'
+import { healthReport } from './health/health.js'
+import type { HealthReport } from './health/health.js'
 import { renderPrometheus } from './metrics/prometheus.js'
 import { channels, OPERATIONS, traced } from './metrics/tracing.js'
 import { Field } from './stats.js'
@@ -337,6 +341,27 @@ export class NearCache {
 
   stats(): CacheStats {
     return this.#s.stats()
+  }
+
+  /**
+   * How the cache is doing: L2 reachability and round trip, the circuit, L1 fill,
+   * and plain-language recommendations when figures look wrong.
+   */
+  async health(): Promise<HealthReport> {
+    let l2Ping: number | undefined
+    const stats = this.#s.stats()
+    if (stats.l2.enabled && stats.circuit !== 'open') {
+      const t = performance.now()
+      const ok = await this.#s.tier.getFresh(`__nc|ping|${this.#ns}`).then(() => true, () => false)
+      if (ok) l2Ping = performance.now() - t
+    }
+    const l1 = this.#s.opts.l1
+    return healthReport({ stats: this.#s.stats(), l2Ping, l1MaxBytes: l1 ? l1.maxBytes : undefined })
+  }
+
+  /** An async iterator of this cache's 'error' and 'circuit' events (bounded; oldest dropped first). */
+  events(options?: { maxBuffer?: number }): EventStream {
+    return eventStream(this, options)
   }
 
   /** The figures of stats() in the Prometheus text format (labels: tier, namespace). */

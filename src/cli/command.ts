@@ -4,6 +4,8 @@ export interface CommandContext {
   globals: GlobalOptions
   /** This command's options (and the global ones), parsed. */
   values: OptionValues
+  /** The word after the command name, for commands with `subcommands` ('tail' in 'events tail'). */
+  subcommand?: string
 }
 
 export interface Command {
@@ -15,6 +17,8 @@ export interface Command {
   /** The rest of `--help`: what it does, its options, examples. */
   help: string
   options: OptionSpecs
+  /** Words the command takes right after its name ('events tail'); others are usage errors. */
+  subcommands?: string[]
   /** Answers the exit code (0 ok, 1 failed). Throws UsageError / CliError for the others. */
   run(ctx: CommandContext): Promise<number>
 }

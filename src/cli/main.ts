@@ -2,7 +2,7 @@
 /**
  * `nearcache`: the operator command. One file per command under ./commands/.
  *
- *   nearcache status | invalidate | warm | backup | restore  [--redis URL | --cluster HOST:PORT,...] [--namespace NS] [--json]
+ *   nearcache status | invalidate | warm | backup | restore | stats | events tail | bench  [--redis URL | --cluster HOST:PORT,...] [--namespace NS] [--json]
  *
  * Exit codes: 0 ok, 1 the operation failed, 2 usage error. Data on stdout,
  * messages on stderr; failures are one line, never a stack trace (set
@@ -12,15 +12,18 @@ import { CacheError } from '../errors.js'
 import { GLOBAL_HELP, parseOptions, resolveGlobals, splitCommand, wantsHelp } from './args.js'
 import type { Command } from './command.js'
 import { backup } from './commands/backup.js'
+import { bench } from './commands/bench.js'
+import { events } from './commands/events.js'
 import { invalidate } from './commands/invalidate.js'
 import { restore } from './commands/restore.js'
+import { stats } from './commands/stats.js'
 import { status } from './commands/status.js'
 import { warm } from './commands/warm.js'
 import { CliError, oneLine, UsageError } from './errors.js'
 import { note, out } from './output.js'
 import { packageVersion } from './version.js'
 
-export const COMMANDS: Command[] = [status, invalidate, warm, backup, restore]
+export const COMMANDS: Command[] = [status, invalidate, warm, backup, restore, stats, events, bench]
 
 function find(name: string | undefined): Command | undefined {
   return COMMANDS.find((c) => c.name === name)
@@ -68,7 +71,9 @@ export async function main(argv: string[]): Promise<number> {
     await out(cmd ? commandHelp(cmd) : topHelp())
     return 0
   }
-  const values = parseOptions(rest, cmd?.options ?? {}, cmd?.name)
+  // A subcommand ('events tail') is the next word that is not an option.
+  const sub = cmd?.subcommands ? splitCommand(rest) : { command: undefined, rest }
+  const values = parseOptions(sub.rest, cmd?.options ?? {}, cmd?.name)
   if (values.version === true) {
     await out(packageVersion())
     return 0
@@ -78,7 +83,7 @@ export async function main(argv: string[]): Promise<number> {
     return 2
   }
   const globals = resolveGlobals(values, process.env, cmd.name)
-  return cmd.run({ globals, values })
+  return cmd.run({ globals, values, ...(sub.command !== undefined ? { subcommand: sub.command } : {}) })
 }
 
 /** A failure as the one line the user sees, and its exit code. */

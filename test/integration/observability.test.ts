@@ -1,5 +1,6 @@
 import diagnostics_channel from 'node:diagnostics_channel'
-import { describe, expect, it } from 'vitest'
+import { Redis } from 'ioredis'
+import { describe, expect, inject, it } from 'vitest'
 import { createCache } from '../../src/index.js'
 
 describe('cache.metrics() and tracing hooks on the cache itself', () => {
@@ -24,6 +25,26 @@ describe('cache.metrics() and tracing hooks on the cache itself', () => {
       const text = cache.metrics()
       expect(text).toContain('nearcache_hits_total{tier="l1",namespace="obs"} 3')
       expect(text).toContain('# TYPE nearcache_hits_total counter')
+    } finally {
+      await cache.close()
+    }
+  })
+
+  it('health() reports reachability, the circuit and recommendations; events() yields error events', async () => {
+    const cache = await createCache({ redis: inject('redisUrl'), namespace: 'obs-h' })
+    try {
+      const h = await cache.health()
+      expect(h.status).toBe('ok')
+      expect(h.circuit).toBe('closed')
+      expect(JSON.stringify(h)).toMatch(/ping/i)
+      const stream = cache.events()
+      const raw = new Redis(inject('redisUrl'))
+      await raw.set('obs-h:junk', 'not an envelope')
+      raw.disconnect()
+      expect(await cache.get('junk')).toBeUndefined()
+      const first = await stream.next()
+      expect(first.value).toMatchObject({ type: 'error' })
+      await stream.return?.()
     } finally {
       await cache.close()
     }

@@ -1,0 +1,327 @@
+import { spawn } from 'node:child_process'
+import type { ChildProcessWithoutNullStreams } from 'node:child_process'
+import { createServer } from 'node:http'
+import type { Server } from 'node:http'
+import type { AddressInfo } from 'node:net'
+import { join, resolve } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { Redis } from 'ioredis'
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest'
+import { createCache } from '../../src/index.js'
+import { uniqueNamespace } from '../helpers/backends.js'
+import { getFreePort } from '../helpers/free_port.js'
+
+/**
+ * `nearcache stats`, `events tail` and `bench`, run as a user runs them: a child
+ * process (`node --import tsx src/cli/main.ts ...`), checked by stdout, stderr and
+ * exit code, against the harness's real Redis and a tiny local metrics server.
+ */
+
+const REPO = resolve(fileURLToPath(new URL('../..', import.meta.url)))
+const MAIN = join(REPO, 'src', 'cli', 'main.ts')
+const TIMEOUT = 120_000
+
+interface Result {
+  code: number | null
+  signal: NodeJS.Signals | null
+  stdout: string
+  stderr: string
+}
+
+function cleanEnv(): NodeJS.ProcessEnv {
+  const env: NodeJS.ProcessEnv = {}
+  for (const [k, v] of Object.entries(process.env)) {
+    if (/^npm_/i.test(k) || k === 'NODE_OPTIONS' || k.startsWith('VITEST') || k === 'NEARCACHE_REDIS_URL') continue
+    env[k] = v
+  }
+  return env
+}
+
+/** Starts `nearcache ...args`; `done` resolves when it exits (killed after 60 s). */
+function start(args: string[]): { child: ChildProcessWithoutNullStreams; done: Promise<Result>; output: () => { stdout: string; stderr: string } } {
+  const child = spawn(process.execPath, ['--import', 'tsx', MAIN, ...args], { cwd: REPO, env: cleanEnv(), stdio: ['pipe', 'pipe', 'pipe'] })
+  let stdout = ''
+  let stderr = ''
+  child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d))
+  child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d))
+  child.stdin.end()
+  const done = new Promise<Result>((res, rej) => {
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL')
+      rej(new Error(`nearcache ${args.join(' ')} timed out.\nstdout:\n${stdout}\nstderr:\n${stderr}`))
+    }, 60_000)
+    child.on('error', rej)
+    child.on('close', (code, signal) => {
+      clearTimeout(timer)
+      res({ code, signal, stdout, stderr })
+    })
+  })
+  return { child, done, output: () => ({ stdout, stderr }) }
+}
+
+const nearcache = (args: string[]) => start(args).done
+
+function show(r: Result): string {
+  return `exit ${r.code}\n--- stdout ---\n${r.stdout}\n--- stderr ---\n${r.stderr}`
+}
+
+async function until(check: () => boolean, ms: number, what: string): Promise<void> {
+  const deadline = Date.now() + ms
+  while (!check()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`)
+    await new Promise((r) => setTimeout(r, 25))
+  }
+}
+
+/** What a process with two namespaces would serve (fixed figures). */
+const METRICS = `# HELP nearcache_hits_total Lookups answered by the tier.
+# TYPE nearcache_hits_total counter
+nearcache_hits_total{tier="l1",namespace="shop"} 900
+nearcache_hits_total{tier="l1",namespace="blog"} 100
+nearcache_hits_total{tier="l2",namespace="shop"} 30
+nearcache_hits_total{tier="l2",namespace="blog"} 10
+# TYPE nearcache_misses_total counter
+nearcache_misses_total{tier="l1",namespace="shop"} 50
+nearcache_misses_total{tier="l1",namespace="blog"} 150
+nearcache_misses_total{tier="l2",namespace="shop"} 20
+nearcache_misses_total{tier="l2",namespace="blog"} 140
+# TYPE nearcache_sets_total counter
+nearcache_sets_total{tier="l1",namespace="shop"} 400
+nearcache_sets_total{tier="l2",namespace="shop"} 160
+# TYPE nearcache_deletes_total counter
+nearcache_deletes_total{tier="l1",namespace="shop"} 7
+nearcache_deletes_total{tier="l2",namespace="shop"} 7
+# TYPE nearcache_errors_total counter
+nearcache_errors_total{tier="l2",namespace="shop"} 2
+# TYPE nearcache_evictions_total counter
+nearcache_evictions_total{tier="l1",namespace="shop"} 300
+# TYPE nearcache_entries gauge
+nearcache_entries{tier="l1",namespace="shop"} 120
+nearcache_entries{tier="l1",namespace="blog"} 30
+# TYPE nearcache_bytes gauge
+nearcache_bytes{tier="l1",namespace="shop"} 48000
+nearcache_bytes{tier="l1",namespace="blog"} 2000
+# TYPE nearcache_latency_seconds summary
+nearcache_latency_seconds{tier="l1",quantile="0.5"} 0.0000021
+nearcache_latency_seconds{tier="l1",quantile="0.99"} 0.000012
+nearcache_latency_seconds{tier="l2",quantile="0.5"} 0.00041
+nearcache_latency_seconds{tier="l2",quantile="0.99"} 0.0623
+# TYPE nearcache_circuit_state gauge
+nearcache_circuit_state 0
+`
+
+describe('nearcache stats', { timeout: TIMEOUT, concurrent: true }, () => {
+  let server: Server
+  let url: string
+  let scrapes = 0
+  let raw: Redis
+
+  beforeAll(async () => {
+    server = createServer((req, res) => {
+      if (req.url !== '/metrics') {
+        res.writeHead(404).end('not found')
+        return
+      }
+      scrapes++
+      res.writeHead(200, { 'content-type': 'text/plain; version=0.0.4' }).end(METRICS)
+    })
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r))
+    url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/metrics`
+    raw = new Redis(inject('redisUrl'))
+  })
+  afterAll(async () => {
+    await new Promise((r) => server.close(r))
+    await raw.quit()
+  })
+
+  it('without --from: the Redis server\'s keyspace hits and misses, keys and memory; --json', async () => {
+    const ns = uniqueNamespace('stats')
+    await raw.set(`${ns}:a`, '1')
+    await raw.get(`${ns}:a`)
+    await raw.get(`${ns}:missing`)
+    const r = await nearcache(['stats', '--redis', inject('redisUrl')])
+    expect(r.code, show(r)).toBe(0)
+    expect(r.stdout).toContain(`Redis       ${inject('redisUrl')} (standalone)`)
+    expect(r.stdout).toMatch(/NODE\s+HITS\s+MISSES\s+HIT RATIO\s+OPS\/S\s+KEYS\s+EXPIRED\s+EVICTED\s+MEMORY\s+MAXMEMORY/)
+    const row = r.stdout.split('\n').find((l) => /^\s+127\.0\.0\.1:\d+\s/.test(l))
+    expect(row, show(r)).toBeDefined()
+    const cells = row!.trim().split(/\s+/)
+    expect(Number(cells[1])).toBeGreaterThanOrEqual(1)
+    expect(Number(cells[2])).toBeGreaterThanOrEqual(1)
+    expect(cells[3]).toMatch(/^\d+\.\d%$/)
+
+    const j = await nearcache(['stats', '--redis', inject('redisUrl'), '--json'])
+    expect(j.code, show(j)).toBe(0)
+    const report = JSON.parse(j.stdout) as { mode: string; nodes: { hits: number; misses: number; keys: number; hitRatio: number; memory: { used: number } }[] }
+    expect(report.mode).toBe('standalone')
+    expect(report.nodes).toHaveLength(1)
+    const n = report.nodes[0]!
+    expect(n.hits).toBeGreaterThanOrEqual(Number(cells[1]))
+    expect(n.keys).toBeGreaterThanOrEqual(1)
+    expect(n.hitRatio).toBeCloseTo(n.hits / (n.hits + n.misses))
+    expect(n.memory.used).toBeGreaterThan(0)
+  })
+
+  it('on a Cluster: one row per master and a total', async () => {
+    const seeds = inject('clusterNodes').map((n) => `${n.host}:${n.port}`).join(',')
+    const r = await nearcache(['stats', '--cluster', seeds])
+    expect(r.code, show(r)).toBe(0)
+    expect(r.stdout).toMatch(/Redis Cluster, 3 masters/)
+    expect(r.stdout.split('\n').filter((l) => /^\s+127\.0\.0\.1:\d+\s/.test(l))).toHaveLength(3)
+    expect(r.stdout).toMatch(/^\s+total\s+\d+/m)
+  })
+
+  it('--from: a table per tier with the hit ratios computed, summed over namespaces, and the health check', async () => {
+    const r = await nearcache(['stats', '--from', url])
+    expect(r.code, show(r)).toBe(0)
+    expect(r.stderr).toBe('')
+    const lines = r.stdout.split('\n')
+    expect(lines[0]).toBe(`Process     ${url}`)
+    expect(r.stdout).toContain('Namespaces  blog, shop')
+    expect(r.stdout).toContain('Circuit     closed')
+    const cells = (tier: string) => lines.find((l) => l.trim().startsWith(`${tier} `))!.trim().split(/\s{2,}/)
+    // TIER HITS MISSES HIT-RATIO SETS DELETES ERRORS EVICTIONS ENTRIES BYTES P50 P99
+    expect(cells('l1')).toEqual(['l1', '1000', '200', '83.3%', '400', '7', '0', '300', '150', '50000', '0.002 ms', '0.012 ms'])
+    expect(cells('l2')).toEqual(['l2', '40', '160', '20.0%', '160', '7', '2', '0', '0', '0', '0.410 ms', '62.300 ms'])
+    // 1040 hits in 1200 lookups; L1 evicts 75% of its sets; L2 p99 over 50 ms.
+    expect(r.stdout).toContain('Health      degraded, overall hit ratio 86.7% over 1200 lookups')
+    expect(r.stdout).toMatch(/L1 is thrashing: 300 evictions for 400 sets/)
+    expect(r.stdout).toMatch(/L2 p99 latency is 62\.3 ms/)
+    expect(r.stdout).not.toMatch(/Hit ratio is/)
+
+    const j = await nearcache(['stats', '--from', url, '--json'])
+    expect(j.code, show(j)).toBe(0)
+    const p = JSON.parse(j.stdout) as {
+      circuit: string
+      namespaces: string[]
+      tiers: { tier: string; hits: number; misses: number; hitRatio: number; p99: number }[]
+      health: { status: string; recommendations: string[] }
+    }
+    expect(p.circuit).toBe('closed')
+    expect(p.namespaces).toEqual(['blog', 'shop'])
+    expect(p.tiers.map((t) => [t.tier, t.hits, t.misses])).toEqual([['l1', 1000, 200], ['l2', 40, 160]])
+    expect(p.tiers[0]!.hitRatio).toBeCloseTo(1000 / 1200)
+    expect(p.tiers[1]!.hitRatio).toBeCloseTo(0.2)
+    expect(p.tiers[1]!.p99).toBeCloseTo(62.3)
+    expect(p.health.status).toBe('degraded')
+    expect(p.health.recommendations).toHaveLength(2)
+  })
+
+  it('--from a dead endpoint or a non-metrics page: exit 1, one line; a bad URL: exit 2', async () => {
+    const deadUrl = `http://127.0.0.1:${await getFreePort()}/metrics`
+    const dead = await nearcache(['stats', '--from', deadUrl])
+    expect(dead.code, show(dead)).toBe(1)
+    expect(dead.stderr.trim().split('\n')).toEqual([`nearcache: cannot read metrics from ${deadUrl} (connect ECONNREFUSED ${deadUrl.slice(7, -8)})`])
+    const notFound = await nearcache(['stats', '--from', url.replace('/metrics', '/nope')])
+    expect(notFound.code, show(notFound)).toBe(1)
+    expect(notFound.stderr).toMatch(/HTTP 404/)
+    const bad = await nearcache(['stats', '--from', 'ftp://x'])
+    expect(bad.code, show(bad)).toBe(2)
+    expect(bad.stderr).toMatch(/--from takes an http/)
+    const interval = await nearcache(['stats', '--watch', '--interval', 'soon', '--from', url])
+    expect(interval.code, show(interval)).toBe(2)
+    expect(interval.stderr).toMatch(/--interval takes/)
+  })
+
+  it('--watch reprints every interval until SIGINT, then exits 0', async () => {
+    const before = scrapes
+    const run = start(['stats', '--from', url, '--watch', '--interval', '200ms'])
+    await until(() => (run.output().stdout.match(/^Process /gm) ?? []).length >= 3, 20_000, 'three prints')
+    run.child.kill('SIGINT')
+    const r = await run.done
+    expect(r.code, show(r)).toBe(0)
+    expect(r.stderr).toMatch(/stats: every 200 ms from http/)
+    expect((r.stdout.match(/^-- \d{4}-\d\d-\d\dT/gm) ?? []).length).toBeGreaterThanOrEqual(3)
+    expect(scrapes - before).toBeGreaterThanOrEqual(3)
+  })
+
+  it('--watch --json: one JSON object per line', async () => {
+    const run = start(['stats', '--redis', inject('redisUrl'), '--watch', '--interval', '100ms', '--json'])
+    await until(() => run.output().stdout.split('\n').filter(Boolean).length >= 2, 20_000, 'two JSON lines')
+    run.child.kill('SIGINT')
+    const r = await run.done
+    expect(r.code, show(r)).toBe(0)
+    const objs = r.stdout.trim().split('\n').map((l) => JSON.parse(l) as { at: string; nodes: unknown[] })
+    expect(objs.length).toBeGreaterThanOrEqual(2)
+    for (const o of objs) expect(o.nodes).toHaveLength(1)
+  })
+})
+
+describe('nearcache events tail', { timeout: TIMEOUT }, () => {
+  it('--count 2 prints the two announcements a cache makes for set and delete, then exits 0', async () => {
+    const ns = uniqueNamespace('tail')
+    const run = start(['events', 'tail', '--redis', inject('redisUrl'), '--namespace', ns, '--count', '2'])
+    await until(() => run.output().stderr.includes('listening'), 20_000, 'the subscription')
+    const cache = await createCache({ redis: inject('redisUrl'), namespace: ns })
+    try {
+      await cache.set('product:1', { name: 'lamp' })
+      await cache.delete('product:1')
+      const r = await run.done
+      expect(r.code, show(r)).toBe(0)
+      const lines = r.stdout.trim().split('\n')
+      expect(lines, show(r)).toHaveLength(2)
+      for (const l of lines) expect(l).toMatch(new RegExp(`publisher \\S+  seq \\d+  keys "${ns}:product:1"$`))
+      const seqs = lines.map((l) => Number(/seq (\d+)/.exec(l)![1]))
+      expect(seqs[1]).toBe(seqs[0]! + 1)
+    } finally {
+      await cache.close()
+    }
+  })
+
+  it('--json, prefixes, and announcements of other namespaces left out', async () => {
+    const ns = uniqueNamespace('tail')
+    const other = uniqueNamespace('tail')
+    const run = start(['events', 'tail', '--redis', inject('redisUrl'), '--namespace', ns, '--count', '2', '--json'])
+    await until(() => run.output().stderr.includes('listening'), 20_000, 'the subscription')
+    const mine = await createCache({ redis: inject('redisUrl'), namespace: ns, l1: false })
+    const theirs = await createCache({ redis: inject('redisUrl'), namespace: other, l1: false })
+    try {
+      await theirs.set('x', 1)
+      await mine.set('a', 1)
+      await mine.invalidatePrefix('user:')
+      const r = await run.done
+      expect(r.code, show(r)).toBe(0)
+      const got = r.stdout.trim().split('\n').map((l) => JSON.parse(l) as { publisher: string; keys: string[]; prefixes: string[]; at: string })
+      expect(got.map((g) => [g.keys, g.prefixes])).toEqual([
+        [[`${ns}:a`], []],
+        [[], [`${ns}:user:`]],
+      ])
+      expect(got[0]!.publisher).toBe(got[1]!.publisher)
+    } finally {
+      await mine.close()
+      await theirs.close()
+    }
+  })
+
+  it('SIGINT stops it with exit 0; no subcommand or an unknown one: exit 2', async () => {
+    const run = start(['events', 'tail', '--redis', inject('redisUrl')])
+    await until(() => run.output().stderr.includes('listening'), 20_000, 'the subscription')
+    run.child.kill('SIGINT')
+    const r = await run.done
+    expect(r.code, show(r)).toBe(0)
+    const none = await nearcache(['events', '--redis', inject('redisUrl')])
+    expect(none.code, show(none)).toBe(2)
+    expect(none.stderr).toMatch(/events needs a subcommand: tail\nusage: nearcache events tail/)
+    const unknown = await nearcache(['events', 'head'])
+    expect(unknown.code, show(unknown)).toBe(2)
+    expect(unknown.stderr).toMatch(/unknown events subcommand 'head'/)
+  })
+})
+
+describe('nearcache help for the new commands', { timeout: TIMEOUT, concurrent: true }, () => {
+  it.each(['stats', 'events', 'bench'])('%s --help: exit 0, usage and global options on stdout', async (c) => {
+    const r = await nearcache([c, '--help'])
+    expect(r.code, show(r)).toBe(0)
+    expect(r.stdout).toMatch(new RegExp(`^Usage: nearcache ${c}`))
+    expect(r.stdout).toContain('--namespace')
+    expect(r.stderr).toBe('')
+  })
+
+  it('bench --help says where the suite lives; events tail --help works too', async () => {
+    const r = await nearcache(['bench', '--help'])
+    expect(r.stdout).toMatch(/ships with the source\s+repository/)
+    const t = await nearcache(['events', 'tail', '--help'])
+    expect(t.code, show(t)).toBe(0)
+    expect(t.stdout).toMatch(/^Usage: nearcache events tail/)
+  })
+})
