@@ -1,5 +1,6 @@
 import { EventEmitter } from 'node:events'
 import { NearCache } from './cache.js'
+import type { CodecPool } from './codec/codec_pool.js'
 import { DecodeMemo } from './codec/decode_memo.js'
 import type { SharedState } from './cache.js'
 import type { CacheHandle } from './handle.js'
@@ -23,6 +24,7 @@ export interface Parts {
   serveL2: boolean
   emitter: EventEmitter
   namespace: string
+  pool?: CodecPool
 }
 
 /** Builds the tier stack and the root cache from its parts; shared by createCache and attachCache. */
@@ -42,6 +44,7 @@ export function assemble(p: Parts): NearCache {
     emitter: p.emitter,
     inflight: new Map(),
     refreshing: new Set(),
+    pool: p.pool,
     memo: new DecodeMemo(),
     handle: (namespace: string): CacheHandle => {
       if (l2 && p.serveL2) server ??= new TierServer(l2)
@@ -58,6 +61,7 @@ export function assemble(p: Parts): NearCache {
     shutdown: async () => {
       server?.close()
       await tier.close()
+      await p.pool?.close()
     },
     closed: false,
   }

@@ -19,7 +19,7 @@ export async function attachCache(handle: CacheHandle, options: { clock?: Clock 
     throw new InvalidOptionError(`attachCache takes the value of cache.handle from the owning thread (got ${describe(handle)}).`)
   }
   await initHash()
-  const opts = { ...handle.options, redis: handle.channel === null ? (false as const) : 'attached', clock: options.clock ?? Date, writer: undefined }
+  const opts = { ...handle.options, redis: handle.channel === null ? (false as const) : 'attached', clock: options.clock ?? Date, writer: undefined, codecWorkers: false as const }
   const table = handle.table ? SharedTable.attach(handle.table) : undefined
   const stats = new StatsBlock(handle.stats, { l1: table !== undefined, l2: handle.channel !== null })
   const l2 = handle.channel === null ? undefined : new RemoteTier(handle.channel, opts.commandTimeout * 2 + 1000)

@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto'
 import type { EventEmitter } from 'node:events'
+import type { CodecPool } from './codec/codec_pool.js'
 import { clonePlain } from './codec/decode_memo.js'
 import type { DecodeMemo } from './codec/decode_memo.js'
 import { deepEqual } from './codec/deep_equal.js'
@@ -93,6 +94,8 @@ export interface SharedState {
   readonly stats: () => CacheStats
   readonly emitter: EventEmitter
   readonly inflight: Map<string, Promise<Loaded>>
+  /** The codec worker pool (codecWorkers), if any. */
+  readonly pool: CodecPool | undefined
   /** Keys with a background refresh running in this thread. */
   readonly refreshing: Set<string>
   /** This thread's memo of decoded values. */
@@ -175,7 +178,17 @@ export class NearCache {
     const env = memo ? memo.env : this.#parseRaw(k, raw)
     if (env === undefined || (env.expiresAt !== 0 && env.expiresAt <= this.#s.opts.clock.now())) return undefined
     if (env.tags !== undefined && !(await this.#liveness([env]))[0]) return undefined
-    return (memo ? clonePlain(memo.value) : this.#decodeFresh(k, raw, env)) as V | undefined
+    if (memo) return clonePlain(memo.value) as V
+    // Large compressed values inflate in the codec worker pool when there is one.
+    if (this.#s.pool && env.compressed) {
+      try {
+        return (await this.#s.pool.decode(env.payload, true)) as V
+      } catch (err) {
+        this.#corrupt(k, err)
+        return undefined
+      }
+    }
+    return this.#decodeFresh(k, raw, env) as V | undefined
   }
 
   async has(key: string): Promise<boolean> {
@@ -205,13 +218,20 @@ export class NearCache {
     if (o.nx && o.xx) throw new InvalidOptionError('nx and xx cannot both be true: nx writes only missing keys, xx only existing ones.')
     const ttl = this.#ttl(o.ttl)
     const tags = o.tags === undefined ? undefined : validateTags(o.tags, this.#s.opts.maxKeyBytes)
-    const prepared = prepareValue(value, this.#s.opts)
+    const prepared = await this.#prepare(value)
     const [write] = await this.#writes([{ k, prepared, ttl, tags }])
     if (o.nx) return this.#conditional(write as TierWrite, (live) => !live)
     if (o.xx) return this.#conditional(write as TierWrite, (live) => live)
     await this.#writeThrough([{ key, value }])
     await this.#s.tier.set([write as TierWrite])
     return true
+  }
+
+  /** Encodes a value: inline, or with large values compressed in the codec worker pool (codecWorkers). */
+  #prepare(value: unknown): Promise<PreparedValue> | PreparedValue {
+    const pool = this.#s.pool
+    const o = this.#s.opts
+    return pool ? pool.encode(value, o.maxValueBytes, o.compressThreshold) : prepareValue(value, o)
   }
 
   /** With `suppressL2Errors`, a read that Redis cannot answer is a miss (and an 'error' event) instead of a rejection. */
@@ -239,10 +259,11 @@ export class NearCache {
       if (typeof e !== 'object' || e === null) throw new InvalidOptionError(`Each setMany entry must be an object { key, value, ttl?, tags? } (got ${describe(e)}).`)
       const k = dataKey(this.#ns, validateKey(e.key, this.#s.opts.maxKeyBytes))
       const tags = e.tags === undefined ? undefined : validateTags(e.tags, this.#s.opts.maxKeyBytes)
-      return { k, prepared: prepareValue(e.value, this.#s.opts), ttl: this.#ttl(e.ttl), tags }
+      return { k, value: e.value, ttl: this.#ttl(e.ttl), tags }
     })
+    const prepared = await Promise.all(items.map((i) => this.#prepare(i.value)))
     if (items.length === 0) return
-    const writes = await this.#writes(items)
+    const writes = await this.#writes(items.map((i, n) => ({ ...i, prepared: prepared[n] as PreparedValue })))
     await this.#writeThrough(entries.map((e) => ({ key: e.key, value: e.value })))
     await this.#s.tier.set(writes)
   }
@@ -301,7 +322,7 @@ export class NearCache {
     this.#open()
     const k = dataKey(this.#ns, validateKey(key, this.#s.opts.maxKeyBytes))
     const o = this.#checkOptions(options, new Set(['ttl']), 'compareAndSet')
-    const prepared = prepareValue(next, this.#s.opts)
+    const prepared = await this.#prepare(next)
     const [write] = await this.#writes([{ k, prepared, ttl: this.#ttl(o.ttl), tags: undefined }])
     return this.#conditional(write as TierWrite, (live, env) => {
       if (expected === undefined) return !live
@@ -585,7 +606,7 @@ export class NearCache {
   async #runLoader(k: string, loader: () => unknown, ttl: number | undefined, tags: string[] | undefined, f: Freshness = {}): Promise<Loaded> {
     const value = await loader()
     if (value === undefined) return { value, raw: undefined }
-    const prepared = prepareValue(value, this.#s.opts)
+    const prepared = await this.#prepare(value)
     // With suppressL2Errors the loaded value is returned even when it cannot be cached.
     await this.#absorb(
       this.#writes([{ k, prepared, ttl, tags, fresh: f }]).then((writes) => this.#s.tier.set(writes)),

@@ -1,6 +1,7 @@
 import { initHash } from '../wasm/hash.js'
 import { assemble, newEmitter, StatsBlock } from './assemble.js'
 import type { NearCache } from './cache.js'
+import { CodecPool } from './codec/codec_pool.js'
 import { SharedTable } from './l1/shared_table.js'
 import { connectRedis } from './l2/connect.js'
 import { CircuitBreaker } from './l2/circuit_breaker.js'
@@ -50,5 +51,6 @@ export async function createCache(options?: CacheOptions): Promise<NearCache> {
       l2 = await WriteBehindTier.open(l2, { dir, fsync, batchSize, flushIntervalMs, maxQueue, onError: emitError })
     }
   }
-  return assemble({ opts, table, stats, l2, serveL2: true, emitter, namespace: opts.namespace })
+  const pool = opts.codecWorkers ? await CodecPool.create(opts.codecWorkers) : undefined
+  return assemble({ opts, table, stats, l2, serveL2: true, emitter, namespace: opts.namespace, pool })
 }

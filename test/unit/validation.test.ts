@@ -44,6 +44,7 @@ describe('createCache option validation (E_INVALID_OPTION)', () => {
     ['stampedeLock junk', { redis: false, stampedeLock: 'yes' as never }, /stampedeLock/],
     ['writer not a function', { redis: false, writer: 'db' as never }, /writer must be/],
     ['suppressL2Errors not boolean', { redis: false, suppressL2Errors: 1 as never }, /suppressL2Errors/],
+    ['codecWorkers junk', { redis: false, codecWorkers: 'many' as never }, /codecWorkers/],
     ['circuitBreaker threshold 0', { redis: false, circuitBreaker: { threshold: 0 } }, /circuitBreaker.threshold/],
     ['empty cluster list', { redis: { cluster: [] } }, /redis.cluster must be a non-empty array/],
   ]
