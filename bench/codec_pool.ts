@@ -418,7 +418,26 @@ async function checkRoundTrips(all: Record<string, Pair>, kind: Kind, size: numb
   }
 }
 
+let lastResult: CodecPoolResult | undefined
+
+/**
+ * The issue's goal rows for bench/goals.ts: from this run of the suite when it ran
+ * already (npm run bench runs it before goals), else measured now.
+ */
+export async function goalRows(): Promise<{ scenario: string; ours: number; peer: number; ratio: number; goal: number }[]> {
+  const r = lastResult ?? (await run())
+  return r.goals.map((g) => {
+    const row = r.rows.find((x) => x.scenario === g.scenario && x.ours === 'CodecPool (shipped defaults)')
+    return { scenario: `${g.scenario}: pool / inline`, ours: row?.oursOpsPerSec ?? Number.NaN, peer: row?.peerOpsPerSec ?? Number.NaN, ratio: g.ratio, goal: g.target }
+  })
+}
+
 export async function run(): Promise<CodecPoolResult> {
+  lastResult = await measure()
+  return lastResult
+}
+
+async function measure(): Promise<CodecPoolResult> {
   const loadBefore = loadAverage()
   await initHash()
   const here = fileURLToPath(import.meta.url)

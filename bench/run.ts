@@ -4,6 +4,7 @@
 //
 // Only some suites: npm run bench -- l1_hit hash   (Redis starts only if a selected suite needs it)
 import * as getBatching from './get_batching.js'
+import * as codecPool from './codec_pool.js'
 import * as goals from './goals.js'
 import * as hash from './hash.js'
 import * as l1Hit from './l1_hit.js'
@@ -30,6 +31,7 @@ const localSuites: LocalSuite[] = [
   { SUITE: zipfHitRatio.SUITE, run: async () => zipfHitRatio.report(await zipfHitRatio.run()) },
   { SUITE: hash.SUITE, run: async () => hash.report(await hash.run()) },
   { SUITE: threadsSharedL1.SUITE, run: async () => threadsSharedL1.report(await threadsSharedL1.run()) },
+  { SUITE: codecPool.SUITE, run: async () => codecPool.report(await codecPool.run()) },
 ]
 const redisSuites: RedisSuite[] = [
   { SUITE: getBatching.SUITE, run: async (servers) => report(await getBatching.run(servers), getBatching.SETTINGS) },
