@@ -141,7 +141,7 @@ export interface CacheOptions {
    * A piscina pool of codec workers: values whose msgpack encoding is at least
    * `threshold` bytes are LZ4-compressed (and large compressed values inflated on
    * `get`) in a worker, with the bytes transferred, not copied. bench/codec_pool
-   * measured 1.17x inline for 100 KiB values and parity below 1 KiB; below ~64 KiB
+   * measured 0.99–1.17x inline for 100 KiB values and parity below 1 KiB; below ~64 KiB
    * the hop does not pay and work stays inline. `true` = the measured defaults.
    * @default false
    */
