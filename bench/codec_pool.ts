@@ -25,15 +25,24 @@
 //   (c1) value    the worker serializes (the value is structured-cloned over) and builds the
 //                 envelope; decoding too happens there and the value is cloned back
 //   (c2) value, decode inline   as (c1) for the write; the read is decoded on main
-//   pool          CodecPool as shipped: default threshold, adaptive, work sharing
+//   pool          CodecPool as shipped: default thresholds, work sharing; also with
+//                 adaptive thresholds, and without work sharing
 //   lz4 async     (reference, not a piscina design) LZ4 through lz4-napi's async API, which
 //                 runs on libuv's threadpool; msgpackr and the envelope on main
 // Every candidate's round trip is checked against the input (isDeepStrictEqual) first.
 //
 // Then the crossover sweep: inline vs CodecPool forced (threshold 0, no work sharing) at
-// 2–128 KiB, for the write alone (encode), the read alone (decode of a ready payload) and
-// the pair; the crossover is the smallest size from which the forced pool costs the main
-// thread less CPU per operation than inline (it is also faster there).
+// 2 KiB–1 MiB, for the write alone (encode), the read alone (decode of a ready payload)
+// and the pair; the crossover printed is the smallest size from which the forced pool
+// costs the main thread less CPU per operation than inline for both kinds of value at
+// every larger size (per kind it is lower for text: see src/codec/codec_pool.ts MEASURED).
+// Every iteration ends with a setImmediate turn of the event loop, as a server's loop
+// turns: lz4-napi frees its output Buffers only then (the finalizer probe at the end
+// measures what happens without it).
+//
+// Before each scenario the bench waits (up to NEARCACHE_CODEC_IDLE_WAIT_MS, default 30 s)
+// until the machine's CPUs are >= 90% idle: other processes on 2 cores skew a 2-thread
+// benchmark more than anything measured here.
 //
 // This file is also the candidates' piscina worker (default export below), loaded in
 // worker threads through tsx. No Redis needed. Alone: node --import tsx bench/codec_pool.ts
@@ -43,6 +52,8 @@
 import { readFileSync } from 'node:fs'
 import { fileURLToPath, pathToFileURL } from 'node:url'
 import { isDeepStrictEqual } from 'node:util'
+import v8 from 'node:v8'
+import vm from 'node:vm'
 import { isMainThread } from 'node:worker_threads'
 import { compress, compressSync, uncompress } from 'lz4-napi'
 import { move, Piscina, transferableSymbol, valueSymbol } from 'piscina'
@@ -122,7 +133,8 @@ export default async function candidateTask(task: CandidateTask): Promise<unknow
       let stored: Uint8Array = raw
       let compressed = false
       if (raw.length >= COMPRESS_THRESHOLD) {
-        const packed = compressSync(raw)
+        // Async, as workers/codec_worker.ts does (see the finalizer probe).
+        const packed = await compress(raw)
         if (packed.length < raw.length) [stored, compressed] = [packed, true]
       }
       return moveBytes(encodeEnvelope(stored, { ...META, compressed }))
@@ -212,16 +224,16 @@ const B_POOL = "(b') CodecPool forced: LZ4 only"
 const C1 = '(c1) worker: whole value both ways'
 const C2 = '(c2) worker encodes, decode inline'
 const POOL = 'CodecPool (shipped defaults)'
-const POOL_FIXED = 'CodecPool, adaptive off'
+const POOL_ADAPTIVE = 'CodecPool, adaptive on'
 const POOL_NO_SHARING = 'CodecPool, no work sharing'
 const LIBUV = 'lz4-napi async (libuv, reference)'
-const CANDIDATES = [INLINE, B_BYTES, B_POOL, C1, C2, POOL, POOL_FIXED, POOL_NO_SHARING, LIBUV]
+const CANDIDATES = [INLINE, B_BYTES, B_POOL, C1, C2, POOL, POOL_ADAPTIVE, POOL_NO_SHARING, LIBUV]
 
 interface Pools {
   candidates: Piscina
   forced: CodecPool
   shipped: CodecPool
-  fixed: CodecPool
+  adaptive: CodecPool
   noSharing: CodecPool
 }
 
@@ -264,7 +276,7 @@ function pairs(p: Pools): Record<string, Pair> {
       return deserialize(inflate(env.payload, env.compressed))
     },
     [POOL]: poolPair(p.shipped),
-    [POOL_FIXED]: poolPair(p.fixed),
+    [POOL_ADAPTIVE]: poolPair(p.adaptive),
     [POOL_NO_SHARING]: poolPair(p.noSharing),
     [LIBUV]: async (v) => {
       const e = serialize(v, MAX_VALUE, Infinity)
@@ -324,6 +336,9 @@ async function timeTasks(scenario: string, inputs: unknown[], n: number, tasks: 
       const t0 = performance.now()
       at = (at + 1) % inputs.length
       await Promise.all(batch.map((_, i) => op(batch[(i + at) % batch.length])))
+      // Let the event loop turn, as a server's does: lz4-napi frees its Buffers in
+      // finalizers that run only then (see lz4FinalizerProbe).
+      await new Promise(setImmediate)
       acc.wall += (performance.now() - t0) * 1000
       const p = process.cpuUsage(p0)
       acc.processMicros += p.user + p.system
@@ -369,6 +384,8 @@ export interface CodecPoolResult {
   crossover: { encode: number | null; decode: number | null; pair: number | null }
   goals: { goal: string; scenario: string; ratio: number; target: number; met: boolean; mainCpuRatio: number }[]
   shippedStats: unknown
+  /** RSS growth per call (bytes) while compressing: see lz4FinalizerProbe. */
+  lz4Finalizers: { calls: number; inputBytes: number; syncNoYield: number; syncYielding: number; asyncCompress: number }
   /** /proc/loadavg (1-minute) before and after: other load on the cores skews the throughput ratios. */
   loadAverage: { before: number; after: number }
 }
@@ -432,6 +449,51 @@ export async function goalRows(): Promise<{ scenario: string; ours: number; peer
   })
 }
 
+/** A full GC: global.gc if exposed, else the same through V8 flags (as bench/threads_shared_l1.ts does). */
+function gcFunction(): () => void {
+  const existing = (globalThis as { gc?: () => void }).gc
+  if (typeof existing === 'function') return existing
+  v8.setFlagsFromString('--expose-gc')
+  return vm.runInNewContext('gc') as () => void
+}
+
+/**
+ * Why the worker uses lz4-napi's async compress: the Buffers lz4-napi returns are freed
+ * by finalizers that run only when the event loop turns. RSS growth per call over
+ * LEAK_CALLS compressions of one 100 KiB value: compressSync in a loop that never
+ * yields to the event loop (what piscina's worker loop is with atomics: 'sync' and a
+ * synchronous task), compressSync yielding (setImmediate) every 8 calls, and the async
+ * compress.
+ */
+const LEAK_CALLS = 20_000
+async function lz4FinalizerProbe(): Promise<CodecPoolResult['lz4Finalizers']> {
+  const input = Buffer.from(values('string', 100 * 1024)[0] as string)
+  const gc = gcFunction()
+  const growth = async (loop: () => Promise<void>) => {
+    gc()
+    await new Promise(setImmediate)
+    const before = process.memoryUsage().rss
+    await loop()
+    const after = process.memoryUsage().rss
+    gc()
+    await new Promise(setImmediate)
+    return (after - before) / LEAK_CALLS
+  }
+  const syncNoYield = await growth(async () => {
+    for (let i = 0; i < LEAK_CALLS; i++) compressSync(input)
+  })
+  const syncYielding = await growth(async () => {
+    for (let i = 0; i < LEAK_CALLS; i++) {
+      compressSync(input)
+      if (i % 8 === 7) await new Promise(setImmediate)
+    }
+  })
+  const asyncCompress = await growth(async () => {
+    for (let i = 0; i < LEAK_CALLS; i += 8) await Promise.all(Array.from({ length: 8 }, () => compress(input)))
+  })
+  return { calls: LEAK_CALLS, inputBytes: input.length, syncNoYield, syncYielding, asyncCompress }
+}
+
 export async function run(): Promise<CodecPoolResult> {
   lastResult = await measure()
   return lastResult
@@ -445,7 +507,7 @@ async function measure(): Promise<CodecPoolResult> {
     candidates: new Piscina({ filename: here, execArgv: ['--import', 'tsx'], minThreads: 1, maxThreads: 1, concurrentTasksPerWorker: 4, idleTimeout: Infinity, recordTiming: false }),
     forced: await CodecPool.create({ threads: 1, threshold: 0, adaptive: false, workSharing: false }),
     shipped: await CodecPool.create({ threads: 1 }),
-    fixed: await CodecPool.create({ threads: 1, adaptive: false }),
+    adaptive: await CodecPool.create({ threads: 1, adaptive: true }),
     noSharing: await CodecPool.create({ threads: 1, workSharing: false }),
   }
   try {
@@ -516,12 +578,14 @@ async function measure(): Promise<CodecPoolResult> {
       goal('100 KiB set+get codec work: pool / inline (goal >= 1.3)', `set+get ${label(k, 100 * 1024)}`, 1.3),
       goal('< 1 KiB: pool / inline (goal >= 0.95)', `set+get ${label(k, 512)}`, 0.95),
     ])
-    return { suite: SUITE, tasks, rows, sweep, crossover, goals, shippedStats: pools.shipped.stats(), loadAverage: { before: loadBefore, after: loadAverage() } }
+    const shippedStats = pools.shipped.stats()
+    const lz4Finalizers = await lz4FinalizerProbe()
+    return { suite: SUITE, tasks, rows, sweep, crossover, goals, shippedStats, lz4Finalizers, loadAverage: { before: loadBefore, after: loadAverage() } }
   } finally {
     await pools.candidates.destroy()
     await pools.forced.close()
     await pools.shipped.close()
-    await pools.fixed.close()
+    await pools.adaptive.close()
     await pools.noSharing.close()
   }
 }
@@ -554,6 +618,11 @@ export async function report(result: CodecPoolResult): Promise<void> {
   console.log(`crossover (main-thread CPU): encode ${kb(result.crossover.encode)}, decode ${kb(result.crossover.decode)}, pair ${kb(result.crossover.pair)}; shipped defaults: compress ${MEASURED.compress.threshold / 1024} KiB, inflate ${MEASURED.inflate.threshold / 1024} KiB`)
   console.table(result.goals.map((g) => ({ goal: g.goal, scenario: g.scenario, 'pool / inline': g.ratio.toFixed(2), met: g.met ? 'yes' : 'NO', 'main CPU inline/pool': g.mainCpuRatio.toFixed(2) })))
   console.log('shipped pool stats after the run:', JSON.stringify(result.shippedStats))
+  const l = result.lz4Finalizers
+  console.log(
+    `lz4-napi output finalizers (${l.calls} compressions of ${l.inputBytes} bytes; RSS growth per call while running): ` +
+      `compressSync never yielding ${Math.round(l.syncNoYield)} B, compressSync yielding every 8 calls ${Math.round(l.syncYielding)} B, async compress ${Math.round(l.asyncCompress)} B`,
+  )
   console.log(`load average (1 min) before / after: ${result.loadAverage.before} / ${result.loadAverage.after} (2 cores; other load lowers the throughput ratios)`)
   const { suite: _, ...body } = result
   console.log(`results: ${await writeJson(result.suite, SETTINGS, body)}`)

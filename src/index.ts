@@ -16,6 +16,8 @@ export {
   CorruptEntryError,
   ConflictError,
   CacheClosedError,
+  CodecError,
+  QueueFullError,
 } from './errors.js'
 export type { CacheErrorCode } from './errors.js'
 export { renderPrometheus, registerPromClient, escapeLabelValue, CIRCUIT_STATE_VALUE } from './metrics/prometheus.js'

@@ -141,8 +141,10 @@ export interface CacheOptions {
    * A piscina pool of codec workers: values whose msgpack encoding is at least
    * `threshold` bytes are LZ4-compressed (and large compressed values inflated on
    * `get`) in a worker, with the bytes transferred, not copied. bench/codec_pool
-   * measured 0.99–1.17x inline for 100 KiB values and parity below 1 KiB; below ~64 KiB
-   * the hop does not pay and work stays inline. `true` = the measured defaults.
+   * measured 0.72–1.17x inline for 100 KiB records (msgpackr stays on the calling
+   * thread), 1.01–1.06x for 100 KiB text, 1.25x for 1 MiB text, parity below 1 KiB;
+   * below ~64 KiB the hop does not pay and work stays inline. `true` = the measured
+   * defaults (compress from 64 KiB, inflate from 256 KiB; `adaptive` off).
    * @default false
    */
   codecWorkers?: boolean | { threads?: number; threshold?: ByteSize; adaptive?: boolean }
@@ -275,7 +277,7 @@ export function resolveOptions(input: CacheOptions | undefined): ResolvedOptions
   if (o.codecWorkers) {
     const cw = o.codecWorkers === true ? {} : o.codecWorkers
     if (typeof cw !== 'object') throw new InvalidOptionError(`codecWorkers must be true, false or { threads?, threshold?, adaptive? } (got ${describe(cw)}).`)
-    codecWorkers = { threads: cw.threads, threshold: cw.threshold === undefined ? undefined : parseBytes(cw.threshold, 'codecWorkers.threshold', 0), adaptive: cw.adaptive ?? true }
+    codecWorkers = { threads: cw.threads, threshold: cw.threshold === undefined ? undefined : parseBytes(cw.threshold, 'codecWorkers.threshold', 0), adaptive: cw.adaptive ?? false }
   }
   if (o.invalidation !== undefined && typeof o.invalidation !== 'boolean') {
     throw new InvalidOptionError(`invalidation must be true or false (got ${describe(o.invalidation)}).`)

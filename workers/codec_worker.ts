@@ -6,7 +6,7 @@
 // ArrayBuffers (no copy in the message).
 //
 // Imports only pure modules: lz4-napi, piscina, src/codec/value_codec.
-import { compressSync } from 'lz4-napi'
+import { compress } from 'lz4-napi'
 import { move, transferableSymbol, valueSymbol } from 'piscina'
 import { inflate } from '../src/codec/value_codec.js'
 
@@ -59,12 +59,17 @@ function reply(task: { bytes: Uint8Array }, bytes: Uint8Array | null, error: str
   return move({ [transferableSymbol]: transfer, [valueSymbol]: r } as never)
 }
 
-export default function codecTask(task: CodecTask): unknown {
+export default async function codecTask(task: CodecTask): Promise<unknown> {
   const start = performance.now()
   switch (task.op) {
     case 'compress': {
+      // The async form, not compressSync: lz4-napi's output Buffers are freed by
+      // finalizers that run only when this thread's event loop turns, and piscina's
+      // worker loop (atomics: 'sync') never lets it turn while tasks are synchronous,
+      // so every compressSync output stayed allocated (RSS grew ~100 MB/s under load).
+      // Awaiting the libuv job turns the loop; the compression runs on libuv's threadpool.
       const raw = task.bytes
-      const packed = compressSync(Buffer.from(raw.buffer, raw.byteOffset, raw.byteLength))
+      const packed = await compress(Buffer.from(raw.buffer, raw.byteOffset, raw.byteLength))
       return reply(task, packed.length < raw.length ? owned(packed) : null, null, start)
     }
     case 'inflate': {
