@@ -28,11 +28,13 @@ describe('sync/atomics lock', () => {
     expect(i32[0]).toBe(0)
   })
 
-  it('gives mutual exclusion across threads: 4 workers x 2,000 locked increments lose none', { timeout: 120_000 }, async () => {
+  it('gives mutual exclusion across threads: 4 workers x 10,000 locked increments lose none', { timeout: 120_000 }, async () => {
     const sab = new SharedArrayBuffer(64)
-    const rounds = 2_000
+    const rounds = 10_000
     const workers = await Promise.all(Array.from({ length: 4 }, () => startWorker('lock_worker.ts', { sab, rounds })))
-    await Promise.all(workers.map((w) => new Promise<void>((resolve) => w.on('message', (m: { done?: boolean }) => m.done && resolve()))))
+    const done = workers.map((w) => new Promise<void>((resolve) => w.on('message', (m: { done?: boolean }) => m.done && resolve())))
+    for (const w of workers) w.postMessage('go')
+    await Promise.all(done)
     await Promise.all(workers.map((w) => w.terminate()))
     expect(new Int32Array(sab)[4]).toBe(4 * rounds)
     expect(new Int32Array(sab)[0]).toBe(0)
