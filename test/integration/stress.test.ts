@@ -27,6 +27,7 @@ async function run(backend: Backend, opsPerThread: number, keys: number, maxByte
           w.once('error', reject)
         }),
     )
+    for (const w of workers) w.postMessage('go')
     const results = [await stress(cache, opsPerThread, keys, 7), ...(await Promise.all(fromWorkers))]
     await Promise.all(workers.map((w) => w.terminate()))
     const total = results.reduce(
