@@ -1,4 +1,5 @@
 import { announceNamespaceChanged } from '../announce.js'
+import { bounded } from '../bounded.js'
 import { str } from '../args.js'
 import type { Command } from '../command.js'
 import { connect, disconnect } from '../connect.js'
@@ -115,7 +116,7 @@ Options:
         failed: invalid.count + failed.count,
         fraction: source.size ? source.consumed / source.size : undefined,
       }))
-      const inflight = new Set<Promise<void>>()
+      const tasks = bounded(CONCURRENCY)
       const put = async (no: number, l: BackupLine) => {
         const ttl = l.pttl < 0 ? 0 : Math.max(1, l.pttl)
         const payload = Buffer.from(l.v, 'base64')
@@ -138,11 +139,9 @@ Options:
           invalid.add(no, line)
           continue
         }
-        while (inflight.size >= CONCURRENCY) await Promise.race(inflight)
-        const p: Promise<void> = put(no, line).finally(() => inflight.delete(p))
-        inflight.add(p)
+        await tasks.add(() => put(no, line))
       }
-      await Promise.all(inflight)
+      await tasks.drain()
       // Running servers drop their L1 copies of the namespace, so they read what was restored.
       if (restored > 0) await announceNamespaceChanged(c, ns)
     } finally {

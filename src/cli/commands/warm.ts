@@ -1,4 +1,5 @@
 import { CacheError } from '../../errors.js'
+import { bounded } from '../bounded.js'
 import { parseDuration } from '../../util/units.js'
 import { intOption, str } from '../args.js'
 import type { Command } from '../command.js'
@@ -97,7 +98,7 @@ Progress goes to stderr (a bar on a terminal); the summary to stdout.`,
     }))
     try {
       const { cache } = opened
-      const inflight = new Set<Promise<void>>()
+      const tasks = bounded(concurrency)
       const load = async (no: number, e: Entry) => {
         try {
           await cache.set(e.key, e.value, { ttl: e.ttl ?? defaultTtl, tags: e.tags })
@@ -115,11 +116,9 @@ Progress goes to stderr (a bar on a terminal); the summary to stdout.`,
           invalid.add(no, entry)
           continue
         }
-        while (inflight.size >= concurrency) await Promise.race(inflight)
-        const p: Promise<void> = load(no, entry).finally(() => inflight.delete(p))
-        inflight.add(p)
+        await tasks.add(() => load(no, entry))
       }
-      await Promise.all(inflight)
+      await tasks.drain()
     } finally {
       progress.stop()
       await closeCache(opened)
