@@ -46,8 +46,23 @@ export class SharedTable {
   private readonly enc = new TextEncoder()
   private kbuf = new Uint8Array(1024)
   private klen = 0
-  /** Per-thread counter of evictions this thread performed (summed through stats rows). */
-  onEvict: () => void = () => {}
+  /**
+   * Called once per entry this thread evicts to make room, expired or not (not
+   * for deletes, invalidations or overwrites). `readKey()` decodes the evicted
+   * entry's key (UTF-8) from its record, so a callback that does not need the key
+   * pays nothing; it is valid only during the callback (afterwards it throws), as
+   * the record's space is reused right after. The callback runs under the shard's
+   * lock in the middle of a write: it must not call into the table, and anything
+   * it throws is ignored (the table must finish the write it is in).
+   */
+  onEvict: (readKey: () => string) => void = () => {}
+  /** Byte offset of the record being reported to onEvict, -1 outside the callback. */
+  private evictedAt = -1
+  private readonly readEvictedKey = (): string => {
+    const at = this.evictedAt
+    if (at < 0) throw new Error('nearcache: the key of an evicted entry can only be read during the onEvict callback')
+    return Buffer.from(this.sab, at + K.kRecordHeader, this.dv.getUint32(at + K.R_KEYLEN, LE)).toString('utf8')
+  }
 
   private constructor(sab: SharedArrayBuffer, layout: Layout) {
     this.sab = sab
@@ -398,10 +413,23 @@ export class SharedTable {
         victimFreq = f
       }
     }
+    const at = this.dataBase(shard) + (this.i32[this.indexBase + victim * K.kSlotInts + K.SL_REF] as number)
     this.unlinkSlot(victim)
-    this.onEvict()
-    void shard
+    this.evicted(at)
     return victim
+  }
+
+  /** Reports the eviction of the record at `at` (still intact: its space is reused only after this). */
+  private evicted(at: number): void {
+    const outer = this.evictedAt
+    this.evictedAt = at
+    try {
+      this.onEvict(this.readEvictedKey)
+    } catch {
+      // An observer's failure must not leave the shard half-updated.
+    } finally {
+      this.evictedAt = outer
+    }
   }
 
   // ── rings ───────────────────────────────────────────────────────────────
@@ -473,7 +501,7 @@ export class SharedTable {
     if ((deadline !== 0 && deadline <= now) || freq === 0) {
       if (ring === 0 && freq === 0) this.ghostPut(this.dv.getInt32(at + K.R_TAG, LE), shard)
       this.unlinkSlot(s)
-      this.onEvict()
+      this.evicted(at)
       return advance(len)
     }
     // Hit since queued: small → main, or main → main again, with one use spent.
