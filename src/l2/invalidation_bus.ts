@@ -27,6 +27,23 @@ interface Message {
   p?: string[]
 }
 
+/**
+ * What the bus did, for observers (`InvalidationBus.onAnnounce`). Keys and
+ * prefixes are full internal keys: `<namespace>:<key>` for data, `__nc|t|...`
+ * for tag epochs.
+ *
+ * - `sent`: an announcement this process published.
+ * - `received`: an announcement from another process (`publisher`, its bus id),
+ *   applied to this process's L1.
+ * - `flush`: the whole L1 was dropped (`prefixes: ['']`) because announcements may
+ *   have been lost: the subscriber connection went down or came back
+ *   (`reason: 'disconnect'`), or a publisher's sequence numbers skipped (`'gap'`).
+ */
+export type InvalidationNotice =
+  | { direction: 'sent'; keys: string[]; prefixes: string[] }
+  | { direction: 'received'; keys: string[]; prefixes: string[]; publisher: string }
+  | { direction: 'flush'; keys: []; prefixes: ['']; reason: 'disconnect' | 'gap' }
+
 export class InvalidationBus {
   readonly origin = randomUUID()
   private seq = 0
@@ -39,6 +56,20 @@ export class InvalidationBus {
   sent = 0
   received = 0
   flushes = 0
+  /**
+   * Observer of every announcement sent, every one received and applied, and every
+   * full L1 flush. Called synchronously; what it throws is ignored, so an observer
+   * cannot break the bus.
+   */
+  onAnnounce: (a: InvalidationNotice) => void = () => {}
+
+  private notify(a: InvalidationNotice): void {
+    try {
+      this.onAnnounce(a)
+    } catch {
+      // The bus must go on whatever an observer does.
+    }
+  }
 
   private constructor(
     private readonly pub: Redis | Cluster,
@@ -76,18 +107,19 @@ export class InvalidationBus {
   private untrust(): void {
     if (this.closed) return
     this.table?.setTrusted(false)
-    this.flush()
+    this.flush('disconnect')
   }
 
   private retrust(): void {
-    this.flush()
+    this.flush('disconnect')
     this.lastSeen.clear()
     this.table?.setTrusted(true)
   }
 
-  private flush(): void {
+  private flush(reason: 'disconnect' | 'gap'): void {
     this.flushes++
     this.table?.deletePrefixes([''])
+    this.notify({ direction: 'flush', keys: [], prefixes: [''], reason })
   }
 
   private receive(text: string): void {
@@ -102,12 +134,15 @@ export class InvalidationBus {
     const last = this.lastSeen.get(m.o)
     this.lastSeen.set(m.o, m.s)
     if (last !== undefined && m.s !== last + 1) {
-      this.flush()
+      this.flush('gap')
       return
     }
     const now = Date.now()
-    for (const k of m.k ?? []) this.table?.take(k, now)
-    if (m.p?.length) this.table?.deletePrefixes(m.p)
+    const keys = m.k ?? []
+    const prefixes = m.p ?? []
+    for (const k of keys) this.table?.take(k, now)
+    if (prefixes.length) this.table?.deletePrefixes(prefixes)
+    this.notify({ direction: 'received', keys, prefixes, publisher: m.o })
   }
 
   announce(keys: readonly string[], prefixes: readonly string[] = []): void {
@@ -125,13 +160,17 @@ export class InvalidationBus {
     this.scheduled = false
     if (this.closed || (this.keys.size === 0 && this.prefixes.size === 0)) return
     const m: Message = { o: this.origin, s: this.seq++ }
-    if (this.keys.size) m.k = [...this.keys]
-    if (this.prefixes.size) m.p = [...this.prefixes]
+    const keys = [...this.keys]
+    const prefixes = [...this.prefixes]
+    if (keys.length) m.k = keys
+    if (prefixes.length) m.p = prefixes
     this.keys = new Set()
     this.prefixes = new Set()
     this.sent++
     // A lost announcement is seen by receivers as a sequence gap (they flush).
     this.sending = this.pub.publish(this.channel, JSON.stringify(m)).catch(() => {})
+    // Copies: the observer may keep or change them without touching the message.
+    this.notify({ direction: 'sent', keys: [...keys], prefixes: [...prefixes] })
   }
 
   /** Sends what is pending and waits for it to reach Redis, then unsubscribes. */
