@@ -2,15 +2,39 @@
  * A small node:http server exposing a cache's metrics and health:
  *   GET /metrics  Prometheus text format 0.0.4
  *   GET /health   JSON { status, circuit, l1: { entries, bytes }, l2: { enabled } }
- * Anything else is 404 (405 for another method on those two paths).
+ *   GET /events   the cache's events as NDJSON, one eventToJSON object per line,
+ *                 until the client goes away (?types=eviction,invalidation to choose)
+ * Anything else is 404 (405 for another method on those paths; /events is 404
+ * when the source has no events()).
  */
 import { createServer } from 'node:http'
+import type { IncomingMessage, ServerResponse } from 'node:http'
 import type { AddressInfo } from 'node:net'
+import { eventToJSON, validateEventTypes } from '../events/event_stream.js'
+import type { CacheEvent, CacheEventType } from '../events/event_stream.js'
 import type { CacheStats } from '../stats.js'
 import { renderPrometheus } from './prometheus.js'
 import type { StatsSource } from './prometheus.js'
 
 export const PROMETHEUS_CONTENT_TYPE = 'text/plain; version=0.0.4; charset=utf-8'
+export const EVENTS_CONTENT_TYPE = 'application/x-ndjson'
+
+/** Options of a source's events(): what /events passes (`types` from ?types=). */
+export interface EventsOptions {
+  maxBuffer?: number
+  types?: readonly CacheEventType[]
+}
+
+/** An open event subscription: iterated by /events, ended with return(). */
+export type EventsIterable = AsyncIterable<CacheEvent> & { return(): Promise<unknown> }
+
+/**
+ * What serveMetrics serves: stats() for /metrics and /health, and optionally
+ * events() for /events (a NearCache has both).
+ */
+export type MetricsSource = StatsSource & {
+  events?(options?: EventsOptions): EventsIterable
+}
 
 export interface ServeMetricsOptions {
   /** 0 (the default) picks a free port; read it from `url`. */
@@ -44,10 +68,13 @@ export function healthOf(stats: CacheStats): HealthReport {
  * Starts the server and resolves once it listens. `/health` answers 200 for 'ok'
  * and 'degraded' and 503 for 'down', so a load balancer can act on the code alone.
  */
-export function serveMetrics(cache: StatsSource, options: ServeMetricsOptions = {}): Promise<MetricsServer> {
+export function serveMetrics(cache: MetricsSource, options: ServeMetricsOptions = {}): Promise<MetricsServer> {
   const { port = 0, host = '127.0.0.1' } = options
+  /** Open /events subscriptions, returned when the server closes. */
+  const streams = new Set<EventsIterable>()
   const server = createServer((req, res) => {
     const path = (req.url ?? '/').split('?', 1)[0]
+    if (path === '/events') return serveEvents(cache, req, res, streams)
     const known = path === '/metrics' || path === '/health'
     if (!known) return send(res, 404, 'text/plain; charset=utf-8', 'Not found\n')
     if (req.method !== 'GET' && req.method !== 'HEAD') {
@@ -78,7 +105,10 @@ export function serveMetrics(cache: StatsSource, options: ServeMetricsOptions = 
         close: () =>
           (closing ??= new Promise<void>((done, fail) => {
             server.close((err) => (err ? fail(err) : done()))
-            // Keep-alive connections would hold close() open until they time out.
+            // Open /events streams never end by themselves: unsubscribe them.
+            for (const s of streams) void s.return().catch(() => {})
+            streams.clear()
+            // Keep-alive connections (and /events responses) would hold close() open until they time out.
             server.closeAllConnections()
           })),
       })
@@ -86,7 +116,82 @@ export function serveMetrics(cache: StatsSource, options: ServeMetricsOptions = 
   })
 }
 
-function send(res: import('node:http').ServerResponse, code: number, type: string, body: string, head = false): void {
+/**
+ * GET /events: subscribes through `cache.events()` and writes each event as one
+ * JSON line, as it comes (chunked, no Content-Length). A slow client is waited
+ * for (the subscription's bounded buffer drops the oldest meanwhile); a client
+ * that goes away unsubscribes.
+ */
+function serveEvents(cache: MetricsSource, req: IncomingMessage, res: ServerResponse, streams: Set<EventsIterable>): void {
+  if (typeof cache.events !== 'function') return send(res, 404, 'text/plain; charset=utf-8', 'Not found: this source has no events\n')
+  if (req.method !== 'GET' && req.method !== 'HEAD') {
+    res.setHeader('Allow', 'GET, HEAD')
+    return send(res, 405, 'text/plain; charset=utf-8', 'Method not allowed\n')
+  }
+  let types: CacheEventType[] | undefined
+  const query = new URLSearchParams((req.url ?? '').split('?').slice(1).join('?'))
+  const asked = query.getAll('types').flatMap((v) => v.split(',')).map((t) => t.trim()).filter((t) => t !== '')
+  if (query.has('types')) {
+    try {
+      types = validateEventTypes(asked)
+    } catch (err) {
+      return send(res, 400, 'text/plain; charset=utf-8', `${(err as Error).message}\n`)
+    }
+  }
+  const headers = { 'Content-Type': EVENTS_CONTENT_TYPE, 'Cache-Control': 'no-store', 'X-Content-Type-Options': 'nosniff' }
+  if (req.method === 'HEAD') {
+    res.writeHead(200, headers)
+    return void res.end()
+  }
+  let stream: EventsIterable
+  try {
+    stream = cache.events(types ? { types } : {})
+  } catch (err) {
+    const bad = err instanceof RangeError
+    return send(res, bad ? 400 : 500, 'text/plain; charset=utf-8', `events() failed: ${err instanceof Error ? err.message : String(err)}\n`)
+  }
+  streams.add(stream)
+  let ended = false
+  const end = () => {
+    if (ended) return
+    ended = true
+    streams.delete(stream)
+    void stream.return().catch(() => {})
+  }
+  // The client went away (or the server closed the connection): unsubscribe.
+  res.once('close', end)
+  res.writeHead(200, headers)
+  // Headers now, so a client sees a live stream before the first event.
+  res.flushHeaders()
+  void (async () => {
+    try {
+      for await (const e of stream) {
+        if (ended || res.destroyed) break
+        if (!res.write(`${JSON.stringify(eventToJSON(e))}\n`)) await drained(res)
+      }
+    } catch {
+      // A failing iterator or a broken connection ends this response only.
+    } finally {
+      end()
+      if (!res.writableEnded && !res.destroyed) res.end()
+    }
+  })()
+}
+
+/** Resolves when `res` can take more, or has closed. */
+function drained(res: ServerResponse): Promise<void> {
+  return new Promise((resolve) => {
+    const done = () => {
+      res.off('drain', done)
+      res.off('close', done)
+      resolve()
+    }
+    res.once('drain', done)
+    res.once('close', done)
+  })
+}
+
+function send(res: ServerResponse, code: number, type: string, body: string, head = false): void {
   res.writeHead(code, { 'Content-Type': type, 'Content-Length': Buffer.byteLength(body), 'Cache-Control': 'no-store' })
   res.end(head ? undefined : body)
 }
