@@ -25,12 +25,21 @@ export interface Parts {
   emitter: EventEmitter
   namespace: string
   pool?: CodecPool
+  /** Redis Cluster only, in the owner thread: CLUSTER INFO's state. */
+  clusterState?: () => Promise<string | undefined>
 }
 
 /** Builds the tier stack and the root cache from its parts; shared by createCache and attachCache. */
 export function assemble(p: Parts): NearCache {
   const { opts, table, stats, l2 } = p
-  if (table) table.onEvict = () => stats.l1.add(Field.Evictions)
+  if (table) {
+    const emitter = p.emitter
+    table.onEvict = (readKey) => {
+      stats.l1.add(Field.Evictions)
+      // Decoding the key costs something: only while someone listens.
+      if (emitter.listenerCount('eviction') > 0) emitter.emit('eviction', { key: readKey() })
+    }
+  }
   let tier: Tier
   if (!l2) tier = new TableTier(table as SharedTable, opts.clock, stats.l1)
   else if (table && opts.l1) tier = new TieredStore(table, l2, opts.clock, { negativeTtl: opts.l1.negativeTtl, l1Ttl: opts.l1.ttl, maxEntryBytes: opts.l1.maxEntryBytes }, stats.l1)
@@ -41,6 +50,9 @@ export function assemble(p: Parts): NearCache {
     tier,
     primary: l2 ? stats.l2 : stats.l1,
     stats: () => stats.snapshot(table?.usage()),
+    meters: stats,
+    hasL1: tier instanceof TableTier || tier instanceof TieredStore,
+    clusterState: p.clusterState,
     emitter: p.emitter,
     inflight: new Map(),
     refreshing: new Set(),

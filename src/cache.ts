@@ -16,13 +16,13 @@ import { sha1 } from './util/sha1.js'
 import { validateNamespace } from './options.js'
 import type { ResolvedOptions } from './options.js'
 import { eventStream } from './events/event_stream.js'
-import type { EventStream } from './events/event_stream.js'
+import type { CacheEventType, EventStream, EventStreamOptions, EvictionDetail, InvalidationNotice } from './events/event_stream.js'
 import { healthReport } from './health/health.js'
 import type { HealthReport } from './health/health.js'
 import { renderPrometheus } from './metrics/prometheus.js'
 import { channels, OPERATIONS, traced } from './metrics/tracing.js'
-import { Field } from './stats.js'
-import type { CacheStats, Meter } from './stats.js'
+import { Field, NsField } from './stats.js'
+import type { CacheStats, Meter, NamespaceMeter, StatsBlock } from './stats.js'
 import type { Tier, TierWrite } from './tier.js'
 import { describe, parseDuration } from './util/units.js'
 
@@ -92,6 +92,12 @@ export interface SharedState {
   /** The meter corrupt entries count against: L2 when there is one, else L1. */
   readonly primary: Meter
   readonly stats: () => CacheStats
+  /** The shared counters; each cache (namespace) takes its own meter from it. */
+  readonly meters: StatsBlock
+  /** Whether the tier has an L1: then answers from `peek` (and `mget`'s fromL1) came from L1. */
+  readonly hasL1: boolean
+  /** Redis Cluster only, in the thread that owns the connections: CLUSTER INFO's state. */
+  readonly clusterState: (() => Promise<string | undefined>) | undefined
   readonly emitter: EventEmitter
   readonly inflight: Map<string, Promise<Loaded>>
   /** The codec worker pool (codecWorkers), if any. */
@@ -125,6 +131,8 @@ export class NearCache {
   readonly #s: SharedState
   readonly #ns: string
   readonly #root: boolean
+  /** This namespace's counters (shared by every cache object of the namespace in this thread). */
+  readonly #m: NamespaceMeter
   #closed = false
 
   /** @internal use createCache() */
@@ -132,6 +140,7 @@ export class NearCache {
     this.#s = shared
     this.#ns = ns
     this.#root = root
+    this.#m = shared.meters.namespace(ns)
   }
 
   /**
@@ -150,18 +159,25 @@ export class NearCache {
   }
 
   /**
-   * Subscribes to cache events: `'error'` (a corrupt entry, an L2 client error) and
-   * `'circuit'` (the L2 circuit breaker changed state: 'open', 'half-open', 'closed').
+   * Subscribes to cache events:
+   * - `'error'`: a corrupt entry, an L2 client error, a failed background refresh;
+   * - `'circuit'`: the L2 circuit breaker changed state ('open', 'half-open', 'closed');
+   * - `'eviction'`: this thread's write evicted an L1 entry (`{ key }`, the full key);
+   * - `'invalidation'`: an invalidation announcement this process sent, one it
+   *   received from another process, or a full L1 flush (owner thread only).
    */
   on(event: 'error', listener: (err: Error) => void): this
   on(event: 'circuit', listener: (state: 'closed' | 'open' | 'half-open') => void): this
-  on(event: 'error' | 'circuit', listener: (arg: any) => void): this {
+  on(event: 'eviction', listener: (detail: EvictionDetail) => void): this
+  on(event: 'invalidation', listener: (notice: InvalidationNotice) => void): this
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any
+  on(event: CacheEventType, listener: (arg: any) => void): this {
     this.#s.emitter.on(event, listener)
     return this
   }
 
   // eslint-disable-next-line @typescript-eslint/no-explicit-any
-  off(event: 'error' | 'circuit', listener: (arg: any) => void): this {
+  off(event: CacheEventType, listener: (arg: any) => void): this {
     this.#s.emitter.off(event, listener)
     return this
   }
@@ -170,32 +186,59 @@ export class NearCache {
     this.#open()
     const k = dataKey(this.#ns, validateKey(key, this.#s.opts.maxKeyBytes))
     const tier = this.#s.tier
+    const m = this.#m
+    let start = m.sampleStart()
     const peeked = tier.peek(k)
-    const raw = peeked !== undefined ? peeked : await this.#absorb(tier.fetch(k), null)
+    let raw: Buffer | null
+    if (peeked !== undefined) raw = peeked
+    else {
+      start = performance.now()
+      raw = await this.#absorb(tier.fetch(k), null)
+    }
+    let value = this.#valueOf(k, raw)
+    if (value instanceof Promise) value = await value
+    m.lookup(peeked !== undefined && this.#s.hasL1, value !== undefined, start)
+    return value as V | undefined
+  }
+
+  /** The value of a get's raw bytes (undefined = miss); synchronous on the hot path. */
+  #valueOf(k: string, raw: Buffer | null): unknown {
     if (raw === null) return undefined
     // The hot path: bytes already decoded in this thread skip parsing and decoding.
     const memo = this.#s.memo.find(k, raw)
     const env = memo ? memo.env : this.#parseRaw(k, raw)
-    if (env === undefined || (env.expiresAt !== 0 && env.expiresAt <= this.#s.opts.clock.now())) return undefined
-    if (env.tags !== undefined && !(await this.#liveness([env]))[0]) return undefined
-    if (memo) return clonePlain(memo.value) as V
+    if (env === undefined) return undefined
+    if (env.expiresAt !== 0 && env.expiresAt <= this.#s.opts.clock.now()) {
+      this.#m.add(NsField.Expirations)
+      return undefined
+    }
+    if (env.tags !== undefined) return this.#liveness([env]).then(([live]) => (live ? this.#decodeLive(k, raw, env) : undefined))
+    return this.#decodeLive(k, raw, env)
+  }
+
+  #decodeLive(k: string, raw: Buffer, env: Envelope): unknown {
+    const memo = this.#s.memo.find(k, raw)
+    if (memo) return clonePlain(memo.value)
     // Large compressed values inflate in the codec worker pool when there is one.
     if (this.#s.pool && env.compressed) {
-      try {
-        return (await this.#s.pool.decode(env.payload, true)) as V
-      } catch (err) {
+      return this.#s.pool.decode(env.payload, true).catch((err: unknown) => {
         this.#corrupt(k, err)
         return undefined
-      }
+      })
     }
-    return this.#decodeFresh(k, raw, env) as V | undefined
+    return this.#decodeFresh(k, raw, env)
   }
 
   async has(key: string): Promise<boolean> {
     this.#open()
     const k = dataKey(this.#ns, validateKey(key, this.#s.opts.maxKeyBytes))
-    const env = this.#parse(k, await this.#absorb(this.#s.tier.get(k), null))
+    const tier = this.#s.tier
+    const peeked = tier.peek(k)
+    const raw = peeked !== undefined ? peeked : await this.#absorb(tier.fetch(k), null)
+    const env = this.#parse(k, raw)
+    this.#countExpired([env])
     const [live] = await this.#liveness([env])
+    this.#m.lookup(peeked !== undefined && this.#s.hasL1, live === true, 0)
     return live === true
   }
 
@@ -203,10 +246,15 @@ export class NearCache {
     this.#open()
     const ks = validateKeys(keys, this.#s.opts.maxKeyBytes).map((key) => dataKey(this.#ns, key))
     if (ks.length === 0) return []
-    const raws = await this.#absorb(this.#s.tier.mget(ks), () => ks.map(() => null))
+    const fromL1: boolean[] = []
+    const raws = await this.#absorb(this.#s.tier.mget(ks, fromL1), () => ks.map(() => null))
     const envs = raws.map((raw, i) => this.#parse(ks[i] as string, raw))
+    this.#countExpired(envs)
     const live = await this.#liveness(envs)
-    return envs.map((env, i) => (live[i] && env ? this.#decodeHit(ks[i] as string, raws[i] as Buffer, env) : undefined) as V | undefined)
+    const values = envs.map((env, i) => (live[i] && env ? this.#decodeHit(ks[i] as string, raws[i] as Buffer, env) : undefined) as V | undefined)
+    const l1 = this.#s.hasL1
+    values.forEach((v, i) => this.#m.lookup(l1 && fromL1[i] === true, v !== undefined, 0))
+    return values
   }
 
   async set(key: string, value: unknown, options?: SetOptions): Promise<boolean> {
@@ -224,6 +272,7 @@ export class NearCache {
     if (o.xx) return this.#conditional(write as TierWrite, (live) => live)
     await this.#writeThrough([{ key, value }])
     await this.#s.tier.set([write as TierWrite])
+    this.#m.add(NsField.Sets)
     return true
   }
 
@@ -241,6 +290,7 @@ export class NearCache {
       return await p
     } catch (err) {
       if ((err as CacheError).code !== 'E_L2_UNAVAILABLE') throw err
+      this.#m.add(NsField.Errors)
       if (this.#s.emitter.listenerCount('error') > 0) this.#s.emitter.emit('error', err)
       return typeof miss === 'function' ? (miss as () => T)() : miss
     }
@@ -266,6 +316,7 @@ export class NearCache {
     const writes = await this.#writes(items.map((i, n) => ({ ...i, prepared: prepared[n] as PreparedValue })))
     await this.#writeThrough(entries.map((e) => ({ key: e.key, value: e.value })))
     await this.#s.tier.set(writes)
+    this.#m.add(NsField.Sets, writes.length)
   }
 
   async delete(key: string): Promise<boolean> {
@@ -280,7 +331,9 @@ export class NearCache {
     await this.#writeThrough(unique.map((key) => ({ key, deleted: true })))
     const raws = await this.#s.tier.take(ks)
     const live = await this.#liveness(raws.map((raw, i) => this.#parse(ks[i] as string, raw)))
-    return live.filter(Boolean).length
+    const n = live.filter(Boolean).length
+    this.#m.add(NsField.Deletes, n)
+    return n
   }
 
   /**
@@ -306,6 +359,7 @@ export class NearCache {
     }
     const pending = this.#s.inflight.get(k)
     if (pending) {
+      this.#m.add(NsField.Coalesced)
       const r = await pending
       return (r.raw === undefined ? undefined : deserialize(r.raw)) as V
     }
@@ -337,6 +391,7 @@ export class NearCache {
     const ts = validateTags(tags, this.#s.opts.maxKeyBytes)
     if (ts.length === 0) return
     await this.#s.tier.bumpCounters(ts.map((t) => tagKey(this.#ns, t)))
+    this.#m.add(NsField.TagInvalidations, ts.length)
   }
 
   /** Removes every key starting with `prefix` (on every Cluster master); answers how many were stored. */
@@ -345,13 +400,16 @@ export class NearCache {
     if (typeof prefix !== 'string' || Buffer.byteLength(prefix) > this.#s.opts.maxKeyBytes) {
       throw new InvalidOptionError(`invalidatePrefix takes a string of at most maxKeyBytes bytes (got ${describe(prefix)}).`)
     }
-    return this.#s.tier.deletePrefixes([dataKey(this.#ns, prefix)])
+    const n = await this.#s.tier.deletePrefixes([dataKey(this.#ns, prefix)])
+    this.#m.add(NsField.PrefixInvalidations)
+    return n
   }
 
   /** Removes every entry and tag of this namespace and its child namespaces; other namespaces are untouched. */
   async clear(): Promise<void> {
     this.#open()
     await this.#s.tier.deletePrefixes(namespacePrefixes(this.#ns))
+    this.#m.add(NsField.PrefixInvalidations)
   }
 
   /** A cache over the same connections whose keys live under `<prefix>:<name>:`. */
@@ -370,24 +428,31 @@ export class NearCache {
    */
   async health(): Promise<HealthReport> {
     let l2Ping: number | undefined
+    let clusterState: string | undefined
     const stats = this.#s.stats()
     if (stats.l2.enabled && stats.circuit !== 'open') {
       const t = performance.now()
       const ok = await this.#s.tier.getFresh(`__nc|ping|${this.#ns}`).then(() => true, () => false)
-      if (ok) l2Ping = performance.now() - t
+      if (ok) l2Ping = Math.round((performance.now() - t) * 1000) / 1000
+      clusterState = await this.#s.clusterState?.().catch(() => 'unreachable')
     }
-    const l1 = this.#s.opts.l1
-    return healthReport({ stats: this.#s.stats(), l2Ping, l1MaxBytes: l1 ? l1.maxBytes : undefined })
+    const after = this.#s.stats()
+    return healthReport({
+      stats: after,
+      l2Ping,
+      ...(clusterState !== undefined ? { clusterState } : {}),
+      ...(after.l1.capacity > 0 ? { l1MaxBytes: after.l1.capacity } : {}),
+    })
   }
 
-  /** An async iterator of this cache's 'error' and 'circuit' events (bounded; oldest dropped first). */
-  events(options?: { maxBuffer?: number }): EventStream {
+  /** An async iterator of this cache's events (error, circuit, eviction, invalidation; bounded, oldest dropped first). */
+  events(options?: EventStreamOptions): EventStream {
     return eventStream(this, options)
   }
 
   /** The figures of stats() in the Prometheus text format (labels: tier, namespace). */
   metrics(): string {
-    return renderPrometheus(this.#s.stats(), { namespace: this.#ns })
+    return renderPrometheus(this.#s.stats())
   }
 
   /**
@@ -462,9 +527,18 @@ export class NearCache {
 
   #corrupt(k: string, err: unknown): void {
     this.#s.primary.add(Field.Errors)
+    this.#m.add(NsField.Errors)
     const why = err instanceof Error ? err.message : String(err)
     const e = new CorruptEntryError(k, `The entry at '${k}' is not a valid nearcache entry (${why}); it reads as missing. Another program may be writing under this namespace.`, err)
     if (this.#s.emitter.listenerCount('error') > 0) this.#s.emitter.emit('error', e)
+  }
+
+  /** Counts the entries a read found past their expiry. */
+  #countExpired(envs: (Envelope | undefined)[]): void {
+    const now = this.#s.opts.clock.now()
+    let n = 0
+    for (const e of envs) if (e !== undefined && e.expiresAt !== 0 && e.expiresAt <= now) n++
+    if (n > 0) this.#m.add(NsField.Expirations, n)
   }
 
   /** Whether each envelope is live: present, not expired by the clock, and all its tags at the epoch it was written with. */
@@ -518,6 +592,7 @@ export class NearCache {
     if (!env) return undefined
     const now = this.#s.opts.clock.now()
     const expired = env.expiresAt !== 0 && env.expiresAt <= now
+    if (expired) this.#m.add(NsField.Expirations)
     if (expired && !(env.staleUntil > now)) return undefined
     if (env.tags && !(await this.#liveness([{ ...env, expiresAt: 0 }]))[0]) return undefined
     try {
@@ -558,11 +633,21 @@ export class NearCache {
   async #load(k: string, loader: () => unknown, ttl: number | undefined, tags: string[] | undefined, f: Freshness = {}): Promise<Loaded> {
     let found: StateRead | undefined
     let l2Failure: unknown
+    const tier = this.#s.tier
+    let start = this.#m.sampleStart()
+    const peeked = tier.peek(k)
     try {
-      found = await this.#readState(k, await this.#s.tier.get(k))
+      let raw = peeked
+      if (raw === undefined) {
+        start = performance.now()
+        raw = await tier.fetch(k)
+      }
+      found = await this.#readState(k, raw)
     } catch (err) {
       l2Failure = err
+      this.#m.add(NsField.Errors)
     }
+    if (l2Failure === undefined) this.#m.lookup(peeked !== undefined && this.#s.hasL1, found !== undefined && !found.stale, start)
     if (found && !found.stale) {
       if (this.#refreshDue(found.env, f, this.#s.opts.clock.now())) this.#refresh(k, loader, ttl, tags, f)
       return found.loaded
@@ -604,12 +689,15 @@ export class NearCache {
   }
 
   async #runLoader(k: string, loader: () => unknown, ttl: number | undefined, tags: string[] | undefined, f: Freshness = {}): Promise<Loaded> {
+    this.#m.add(NsField.Loads)
     const value = await loader()
     if (value === undefined) return { value, raw: undefined }
     const prepared = await this.#prepare(value)
     // With suppressL2Errors the loaded value is returned even when it cannot be cached.
     await this.#absorb(
-      this.#writes([{ k, prepared, ttl, tags, fresh: f }]).then((writes) => this.#s.tier.set(writes)),
+      this.#writes([{ k, prepared, ttl, tags, fresh: f }])
+        .then((writes) => this.#s.tier.set(writes))
+        .then(() => this.#m.add(NsField.Sets)),
       undefined,
     )
     // The caller gets a copy too: the loader may hand the same object to others.

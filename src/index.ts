@@ -4,7 +4,8 @@ export type { CacheHandle } from './handle.js'
 export { NearCache } from './cache.js'
 export type { SetOptions, SetManyEntry, GetOrSetOptions } from './cache.js'
 export type { CacheOptions, L1Options, RedisOption, ClusterConnection, Clock, Duration, ByteSize } from './options.js'
-export type { CacheStats, TierStats } from './stats.js'
+export type { CacheStats, TierStats, NamespaceStats, ProcessStats, HistogramSnapshot } from './stats.js'
+export { histogramQuantile } from './stats_histogram.js'
 export {
   CacheError,
   InvalidKeyError,
@@ -20,8 +21,9 @@ export {
   QueueFullError,
 } from './errors.js'
 export type { CacheErrorCode } from './errors.js'
-export { renderPrometheus, registerPromClient, escapeLabelValue, CIRCUIT_STATE_VALUE } from './metrics/prometheus.js'
-export type { StatsSource, MetricLabels, PromClientModule, PromClientRegistration } from './metrics/prometheus.js'
+export { renderPrometheus, registerPromClient, metricFamilies, escapeLabelValue, CIRCUIT_STATE_VALUE } from './metrics/prometheus.js'
+export { parsePrometheus, statsFromSamples } from './metrics/parse.js'
+export type { StatsSource, PromClientRegistration, MetricFamily } from './metrics/prometheus.js'
 export { serveMetrics, healthOf as endpointHealth, PROMETHEUS_CONTENT_TYPE, EVENTS_CONTENT_TYPE } from './metrics/http_endpoint.js'
 export type { ServeMetricsOptions, MetricsServer, HealthReport as EndpointHealthReport, HealthStatus as EndpointHealthStatus } from './metrics/http_endpoint.js'
 export type { MetricsSource, EventsOptions, EventsIterable } from './metrics/http_endpoint.js'

@@ -1,9 +1,21 @@
 /**
- * Counters live in a small SharedArrayBuffer so that every thread attached to a
- * cache adds to the same figures: each thread claims a row of Float64 counters and
- * is its only writer (plain increments, no atomics); `stats()` sums the rows.
- * Latency windows are per thread.
+ * Counters live in a SharedArrayBuffer so that every thread attached to a cache
+ * adds to the same figures: each thread claims a row of Float64 counters and is
+ * its only writer (plain increments, no atomics); `stats()` sums the rows.
+ *
+ * A row holds, per tier, what the tier itself counts (all namespaces together),
+ * the process figures (invalidation bus, write-behind queue), and one block per
+ * namespace: lookups by the tier that answered, writes, expirations, loader calls
+ * and an operation-latency histogram. Namespace names are registered once in the
+ * buffer, so every thread agrees on which block is whose.
  */
+import { withLock } from './sync/atomics.js'
+import { Histogram, HISTOGRAM_FIELDS, readHistogram } from './stats_histogram.js'
+import type { HistogramSnapshot } from './stats_histogram.js'
+
+export { HISTOGRAM_BOUNDS_MS } from './stats_histogram.js'
+export type { HistogramSnapshot } from './stats_histogram.js'
+
 export interface TierStats {
   enabled: boolean
   hits: number
@@ -15,8 +27,46 @@ export interface TierStats {
   /** L1 only: live entries (values and negative entries) and bytes held, over all threads. */
   entries: number
   bytes: number
+  /** L1 only: the bytes the table may hold (l1.maxBytes); 0 for L2. */
+  capacity: number
   /** Round-trip latency in ms over this thread's most recent 4096 samples. */
   latency: { p50: number; p99: number; samples: number }
+  /** Round-trip latency over all threads since start (L1: one lookup in 16 is timed and counted 16 times). */
+  histogram: HistogramSnapshot
+}
+
+/** One namespace's figures, over all threads. A lookup is a get, has, getMany key or getOrSet. */
+export interface NamespaceStats {
+  /** Lookups answered with a live value, by the tier that answered. */
+  hits: { l1: number; l2: number }
+  /** Lookups answered "missing", by the tier that answered (an L1 negative entry counts as L1). */
+  misses: { l1: number; l2: number }
+  sets: number
+  /** Live entries removed by delete/deleteMany. */
+  deletes: number
+  /** Entries found past their expiry when read (Redis drops most expired keys itself; this counts the ones seen). */
+  expirations: number
+  /** Corrupt entries and failed commands of this namespace. */
+  errors: number
+  /** getOrSet loader calls made in this process. */
+  loads: number
+  /** getOrSet calls answered by another call's in-flight load instead of their own loader. */
+  coalesced: number
+  /** Tags invalidated (invalidateTags) and prefixes removed (invalidatePrefix, clear). */
+  invalidations: { tags: number; prefixes: number }
+  /** Lookup latency of get and getOrSet (not the loader), by the tier that answered (L1 answers: one in 16 is timed and counted 16 times). */
+  latency: { l1: HistogramSnapshot; l2: HistogramSnapshot }
+}
+
+/** Figures of the process rather than of a tier or namespace. */
+export interface ProcessStats {
+  /** Invalidation announcements published to / received from other processes (Redis pub/sub). */
+  invalidationsSent: number
+  invalidationsReceived: number
+  /** Times the whole L1 was emptied because announcements may have been lost (disconnect, gap). */
+  l1Flushes: number
+  /** Writes waiting in the write-behind queue (0 without writeBehind). */
+  writeBehindDepth: number
 }
 
 export interface CacheStats {
@@ -24,17 +74,12 @@ export interface CacheStats {
   l2: TierStats
   /** The L2 circuit breaker: 'closed' (normal), 'open' (failing fast), 'half-open' (probing). */
   circuit: 'closed' | 'open' | 'half-open'
+  /** Every namespace any thread of this process has used, by full name. */
+  namespaces: Record<string, NamespaceStats>
+  process: ProcessStats
 }
 
 const CIRCUIT = ['closed', 'open', 'half-open'] as const
-
-const FIELDS = ['hits', 'misses', 'sets', 'deletes', 'errors', 'evictions'] as const
-const PER_TIER = FIELDS.length
-const ROW = PER_TIER * 2
-const ROWS = 256
-const WINDOW = 4096
-/** Bytes of the SharedArrayBuffer behind a StatsBlock. */
-export const STATS_BYTES = 8 + ROWS * ROW * 8
 
 export const enum Field {
   Hits = 0,
@@ -44,17 +89,67 @@ export const enum Field {
   Errors = 4,
   Evictions = 5,
 }
+const TIER_COUNTERS = 6
+const TIER_FIELDS = TIER_COUNTERS + HISTOGRAM_FIELDS
 
-/** One thread's counters and latency window for one tier. */
+export const enum ProcField {
+  InvalidationsSent = 0,
+  InvalidationsReceived = 1,
+  L1Flushes = 2,
+  WriteBehindDepth = 3,
+}
+const PROC_FIELDS = 4
+
+export const enum NsField {
+  L1Hits = 0,
+  L2Hits = 1,
+  L1Misses = 2,
+  L2Misses = 3,
+  Sets = 4,
+  Deletes = 5,
+  Expirations = 6,
+  Errors = 7,
+  Loads = 8,
+  Coalesced = 9,
+  TagInvalidations = 10,
+  PrefixInvalidations = 11,
+}
+const NS_COUNTERS = 12
+const NS_FIELDS = NS_COUNTERS + 2 * HISTOGRAM_FIELDS
+
+/** Namespace blocks per row; the last one collects every namespace past the others. */
+export const MAX_NAMESPACES = 32
+export const OTHER_NAMESPACE = '(other)'
+const NAME_BYTES = 256
+/** Thread rows; threads past the last share it (their increments may then race). */
+export const MAX_THREAD_ROWS = 64
+const ROW = 2 * TIER_FIELDS + PROC_FIELDS + MAX_NAMESPACES * NS_FIELDS
+const PROC_BASE = 2 * TIER_FIELDS
+const NS_BASE = PROC_BASE + PROC_FIELDS
+// Header: Int32 words rows claimed, circuit, namespace lock, namespaces registered;
+// then the Float64 time the namespace lock was taken.
+const HEADER = 24
+const NAMES_BASE = HEADER
+const ROWS_BASE = NAMES_BASE + MAX_NAMESPACES * NAME_BYTES
+/** Bytes of the SharedArrayBuffer behind a StatsBlock. */
+export const STATS_BYTES = ROWS_BASE + MAX_THREAD_ROWS * ROW * 8
+const WINDOW = 4096
+
+/** One thread's counters, latency window and histogram for one tier. */
 export class Meter {
   private readonly samples = new Float64Array(WINDOW)
   private count = 0
+  private readonly hist: Histogram
 
   constructor(
     private readonly row: Float64Array,
     private readonly base: number,
     readonly enabled: boolean,
-  ) {}
+    /** Weight of one timed sample in the histogram (the L1 times one lookup in 16). */
+    private readonly weight: number,
+  ) {
+    this.hist = new Histogram(row, base + TIER_COUNTERS)
+  }
 
   add(f: Field, n = 1): void {
     this.row[this.base + f]! += n
@@ -62,7 +157,9 @@ export class Meter {
 
   /** Records a round trip that started at `start` (performance.now()). */
   time(start: number): void {
-    this.samples[this.count++ % WINDOW] = performance.now() - start
+    const ms = performance.now() - start
+    this.samples[this.count++ % WINDOW] = ms
+    this.hist.observe(ms, this.weight)
   }
 
   latency(): TierStats['latency'] {
@@ -73,31 +170,137 @@ export class Meter {
   }
 }
 
+/** This thread's counters for one namespace. */
+export class NamespaceMeter {
+  private readonly l1Hist: Histogram
+  private readonly l2Hist: Histogram
+  private ops = 0
+
+  constructor(
+    private readonly row: Float64Array,
+    private readonly base: number,
+  ) {
+    this.l1Hist = new Histogram(row, base + NS_COUNTERS)
+    this.l2Hist = new Histogram(row, base + NS_COUNTERS + HISTOGRAM_FIELDS)
+  }
+
+  add(f: NsField, n = 1): void {
+    this.row[this.base + f]! += n
+  }
+
+  /** performance.now() for one L1 lookup in 16, else 0 (no timing). */
+  sampleStart(): number {
+    return (++this.ops & 15) === 0 ? performance.now() : 0
+  }
+
+  /** A lookup answered by `fromL1 ? L1 : L2`; `start` 0 = not timed; L1 samples weigh 16. */
+  lookup(fromL1: boolean, found: boolean, start: number): void {
+    this.row[this.base + (fromL1 ? (found ? NsField.L1Hits : NsField.L1Misses) : found ? NsField.L2Hits : NsField.L2Misses)]! += 1
+    if (start !== 0) {
+      if (fromL1) this.l1Hist.observe(performance.now() - start, 16)
+      else this.l2Hist.observe(performance.now() - start, 1)
+    }
+  }
+}
+
+/** This thread's process figures (the owner thread is their only writer). */
+export class ProcessMeter {
+  constructor(private readonly row: Float64Array) {}
+
+  add(f: ProcField, n = 1): void {
+    this.row[PROC_BASE + f]! += n
+  }
+
+  set(f: ProcField, v: number): void {
+    this.row[PROC_BASE + f] = v
+  }
+}
+
 export class StatsBlock {
   readonly sab: SharedArrayBuffer
   private readonly rows: Float64Array
+  private readonly head: Int32Array
+  private readonly names: Uint8Array
+  private readonly mine: Float64Array
+  private readonly nsMeters = new Map<string, NamespaceMeter>()
   readonly l1: Meter
   readonly l2: Meter
+  readonly process: ProcessMeter
 
   constructor(sab: SharedArrayBuffer | undefined, enabled: { l1: boolean; l2: boolean }) {
     this.sab = sab ?? new SharedArrayBuffer(STATS_BYTES)
-    this.rows = new Float64Array(this.sab, 8)
-    // Threads past the 256th share the last row (their increments may then race).
-    const row = Math.min(ROWS - 1, Atomics.add(new Int32Array(this.sab, 0, 2), 0, 1))
-    const mine = this.rows.subarray(row * ROW, (row + 1) * ROW)
-    this.l1 = new Meter(mine, 0, enabled.l1)
-    this.l2 = new Meter(mine, PER_TIER, enabled.l2)
+    if (this.sab.byteLength !== STATS_BYTES) throw new RangeError(`stats buffer of ${this.sab.byteLength} bytes; this version needs ${STATS_BYTES}`)
+    this.head = new Int32Array(this.sab, 0, 4)
+    this.names = new Uint8Array(this.sab, NAMES_BASE, MAX_NAMESPACES * NAME_BYTES)
+    this.rows = new Float64Array(this.sab, ROWS_BASE)
+    const row = Math.min(MAX_THREAD_ROWS - 1, Atomics.add(this.head, 0, 1))
+    this.mine = this.rows.subarray(row * ROW, (row + 1) * ROW)
+    this.l1 = new Meter(this.mine, 0, enabled.l1, 16)
+    this.l2 = new Meter(this.mine, TIER_FIELDS, enabled.l2, 1)
+    this.process = new ProcessMeter(this.mine)
+  }
+
+  /** This thread's meter for namespace `name` (registered in the buffer on first use by any thread). */
+  namespace(name: string): NamespaceMeter {
+    let m = this.nsMeters.get(name)
+    if (!m) {
+      m = new NamespaceMeter(this.mine, NS_BASE + this.register(name) * NS_FIELDS)
+      this.nsMeters.set(name, m)
+    }
+    return m
+  }
+
+  private nameAt(i: number): string {
+    const at = i * NAME_BYTES
+    const len = (this.names[at] as number) | ((this.names[at + 1] as number) << 8)
+    return Buffer.from(this.names.slice(at + 2, at + 2 + len)).toString('utf8')
+  }
+
+  private find(name: string, count: number): number {
+    for (let i = 0; i < count; i++) if (this.nameAt(i) === name) return i
+    return -1
+  }
+
+  private register(name: string): number {
+    const bytes = Buffer.from(name, 'utf8')
+    if (bytes.length > NAME_BYTES - 2) return MAX_NAMESPACES - 1
+    const known = this.find(name, Atomics.load(this.head, 3))
+    if (known >= 0) return known
+    // A short critical section: the name table only grows, under a lock. A name is
+    // written before the count that makes it visible, so a stolen lock needs no repair.
+    return withLock(this.head, 2, new Float64Array(this.sab, 16, 1), 0, 1000, () => {}, () => {
+      const count = Atomics.load(this.head, 3)
+      const again = this.find(name, count)
+      if (again >= 0) return again
+      if (count >= MAX_NAMESPACES - 1) return MAX_NAMESPACES - 1
+      const at = count * NAME_BYTES
+      this.names[at] = bytes.length & 0xff
+      this.names[at + 1] = bytes.length >> 8
+      this.names.set(bytes, at + 2)
+      Atomics.store(this.head, 3, count + 1)
+      return count
+    })
   }
 
   /** Records the breaker's state where every thread's stats() can read it. */
   setCircuit(state: CacheStats['circuit']): void {
-    Atomics.store(new Int32Array(this.sab, 0, 2), 1, CIRCUIT.indexOf(state))
+    Atomics.store(this.head, 1, CIRCUIT.indexOf(state))
   }
 
-  snapshot(l1Usage: { entries: number; bytes: number } | undefined): CacheStats {
+  snapshot(l1Usage: { entries: number; bytes: number; capacity: number } | undefined): CacheStats {
     const sum = new Float64Array(ROW)
-    for (let r = 0; r < ROWS; r++) for (let f = 0; f < ROW; f++) sum[f]! += this.rows[r * ROW + f] as number
-    const tier = (m: Meter, base: number, usage: { entries: number; bytes: number } | undefined): TierStats => ({
+    const used = Math.min(MAX_THREAD_ROWS, Atomics.load(this.head, 0))
+    const nsCount = Math.min(MAX_NAMESPACES - 1, Atomics.load(this.head, 3))
+    // Only the blocks in use: tiers, process, registered namespaces and the overflow block.
+    const spans: [number, number][] = [
+      [0, NS_BASE + nsCount * NS_FIELDS],
+      [NS_BASE + (MAX_NAMESPACES - 1) * NS_FIELDS, ROW],
+    ]
+    for (let r = 0; r < used; r++) {
+      const off = r * ROW
+      for (const [from, to] of spans) for (let f = from; f < to; f++) sum[f]! += this.rows[off + f] as number
+    }
+    const tier = (m: Meter, base: number, usage: { entries: number; bytes: number; capacity: number } | undefined): TierStats => ({
       enabled: m.enabled,
       hits: sum[base + Field.Hits] as number,
       misses: sum[base + Field.Misses] as number,
@@ -107,10 +310,49 @@ export class StatsBlock {
       evictions: sum[base + Field.Evictions] as number,
       entries: usage?.entries ?? 0,
       bytes: usage?.bytes ?? 0,
+      capacity: usage?.capacity ?? 0,
       latency: m.latency(),
+      histogram: readHistogram(sum, base + TIER_COUNTERS),
     })
-    const circuit = CIRCUIT[Atomics.load(new Int32Array(this.sab, 0, 2), 1)] ?? 'closed'
-    return { l1: tier(this.l1, 0, l1Usage), l2: tier(this.l2, PER_TIER, undefined), circuit }
+    const namespaces: Record<string, NamespaceStats> = {}
+    const block = (i: number): NamespaceStats => {
+      const b = NS_BASE + i * NS_FIELDS
+      const f = (x: NsField) => sum[b + x] as number
+      return {
+        hits: { l1: f(NsField.L1Hits), l2: f(NsField.L2Hits) },
+        misses: { l1: f(NsField.L1Misses), l2: f(NsField.L2Misses) },
+        sets: f(NsField.Sets),
+        deletes: f(NsField.Deletes),
+        expirations: f(NsField.Expirations),
+        errors: f(NsField.Errors),
+        loads: f(NsField.Loads),
+        coalesced: f(NsField.Coalesced),
+        invalidations: { tags: f(NsField.TagInvalidations), prefixes: f(NsField.PrefixInvalidations) },
+        latency: { l1: readHistogram(sum, b + NS_COUNTERS), l2: readHistogram(sum, b + NS_COUNTERS + HISTOGRAM_FIELDS) },
+      }
+    }
+    for (let i = 0; i < nsCount; i++) namespaces[this.nameAt(i)] = block(i)
+    const other = block(MAX_NAMESPACES - 1)
+    if (other.sets + other.hits.l1 + other.hits.l2 + other.misses.l1 + other.misses.l2 + other.deletes + other.loads > 0 || this.nsOverflowed()) {
+      namespaces[OTHER_NAMESPACE] = other
+    }
+    const p = (x: ProcField) => sum[PROC_BASE + x] as number
+    return {
+      l1: tier(this.l1, 0, l1Usage),
+      l2: tier(this.l2, TIER_FIELDS, undefined),
+      circuit: CIRCUIT[Atomics.load(this.head, 1)] ?? 'closed',
+      namespaces,
+      process: {
+        invalidationsSent: p(ProcField.InvalidationsSent),
+        invalidationsReceived: p(ProcField.InvalidationsReceived),
+        l1Flushes: p(ProcField.L1Flushes),
+        writeBehindDepth: p(ProcField.WriteBehindDepth),
+      },
+    }
+  }
+
+  private nsOverflowed(): boolean {
+    return Atomics.load(this.head, 3) >= MAX_NAMESPACES - 1
   }
 }
 

@@ -23,8 +23,11 @@ export interface Tier {
   fetch(key: string): Promise<Buffer | null>
   /** One key from the authoritative tier (never an L1 copy): what conditional writes decide on. */
   getFresh(key: string): Promise<Buffer | null>
-  /** Many keys, answers in key order. Never fails with CROSSSLOT. */
-  mget(keys: string[]): Promise<(Buffer | null)[]>
+  /**
+   * Many keys, answers in key order. Never fails with CROSSSLOT. A tier with an L1
+   * sets `fromL1[i] = true` for the answers L1 gave (for the namespace counters).
+   */
+  mget(keys: string[], fromL1?: boolean[]): Promise<(Buffer | null)[]>
   set(writes: TierWrite[]): Promise<void>
   /**
    * Writes `w` only if the key still holds bytes whose SHA-1 is `expectSha1`

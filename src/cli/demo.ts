@@ -8,6 +8,8 @@
  */
 import { createCache, L2UnavailableError } from '../index.js'
 import type { NearCache } from '../index.js'
+import { parsePrometheus, statsFromSamples } from '../metrics/parse.js'
+import { formatCacheStats } from './stats_format.js'
 
 const KEYS = 20_000
 const CONCURRENCY = 64
@@ -69,14 +71,15 @@ async function main(): Promise<void> {
     }),
   )
   const elapsed = (performance.now() - started) / 1000
-  const s = cache.stats()
-  const ratio = (hits: number, misses: number) => `${((100 * hits) / Math.max(1, hits + misses)).toFixed(1)}%`
-  console.log(`  requests     ${ops} in ${elapsed.toFixed(2)}s = ${Math.round(ops / elapsed)} req/s`)
-  console.log(`  L1 (shared)  ${s.l1.hits} hits / ${s.l1.misses} misses (hit ratio ${ratio(s.l1.hits, s.l1.misses)}), ${s.l1.entries} entries, ${(s.l1.bytes / 1024).toFixed(0)} KiB, ${s.l1.evictions} evictions`)
-  if (s.l2.enabled) {
-    console.log(`  L2 (Redis)   ${s.l2.hits} hits / ${s.l2.misses} misses (hit ratio ${ratio(s.l2.hits, s.l2.misses)}), round trip p50 ${s.l2.latency.p50} ms, p99 ${s.l2.latency.p99} ms`)
-  }
-  console.log(`  loader calls ${loads} (concurrent misses for one key share one call)`)
+  console.log(`  requests     ${ops} in ${elapsed.toFixed(2)}s = ${Math.round(ops / elapsed)} req/s; the data source was called ${loads} times\n`)
+  // The figures below are read back from cache.metrics(), the Prometheus text a
+  // scrape of serveMetrics() or `nearcache stats --from` would see.
+  const figures = statsFromSamples(parsePrometheus(cache.metrics()))
+  if (!figures) throw new Error('cache.metrics() carried no nearcache_* series')
+  const health = await cache.health()
+  console.log(formatCacheStats(figures, health).replace(/^/gm, '  '))
+  const ns = figures.namespaces[cache.prefix]
+  if (ns) console.log(`  loader calls ${ns.loads} (nearcache_loader_calls_total), ${ns.coalesced} getOrSet calls joined a load already running\n`)
   await cache.invalidateTags(['product:7'])
   const after = await cache.getMany(['product:7', 'product:8'])
   console.log(`  invalidateTags(['product:7']) → product:7 ${after[0] === undefined ? 'gone' : 'still there'}, product:8 ${after[1] === undefined ? 'not cached' : 'kept'}`)

@@ -73,9 +73,13 @@ export function healthReport(input: HealthInput): HealthReport {
     if (s === 'down' || (s === 'degraded' && status === 'ok')) status = s
   }
 
-  // Every lookup starts at the first enabled tier; a hit anywhere counts.
-  const lookups = l1.enabled ? l1.hits + l1.misses : l2.enabled ? l2.hits + l2.misses : 0
-  const hits = (l1.enabled ? l1.hits : 0) + (l2.enabled ? l2.hits : 0)
+  // The application's lookups, from the namespace counters; older snapshots without
+  // them: every lookup starts at the first enabled tier, and a hit anywhere counts.
+  const nss = Object.values(stats.namespaces ?? {})
+  const nsHits = nss.reduce((n, x) => n + x.hits.l1 + x.hits.l2, 0)
+  const nsLookups = nss.reduce((n, x) => n + x.hits.l1 + x.hits.l2 + x.misses.l1 + x.misses.l2, 0)
+  const lookups = nsLookups > 0 ? nsLookups : l1.enabled ? l1.hits + l1.misses : l2.enabled ? l2.hits + l2.misses : 0
+  const hits = nsLookups > 0 ? nsHits : (l1.enabled ? l1.hits : 0) + (l2.enabled ? l2.hits : 0)
   const hitRatio = lookups > 0 ? Math.min(1, hits / lookups) : undefined
   if (hitRatio !== undefined && lookups > MIN_LOOKUPS && hitRatio < LOW_HIT_RATIO) {
     recs.push(

@@ -48,8 +48,9 @@ export class TableTier implements Tier {
     return Promise.resolve(asBuffer(this.table.lookup(key, this.clock.now())))
   }
 
-  async mget(keys: string[]): Promise<(Buffer | null)[]> {
+  async mget(keys: string[], fromL1?: boolean[]): Promise<(Buffer | null)[]> {
     const now = this.clock.now()
+    if (fromL1) for (let i = 0; i < keys.length; i++) fromL1[i] = true
     return keys.map((k) => {
       const v = asBuffer(this.table.lookup(k, now))
       this.meter.add(v === null ? Field.Misses : Field.Hits)

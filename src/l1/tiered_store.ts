@@ -95,12 +95,13 @@ export class TieredStore implements Tier {
     return this.l2.getFresh(key)
   }
 
-  async mget(keys: string[]): Promise<(Buffer | null)[]> {
+  async mget(keys: string[], fromL1?: boolean[]): Promise<(Buffer | null)[]> {
     const now = this.clock.now()
     const out: (Buffer | null)[] = new Array(keys.length).fill(null)
     const missing: number[] = []
     keys.forEach((k, i) => {
       const hit = this.l1Get(k, now)
+      if (fromL1) fromL1[i] = hit !== null
       if (hit === null) missing.push(i)
       else if (hit !== NEGATIVE) out[i] = Buffer.from(hit.buffer, hit.byteOffset, hit.byteLength)
     })

@@ -87,7 +87,7 @@ export function serveMetrics(cache: MetricsSource, options: ServeMetricsOptions 
     } catch (err) {
       return send(res, 500, 'text/plain; charset=utf-8', `stats() failed: ${err instanceof Error ? err.message : String(err)}\n`)
     }
-    if (path === '/metrics') return send(res, 200, PROMETHEUS_CONTENT_TYPE, renderPrometheus(stats, { namespace: cache.prefix }), req.method === 'HEAD')
+    if (path === '/metrics') return send(res, 200, PROMETHEUS_CONTENT_TYPE, renderPrometheus(stats), req.method === 'HEAD')
     const health = healthOf(stats)
     return send(res, health.status === 'down' ? 503 : 200, 'application/json; charset=utf-8', JSON.stringify(health) + '\n', req.method === 'HEAD')
   })

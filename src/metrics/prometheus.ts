@@ -1,51 +1,48 @@
 /**
  * Prometheus exposition of `cache.stats()`: a text renderer (format 0.0.4) and an
- * adapter for a user's prom-client Registry. Both read the public stats only.
+ * adapter for a user's prom-client Registry. Both are built from one list of
+ * metric families, so they always carry the same series.
  *
- * prom-client is an optional peer: this module imports its types only, and the
- * caller hands in the module (`import * as client from 'prom-client'`), so nearcache
- * has no runtime dependency on it.
+ * prom-client is an optional peer: this module imports its types only; the
+ * adapter registers collect-on-scrape metric objects in the user's registry, so
+ * nearcache has no runtime dependency on it.
  */
 import type * as PromClient from 'prom-client'
-import type { CacheStats, TierStats } from '../stats.js'
+import type { CacheStats, HistogramSnapshot, TierStats } from '../stats.js'
 
-/** What the exporters need from a cache: its stats and its namespace (a NearCache fits). */
+/** What the exporters need from a cache: its stats (a NearCache fits). */
 export interface StatsSource {
   stats(): CacheStats
   readonly prefix: string
 }
 
-export type MetricLabels = { namespace: string }
+export interface Sample {
+  /** The family name, or family name + '_bucket' / '_sum' / '_count' for histograms. */
+  name: string
+  labels: Record<string, string>
+  value: number
+}
+
+export interface MetricFamily {
+  name: string
+  help: string
+  type: 'counter' | 'gauge' | 'histogram'
+  samples: Sample[]
+}
 
 type Tier = 'l1' | 'l2'
-type CounterField = 'hits' | 'misses' | 'sets' | 'deletes' | 'errors' | 'evictions'
-
 const TIERS: readonly Tier[] = ['l1', 'l2']
-
-const COUNTERS: readonly { field: CounterField; name: string; help: string }[] = [
-  { field: 'hits', name: 'nearcache_hits_total', help: 'Lookups answered by the tier.' },
-  { field: 'misses', name: 'nearcache_misses_total', help: 'Lookups the tier could not answer.' },
-  { field: 'sets', name: 'nearcache_sets_total', help: 'Entries written to the tier.' },
-  { field: 'deletes', name: 'nearcache_deletes_total', help: 'Entries removed from the tier.' },
-  { field: 'errors', name: 'nearcache_errors_total', help: 'Errors seen in the tier (corrupt entries, failed commands).' },
-  { field: 'evictions', name: 'nearcache_evictions_total', help: 'Entries the tier evicted to make room.' },
-]
-
-const ENABLED = { name: 'nearcache_tier_enabled', help: 'Whether the tier is configured (1) or not (0).' }
-const ENTRIES = { name: 'nearcache_entries', help: 'Live entries held by the shared L1 (values and negative entries), over all threads.' }
-const BYTES = { name: 'nearcache_bytes', help: 'Bytes held by the shared L1, over all threads.' }
-const LATENCY = {
-  name: 'nearcache_latency_seconds',
-  help: "Round-trip latency quantiles over this thread's most recent 4096 samples (L1: one lookup in 16 is timed).",
-}
-const CIRCUIT = { name: 'nearcache_circuit_state', help: 'L2 circuit breaker: 0 closed, 1 open, 2 half-open.' }
 
 /** The numeric value of `stats().circuit` in `nearcache_circuit_state`. */
 export const CIRCUIT_STATE_VALUE: Readonly<Record<CacheStats['circuit'], number>> = { closed: 0, open: 1, 'half-open': 2 }
 
-const QUANTILES: readonly { q: string; pick: (l: TierStats['latency']) => number }[] = [
-  { q: '0.5', pick: (l) => l.p50 },
-  { q: '0.99', pick: (l) => l.p99 },
+const TIER_COUNTERS: readonly { field: 'hits' | 'misses' | 'sets' | 'deletes' | 'errors' | 'evictions'; help: string }[] = [
+  { field: 'hits', help: 'Lookups the tier answered with an entry (all namespaces, internal reads included).' },
+  { field: 'misses', help: 'Lookups the tier could not answer.' },
+  { field: 'sets', help: 'Entries written to the tier.' },
+  { field: 'deletes', help: 'Entries removed from the tier.' },
+  { field: 'errors', help: 'Errors seen in the tier (corrupt entries, failed commands).' },
+  { field: 'evictions', help: 'Entries the tier evicted to make room.' },
 ]
 
 /** Label value escaping of the text format: backslash, double quote and line feed. */
@@ -70,44 +67,115 @@ function labelSet(labels: Record<string, string>): string {
   return parts.length === 0 ? '' : `{${parts.join(',')}}`
 }
 
+/** A histogram's samples in seconds: cumulative buckets with `le`, then _sum and _count. */
+function histogramSamples(name: string, labels: Record<string, string>, h: HistogramSnapshot): Sample[] {
+  const out: Sample[] = []
+  let cumulative = 0
+  h.counts.forEach((c, i) => {
+    cumulative += c
+    const le = i < h.bounds.length ? String((h.bounds[i] as number) / 1000) : '+Inf'
+    out.push({ name: `${name}_bucket`, labels: { ...labels, le }, value: cumulative })
+  })
+  out.push({ name: `${name}_sum`, labels, value: h.sumMs / 1000 }, { name: `${name}_count`, labels, value: h.count })
+  return out
+}
+
 /**
- * Renders stats in the Prometheus text exposition format 0.0.4 (serve it as
- * `text/plain; version=0.0.4; charset=utf-8`). Every family has `# HELP` and
- * `# TYPE`; both tiers are always present (a disabled tier reports zeros and
+ * Every metric family of a stats snapshot. Series per namespace carry a
+ * `namespace` label (the full namespace, e.g. `app:users`); tier series a `tier`
+ * label. Both tiers are always present (a disabled tier reports zeros and
  * `nearcache_tier_enabled 0`), so series do not appear and vanish with config.
  */
-export function renderPrometheus(stats: CacheStats, labels: MetricLabels): string {
-  const ns = String(labels.namespace)
-  const out: string[] = []
-  const family = (name: string, help: string, type: 'counter' | 'gauge') => {
-    out.push(`# HELP ${name} ${escapeHelp(help)}`, `# TYPE ${name} ${type}`)
-  }
-  const sample = (name: string, l: Record<string, string>, v: number) => out.push(`${name}${labelSet(l)} ${formatValue(v)}`)
+export function metricFamilies(stats: CacheStats): MetricFamily[] {
+  const families: MetricFamily[] = []
+  const family = (name: string, help: string, type: MetricFamily['type'], samples: Sample[]) => families.push({ name, help, type, samples })
+  const nss = Object.entries(stats.namespaces)
+  const perNs = (name: string, help: string, pick: (n: CacheStats['namespaces'][string]) => number) =>
+    family(name, help, 'counter', nss.map(([namespace, n]) => ({ name, labels: { namespace }, value: pick(n) })))
+  const perNsTier = (name: string, help: string, pick: (n: CacheStats['namespaces'][string], t: Tier) => number) =>
+    family(name, help, 'counter', nss.flatMap(([namespace, n]) => TIERS.map((tier) => ({ name, labels: { namespace, tier }, value: pick(n, tier) }))))
 
-  for (const c of COUNTERS) {
-    family(c.name, c.help, 'counter')
-    for (const tier of TIERS) sample(c.name, { tier, namespace: ns }, stats[tier][c.field])
+  // Per namespace: what the application sees.
+  perNsTier('nearcache_hits_total', 'Lookups (get, has, getMany keys, getOrSet) answered with a live value, by the tier that answered.', (n, t) => n.hits[t])
+  perNsTier('nearcache_misses_total', 'Lookups answered "missing", by the tier that answered (an L1 negative entry counts as L1).', (n, t) => n.misses[t])
+  perNs('nearcache_sets_total', 'Entries written (set, setMany, getOrSet loads).', (n) => n.sets)
+  perNs('nearcache_deletes_total', 'Live entries removed by delete and deleteMany.', (n) => n.deletes)
+  perNs('nearcache_expirations_total', 'Entries a read found past their expiry (Redis drops most expired keys before they are read).', (n) => n.expirations)
+  perNs('nearcache_errors_total', 'Corrupt entries and failed Redis commands of the namespace.', (n) => n.errors)
+  perNs('nearcache_loader_calls_total', 'getOrSet loader calls made by this process.', (n) => n.loads)
+  perNs('nearcache_coalesced_loads_total', "getOrSet calls answered by another call's in-flight load instead of calling their own loader.", (n) => n.coalesced)
+  family(
+    'nearcache_invalidations_total',
+    'Tags invalidated (kind="tag") and prefixes removed by invalidatePrefix or clear (kind="prefix").',
+    'counter',
+    nss.flatMap(([namespace, n]) => [
+      { name: 'nearcache_invalidations_total', labels: { namespace, kind: 'tag' }, value: n.invalidations.tags },
+      { name: 'nearcache_invalidations_total', labels: { namespace, kind: 'prefix' }, value: n.invalidations.prefixes },
+    ]),
+  )
+  family(
+    'nearcache_lookup_duration_seconds',
+    'Lookup latency of get and getOrSet (the cache part, not the loader), by the tier that answered, over all threads (L1 answers: one in 16 is timed and counted 16 times).',
+    'histogram',
+    nss.flatMap(([namespace, n]) => TIERS.flatMap((tier) => histogramSamples('nearcache_lookup_duration_seconds', { namespace, tier }, n.latency[tier]))),
+  )
+
+  // Per tier: what the tiers do, all namespaces together.
+  for (const c of TIER_COUNTERS) {
+    const name = `nearcache_tier_${c.field}_total`
+    family(name, c.help, 'counter', TIERS.map((tier) => ({ name, labels: { tier }, value: stats[tier][c.field] })))
   }
-  family(ENABLED.name, ENABLED.help, 'gauge')
-  for (const tier of TIERS) sample(ENABLED.name, { tier, namespace: ns }, stats[tier].enabled ? 1 : 0)
-  family(ENTRIES.name, ENTRIES.help, 'gauge')
-  sample(ENTRIES.name, { tier: 'l1', namespace: ns }, stats.l1.entries)
-  family(BYTES.name, BYTES.help, 'gauge')
-  sample(BYTES.name, { tier: 'l1', namespace: ns }, stats.l1.bytes)
-  // Summary-style quantiles exposed as a gauge: nearcache keeps no running sum/count.
-  family(LATENCY.name, LATENCY.help, 'gauge')
-  for (const tier of TIERS) {
-    for (const { q, pick } of QUANTILES) sample(LATENCY.name, { tier, namespace: ns, quantile: q }, pick(stats[tier].latency) / 1000)
+  family(
+    'nearcache_tier_enabled',
+    'Whether the tier is configured (1) or not (0).',
+    'gauge',
+    TIERS.map((tier) => ({ name: 'nearcache_tier_enabled', labels: { tier }, value: stats[tier].enabled ? 1 : 0 })),
+  )
+  family(
+    'nearcache_tier_latency_seconds',
+    'Round trips of the tier over all threads (L1 lookups: one in 16 is timed and counted 16 times; L2: every Redis round trip).',
+    'histogram',
+    TIERS.flatMap((tier) => histogramSamples('nearcache_tier_latency_seconds', { tier }, (stats[tier] as TierStats).histogram)),
+  )
+  family('nearcache_l1_entries', 'Live entries held by the shared L1 (values and negative entries), over all threads.', 'gauge', [
+    { name: 'nearcache_l1_entries', labels: {}, value: stats.l1.entries },
+  ])
+  family('nearcache_l1_bytes', 'Bytes held by the shared L1, over all threads.', 'gauge', [{ name: 'nearcache_l1_bytes', labels: {}, value: stats.l1.bytes }])
+  family('nearcache_l1_capacity_bytes', 'Bytes the shared L1 may hold (l1.maxBytes; 0 without an L1).', 'gauge', [
+    { name: 'nearcache_l1_capacity_bytes', labels: {}, value: stats.l1.capacity },
+  ])
+
+  // Per process.
+  family('nearcache_circuit_state', 'L2 circuit breaker: 0 closed, 1 open, 2 half-open.', 'gauge', [
+    { name: 'nearcache_circuit_state', labels: {}, value: CIRCUIT_STATE_VALUE[stats.circuit] },
+  ])
+  family('nearcache_invalidation_messages_total', 'Invalidation announcements published to (direction="sent") and received from (direction="received") other processes.', 'counter', [
+    { name: 'nearcache_invalidation_messages_total', labels: { direction: 'sent' }, value: stats.process.invalidationsSent },
+    { name: 'nearcache_invalidation_messages_total', labels: { direction: 'received' }, value: stats.process.invalidationsReceived },
+  ])
+  family('nearcache_l1_flushes_total', 'Times the whole L1 was emptied because invalidations may have been lost (Redis disconnect, sequence gap).', 'counter', [
+    { name: 'nearcache_l1_flushes_total', labels: {}, value: stats.process.l1Flushes },
+  ])
+  family('nearcache_write_behind_queue_depth', 'Writes acknowledged and waiting in the write-behind queue (0 without writeBehind).', 'gauge', [
+    { name: 'nearcache_write_behind_queue_depth', labels: {}, value: stats.process.writeBehindDepth },
+  ])
+  return families
+}
+
+/**
+ * Renders stats in the Prometheus text exposition format 0.0.4 (serve it as
+ * `text/plain; version=0.0.4; charset=utf-8`). Every family has `# HELP` and `# TYPE`.
+ */
+export function renderPrometheus(stats: CacheStats): string {
+  const out: string[] = []
+  for (const f of metricFamilies(stats)) {
+    out.push(`# HELP ${f.name} ${escapeHelp(f.help)}`, `# TYPE ${f.name} ${f.type}`)
+    for (const s of f.samples) out.push(`${s.name}${labelSet(s.labels)} ${formatValue(s.value)}`)
   }
-  family(CIRCUIT.name, CIRCUIT.help, 'gauge')
-  sample(CIRCUIT.name, { namespace: ns }, CIRCUIT_STATE_VALUE[stats.circuit])
   return out.join('\n') + '\n'
 }
 
 // ── prom-client adapter ────────────────────────────────────────────────────
-
-/** The parts of the prom-client module the adapter uses (pass `import * as client from 'prom-client'`). */
-export type PromClientModule = Pick<typeof PromClient, 'Counter' | 'Gauge'>
 
 export interface PromClientRegistration {
   /** Stops reporting this cache; the metrics leave the registry with the last registered cache. */
@@ -118,60 +186,59 @@ export interface PromClientRegistration {
 const sourcesByRegistry = new WeakMap<PromClient.Registry, { sources: Set<StatsSource>; names: string[] }>()
 
 /**
- * Registers collect-on-scrape metrics mirroring `renderPrometheus` in a prom-client
- * Registry: each scrape (`registry.metrics()`) reads `stats()` of every cache
- * registered with that registry (one series set per namespace). Several caches may
- * share a registry; registering one twice is a no-op.
+ * Registers collect-on-scrape metrics, the same families as `renderPrometheus`, in
+ * a prom-client Registry: each scrape reads `stats()` of the caches registered
+ * with that registry. A cache's stats cover every namespace of its process, so
+ * register the root cache once; when several caches are registered, a series two
+ * of them report (same name and labels) is reported once, from the first.
  *
  * ```ts
- * import * as client from 'prom-client'
- * registerPromClient(cache, client.register, client)
+ * import { register } from 'prom-client'
+ * registerPromClient(cache, register)
  * ```
  */
-export function registerPromClient(cache: StatsSource, registry: PromClient.Registry, client: PromClientModule): PromClientRegistration {
+export function registerPromClient(cache: StatsSource, registry: PromClient.Registry): PromClientRegistration {
   let entry = sourcesByRegistry.get(registry)
   if (!entry) {
     entry = { sources: new Set(), names: [] }
     sourcesByRegistry.set(registry, entry)
     const { sources, names } = entry
-    const snapshot = () => [...sources].map((s) => ({ ns: s.prefix, stats: s.stats() }))
-    // One snapshot per scrape would be ideal, but prom-client collects per metric;
-    // stats() is cheap (a sum over a small SharedArrayBuffer and two sorts of ≤4096).
-    for (const c of COUNTERS) {
-      new client.Counter({
-        name: c.name,
-        help: c.help,
-        labelNames: ['tier', 'namespace'] as const,
-        registers: [registry],
-        collect() {
-          this.reset()
-          for (const { ns, stats } of snapshot()) for (const tier of TIERS) this.inc({ tier, namespace: ns }, stats[tier][c.field])
-        },
-      })
-      names.push(c.name)
+    // prom-client calls every metric's get() in one synchronous pass per scrape:
+    // one snapshot per cache serves the whole pass.
+    let pass: CacheStats[] | undefined
+    const snapshot = (): CacheStats[] => {
+      if (!pass) {
+        pass = [...sources].map((s) => s.stats())
+        queueMicrotask(() => (pass = undefined))
+      }
+      return pass
     }
-    const gauge = (spec: { name: string; help: string }, labelNames: string[], fill: (g: PromClient.Gauge, ns: string, s: CacheStats) => void) => {
-      new client.Gauge({
-        name: spec.name,
-        help: spec.help,
-        labelNames,
-        registers: [registry],
-        collect() {
-          this.reset()
-          for (const { ns, stats } of snapshot()) fill(this, ns, stats)
+    // The family list does not depend on the figures: take names, help and types from an empty snapshot.
+    for (const f of metricFamilies(emptyStats())) {
+      const metric = {
+        name: f.name,
+        help: f.help,
+        type: f.type,
+        aggregator: 'sum' as const,
+        get: () => {
+          const seen = new Set<string>()
+          const values: { metricName: string; labels: Record<string, string>; value: number }[] = []
+          for (const stats of snapshot()) {
+            const fam = metricFamilies(stats).find((x) => x.name === f.name)
+            for (const sample of fam?.samples ?? []) {
+              const id = `${sample.name}${labelSet(sample.labels)}`
+              if (seen.has(id)) continue
+              seen.add(id)
+              values.push({ metricName: sample.name, labels: sample.labels, value: sample.value })
+            }
+          }
+          return { name: f.name, help: f.help, type: f.type, aggregator: 'sum', values }
         },
-      })
-      names.push(spec.name)
+        reset: () => {},
+      }
+      registry.registerMetric(metric as unknown as PromClient.Metric)
+      names.push(f.name)
     }
-    gauge(ENABLED, ['tier', 'namespace'], (g, ns, s) => {
-      for (const tier of TIERS) g.set({ tier, namespace: ns }, s[tier].enabled ? 1 : 0)
-    })
-    gauge(ENTRIES, ['tier', 'namespace'], (g, ns, s) => g.set({ tier: 'l1', namespace: ns }, s.l1.entries))
-    gauge(BYTES, ['tier', 'namespace'], (g, ns, s) => g.set({ tier: 'l1', namespace: ns }, s.l1.bytes))
-    gauge(LATENCY, ['tier', 'namespace', 'quantile'], (g, ns, s) => {
-      for (const tier of TIERS) for (const { q, pick } of QUANTILES) g.set({ tier, namespace: ns, quantile: q }, pick(s[tier].latency) / 1000)
-    })
-    gauge(CIRCUIT, ['namespace'], (g, ns, s) => g.set({ namespace: ns }, CIRCUIT_STATE_VALUE[s.circuit]))
   }
   const e = entry
   e.sources.add(cache)
@@ -186,4 +253,23 @@ export function registerPromClient(cache: StatsSource, registry: PromClient.Regi
       sourcesByRegistry.delete(registry)
     },
   }
+}
+
+function emptyStats(): CacheStats {
+  const h: HistogramSnapshot = { bounds: [], counts: [0], count: 0, sumMs: 0 }
+  const tier: TierStats = {
+    enabled: false,
+    hits: 0,
+    misses: 0,
+    sets: 0,
+    deletes: 0,
+    errors: 0,
+    evictions: 0,
+    entries: 0,
+    bytes: 0,
+    capacity: 0,
+    latency: { p50: 0, p99: 0, samples: 0 },
+    histogram: h,
+  }
+  return { l1: tier, l2: tier, circuit: 'closed', namespaces: {}, process: { invalidationsSent: 0, invalidationsReceived: 0, l1Flushes: 0, writeBehindDepth: 0 } }
 }

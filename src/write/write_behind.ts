@@ -52,6 +52,8 @@ export interface WriteBehindOptions {
    * damage goes to `process.emitWarning` and the rest only to `stats().lastError`.
    */
   onError?: (err: Error) => void
+  /** Told the queue depth whenever it changes (for the process's stats). */
+  onDepth?: (depth: number) => void
   /** Aborts `open` while it is still flushing the replayed writes (they stay in the log). */
   signal?: AbortSignal
 }
@@ -120,6 +122,7 @@ export class WriteBehind {
   readonly #baseMs: number
   readonly #maxMs: number
   readonly #onError: ((err: Error) => void) | undefined
+  readonly #onDepth: ((depth: number) => void) | undefined
   readonly #stats = { flushed: 0, coalesced: 0, batches: 0, retries: 0, replayed: 0, walCorruptions: 0, lastError: undefined as Error | undefined }
 
   /** The queue: entries[head..] in enqueue (= log) order. */
@@ -148,6 +151,7 @@ export class WriteBehind {
     this.#wal = wal
     this.#flush = o.flush
     this.#onError = o.onError
+    this.#onDepth = o.onDepth
     this.#batchSize = checked.batchSize
     this.#intervalMs = checked.intervalMs
     this.#maxQueue = checked.maxQueue
@@ -215,6 +219,7 @@ export class WriteBehind {
     if (rec.writes.length === 0) return
     this.#entries.push({ id: this.#nextId++, seq: rec.seq, time: rec.time, writes: rec.writes, done: 0, ready: true, readyAt: performance.now() })
     this.#depth += rec.writes.length
+    this.#onDepth?.(this.#depth)
     this.#ready += rec.writes.length
     this.#stats.replayed += rec.writes.length
     this.#poke()
@@ -254,12 +259,14 @@ export class WriteBehind {
     // In the queue before the append, so queue order is log order (the log numbers records in call order).
     this.#entries.push(entry)
     this.#depth += writes.length
+    this.#onDepth?.(this.#depth)
     try {
       entry.seq = await this.#wal.append(entry.writes)
     } catch (err) {
       const i = this.#entries.indexOf(entry, this.#head)
       if (i >= 0) this.#entries.splice(i, 1)
       this.#depth -= writes.length
+      this.#onDepth?.(this.#depth)
       this.#settleDrains()
       throw err
     }
@@ -428,6 +435,7 @@ export class WriteBehind {
     this.#stats.flushed += taken.length
     this.#stats.coalesced += taken.length - kept.length
     this.#depth -= taken.length
+    this.#onDepth?.(this.#depth)
     this.#ready -= taken.length
     let ackSeq = 0
     for (const { e, to } of parts) e.done = to

@@ -7,7 +7,9 @@ import { join, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { Redis } from 'ioredis'
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest'
-import { createCache } from '../../src/index.js'
+import { createCache, renderPrometheus } from '../../src/index.js'
+import type { CacheStats, HistogramSnapshot } from '../../src/index.js'
+import { HISTOGRAM_BOUNDS_MS } from '../../src/stats.js'
 import { uniqueNamespace } from '../helpers/backends.js'
 import { getFreePort } from '../helpers/free_port.js'
 
@@ -73,42 +75,33 @@ async function until(check: () => boolean, ms: number, what: string): Promise<vo
   }
 }
 
-/** What a process with two namespaces would serve (fixed figures). */
-const METRICS = `# HELP nearcache_hits_total Lookups answered by the tier.
-# TYPE nearcache_hits_total counter
-nearcache_hits_total{tier="l1",namespace="shop"} 900
-nearcache_hits_total{tier="l1",namespace="blog"} 100
-nearcache_hits_total{tier="l2",namespace="shop"} 30
-nearcache_hits_total{tier="l2",namespace="blog"} 10
-# TYPE nearcache_misses_total counter
-nearcache_misses_total{tier="l1",namespace="shop"} 50
-nearcache_misses_total{tier="l1",namespace="blog"} 150
-nearcache_misses_total{tier="l2",namespace="shop"} 20
-nearcache_misses_total{tier="l2",namespace="blog"} 140
-# TYPE nearcache_sets_total counter
-nearcache_sets_total{tier="l1",namespace="shop"} 400
-nearcache_sets_total{tier="l2",namespace="shop"} 160
-# TYPE nearcache_deletes_total counter
-nearcache_deletes_total{tier="l1",namespace="shop"} 7
-nearcache_deletes_total{tier="l2",namespace="shop"} 7
-# TYPE nearcache_errors_total counter
-nearcache_errors_total{tier="l2",namespace="shop"} 2
-# TYPE nearcache_evictions_total counter
-nearcache_evictions_total{tier="l1",namespace="shop"} 300
-# TYPE nearcache_entries gauge
-nearcache_entries{tier="l1",namespace="shop"} 120
-nearcache_entries{tier="l1",namespace="blog"} 30
-# TYPE nearcache_bytes gauge
-nearcache_bytes{tier="l1",namespace="shop"} 48000
-nearcache_bytes{tier="l1",namespace="blog"} 2000
-# TYPE nearcache_latency_seconds summary
-nearcache_latency_seconds{tier="l1",quantile="0.5"} 0.0000021
-nearcache_latency_seconds{tier="l1",quantile="0.99"} 0.000012
-nearcache_latency_seconds{tier="l2",quantile="0.5"} 0.00041
-nearcache_latency_seconds{tier="l2",quantile="0.99"} 0.0623
-# TYPE nearcache_circuit_state gauge
-nearcache_circuit_state 0
-`
+/** What a process with two namespaces would serve: fixed figures, rendered by the library's own exporter. */
+function fixedStats(): CacheStats {
+  const bounds = HISTOGRAM_BOUNDS_MS
+  const hist = (at: [number, number][]): HistogramSnapshot => {
+    const counts = new Array<number>(bounds.length + 1).fill(0)
+    let sumMs = 0
+    for (const [i, n] of at) {
+      counts[i] = n
+      sumMs += n * (bounds[i] ?? 1000)
+    }
+    return { bounds, counts, count: counts.reduce((a, b) => a + b, 0), sumMs }
+  }
+  const tier = { deletes: 7, entries: 0, bytes: 0, capacity: 0, latency: { p50: 0, p99: 0, samples: 0 } }
+  const ns = (h1: number, h2: number, m2: number, sets: number) => ({
+    hits: { l1: h1, l2: h2 }, misses: { l1: 0, l2: m2 }, sets, deletes: 0, expirations: 3, errors: 0, loads: m2, coalesced: 1,
+    invalidations: { tags: 0, prefixes: 0 }, latency: { l1: hist([[1, 16 * 10]]), l2: hist([[6, 20]]) },
+  })
+  return {
+    // L1 lookups within 0–5 µs and 5–10 µs (p50 3.75 µs, p99 9.85 µs); L2: 98 round trips of 0.25–0.5 ms and 2 of 50–100 ms.
+    l1: { ...tier, enabled: true, hits: 1000, misses: 200, sets: 400, errors: 0, evictions: 300, entries: 150, bytes: 50_000, capacity: 200_000, histogram: hist([[0, 800], [1, 400]]) },
+    l2: { ...tier, enabled: true, hits: 40, misses: 160, sets: 160, errors: 2, evictions: 0, histogram: hist([[6, 98], [13, 2]]) },
+    circuit: 'closed',
+    namespaces: { shop: ns(900, 30, 20, 300), blog: ns(100, 10, 140, 100) },
+    process: { invalidationsSent: 12, invalidationsReceived: 34, l1Flushes: 0, writeBehindDepth: 0 },
+  }
+}
+const METRICS = renderPrometheus(fixedStats())
 
 describe('nearcache stats', { timeout: TIMEOUT, concurrent: true }, () => {
   let server: Server
@@ -171,39 +164,40 @@ describe('nearcache stats', { timeout: TIMEOUT, concurrent: true }, () => {
     expect(r.stdout).toMatch(/^\s+total\s+\d+/m)
   })
 
-  it('--from: a table per tier with the hit ratios computed, summed over namespaces, and the health check', async () => {
+  it('--from: the L1 fill, a table per tier and per namespace with the hit ratios computed, and the health check', async () => {
     const r = await nearcache(['stats', '--from', url])
     expect(r.code, show(r)).toBe(0)
     expect(r.stderr).toBe('')
     const lines = r.stdout.split('\n')
     expect(lines[0]).toBe(`Process     ${url}`)
-    expect(r.stdout).toContain('Namespaces  blog, shop')
     expect(r.stdout).toContain('Circuit     closed')
-    const cells = (tier: string) => lines.find((l) => l.trim().startsWith(`${tier} `))!.trim().split(/\s{2,}/)
-    // TIER HITS MISSES HIT-RATIO SETS DELETES ERRORS EVICTIONS ENTRIES BYTES P50 P99
-    expect(cells('l1')).toEqual(['l1', '1000', '200', '83.3%', '400', '7', '0', '300', '150', '50000', '0.002 ms', '0.012 ms'])
-    expect(cells('l2')).toEqual(['l2', '40', '160', '20.0%', '160', '7', '2', '0', '0', '0', '0.410 ms', '62.300 ms'])
-    // 1040 hits in 1200 lookups; L1 evicts 75% of its sets; L2 p99 over 50 ms.
+    expect(r.stdout).toContain('L1          150 entries, 50000 bytes of 200000 (25.0%)')
+    const cells = (first: string) => lines.find((l) => l.trim().startsWith(`${first} `))!.trim().split(/\s{2,}/)
+    // TIER HITS MISSES HIT-RATIO SETS DELETES ERRORS EVICTIONS P50 P99 (quantiles estimated from the histograms)
+    expect(cells('l1')).toEqual(['l1', '1000', '200', '83.3%', '400', '7', '0', '300', '3.8 µs', '9.9 µs'])
+    expect(cells('l2')).toEqual(['l2', '40', '160', '20.0%', '160', '7', '2', '0', '377.6 µs', '75.00 ms'])
+    // NAMESPACE L1-HITS L2-HITS MISSES HIT-RATIO SETS DELETES EXPIRED LOADS COALESCED LOOKUP-P50 LOOKUP-P99
+    expect(cells('shop')).toEqual(['shop', '900', '30', '20', '97.9%', '300', '0', '3', '20', '1', '7.8 µs', '477.5 µs'])
+    expect(cells('blog')).toEqual(['blog', '100', '10', '140', '44.0%', '100', '0', '3', '140', '1', '7.8 µs', '477.5 µs'])
+    expect(r.stdout).toContain('Invalidations sent 12, received 34, L1 flushes 0')
+    // 1040 hits in 1200 application lookups; L1 evicts 75% of its sets; L2 p99 over 50 ms.
     expect(r.stdout).toContain('Health      degraded, overall hit ratio 86.7% over 1200 lookups')
     expect(r.stdout).toMatch(/L1 is thrashing: 300 evictions for 400 sets/)
-    expect(r.stdout).toMatch(/L2 p99 latency is 62\.3 ms/)
+    expect(r.stdout).toMatch(/L2 p99 latency is 75 ms/)
     expect(r.stdout).not.toMatch(/Hit ratio is/)
 
     const j = await nearcache(['stats', '--from', url, '--json'])
     expect(j.code, show(j)).toBe(0)
-    const p = JSON.parse(j.stdout) as {
-      circuit: string
-      namespaces: string[]
-      tiers: { tier: string; hits: number; misses: number; hitRatio: number; p99: number }[]
-      health: { status: string; recommendations: string[] }
-    }
+    const p = JSON.parse(j.stdout) as { circuit: string; namespaces: string[]; stats: CacheStats; health: { status: string; recommendations: string[]; l1: { fill: number } } }
     expect(p.circuit).toBe('closed')
     expect(p.namespaces).toEqual(['blog', 'shop'])
-    expect(p.tiers.map((t) => [t.tier, t.hits, t.misses])).toEqual([['l1', 1000, 200], ['l2', 40, 160]])
-    expect(p.tiers[0]!.hitRatio).toBeCloseTo(1000 / 1200)
-    expect(p.tiers[1]!.hitRatio).toBeCloseTo(0.2)
-    expect(p.tiers[1]!.p99).toBeCloseTo(62.3)
+    const want = fixedStats()
+    expect(p.stats.namespaces).toEqual(want.namespaces)
+    expect(p.stats.l1).toMatchObject({ hits: 1000, misses: 200, sets: 400, evictions: 300, entries: 150, bytes: 50_000, capacity: 200_000 })
+    expect(p.stats.l2).toMatchObject({ hits: 40, misses: 160, errors: 2, histogram: want.l2.histogram })
+    expect(p.stats.process).toEqual(want.process)
     expect(p.health.status).toBe('degraded')
+    expect(p.health.l1.fill).toBeCloseTo(0.25)
     expect(p.health.recommendations).toHaveLength(2)
   })
 

@@ -5,6 +5,8 @@ import { afterEach, describe, expect, inject, it } from 'vitest'
 import { createCache } from '../../src/index.js'
 import type { CacheStats, NearCache } from '../../src/index.js'
 import { renderPrometheus, registerPromClient, escapeLabelValue } from '../../src/metrics/prometheus.js'
+import { parsePrometheus as looseParse, statsFromSamples } from '../../src/metrics/parse.js'
+import { ManualClock } from '../helpers/clock.js'
 import { serveMetrics } from '../../src/metrics/http_endpoint.js'
 import { channels, traced } from '../../src/metrics/tracing.js'
 import type { TraceMessage } from '../../src/metrics/tracing.js'
@@ -100,8 +102,11 @@ function parsePrometheus(text: string): Map<string, Family> {
     if (parts[0] !== '' || parts.length < 2 || parts.length > 3) throw new Error(`bad sample line '${line}'`)
     const value = parseValue(parts[1] as string)
     if (parts[2] !== undefined && !/^-?\d+$/.test(parts[2])) throw new Error(`bad timestamp in '${line}'`)
-    const f = families.get(name)
+    const suffix = /^(.*)_(bucket|sum|count)$/.exec(name)
+    const f = families.get(name) ?? (suffix && families.get(suffix[1] as string)?.type === 'histogram' ? families.get(suffix[1] as string) : undefined)
     if (!f || f.type === undefined) throw new Error(`sample ${name} without a preceding TYPE`)
+    if (f.type === 'histogram' && f.name === name) throw new Error(`histogram sample ${name} without _bucket/_sum/_count`)
+    if (suffix?.[2] === 'bucket' && f.type === 'histogram' && labels.le === undefined) throw new Error(`bucket without le in '${line}'`)
     const id = name + JSON.stringify(Object.entries(labels).sort())
     if (seen.has(id)) throw new Error(`duplicate series ${id}`)
     seen.add(id)
@@ -111,7 +116,8 @@ function parsePrometheus(text: string): Map<string, Family> {
 }
 
 function valueOf(families: Map<string, Family>, name: string, labels: Record<string, string>): number | undefined {
-  const s = families.get(name)?.samples.find((x) => Object.entries(labels).every(([k, v]) => x.labels[k] === v) && Object.keys(x.labels).length === Object.keys(labels).length)
+  const f = families.get(name) ?? families.get(name.replace(/_(bucket|sum|count)$/, ''))
+  const s = f?.samples.filter((x) => x.name === name).find((x) => Object.entries(labels).every(([k, v]) => x.labels[k] === v) && Object.keys(x.labels).length === Object.keys(labels).length)
   return s?.value
 }
 
@@ -124,64 +130,178 @@ afterEach(async () => {
   await Promise.all(open.splice(0).map((c) => c.close()))
 })
 
-/** 3 sets, 5 hits, 2 misses against L2 only, so the L2 counters are exact. */
+/**
+ * A known workload against L2 only (no L1), so every lookup is an L2 round trip
+ * and each counter has one exact value: 5 sets, 5 hits, 4 misses (2 unknown keys,
+ * 1 getOrSet lookup, 1 expired entry), 1 expiration, 1 delete, 1 loader call and
+ * 2 coalesced getOrSet calls, 2 tags and 1 prefix invalidated.
+ */
 async function workload(): Promise<NearCache> {
-  const cache = await createCache({ redis: inject('redisUrl'), namespace: `metrics-${randomUUID().slice(0, 8)}`, l1: false })
+  const clock = new ManualClock()
+  const cache = await createCache({ redis: inject('redisUrl'), namespace: `metrics-${randomUUID().slice(0, 8)}`, l1: false, clock })
   open.push(cache)
   await cache.set('a', 1)
   await cache.set('b', { x: 2 })
   await cache.set('c', 'three')
   for (const k of ['a', 'b', 'c', 'a', 'b']) expect(await cache.get(k)).toBeDefined()
   for (const k of ['nope-1', 'nope-2']) expect(await cache.get(k)).toBeUndefined()
+  let calls = 0
+  const loader = async () => {
+    calls++
+    await new Promise((r) => setTimeout(r, 20))
+    return 'loaded'
+  }
+  expect(await Promise.all([1, 2, 3].map(() => cache.getOrSet('lazy', loader)))).toEqual(['loaded', 'loaded', 'loaded'])
+  expect(calls).toBe(1)
+  // Expiry by the injected clock: Redis still holds the entry (its PX is real time).
+  await cache.set('short', 'x', { ttl: 1000 })
+  clock.advance(5000)
+  expect(await cache.get('short')).toBeUndefined()
+  expect(await cache.delete('c')).toBe(true)
+  await cache.invalidateTags(['t1', 't2'])
+  await cache.invalidatePrefix('zz')
   return cache
 }
 
 function checkWorkload(families: Map<string, Family>, ns: string): void {
-  const l2 = { tier: 'l2', namespace: ns }
-  expect(valueOf(families, 'nearcache_hits_total', l2)).toBe(5)
-  expect(valueOf(families, 'nearcache_misses_total', l2)).toBe(2)
-  expect(valueOf(families, 'nearcache_sets_total', l2)).toBe(3)
-  expect(valueOf(families, 'nearcache_deletes_total', l2)).toBe(0)
-  expect(valueOf(families, 'nearcache_errors_total', l2)).toBe(0)
-  expect(valueOf(families, 'nearcache_hits_total', { tier: 'l1', namespace: ns })).toBe(0)
-  expect(valueOf(families, 'nearcache_tier_enabled', l2)).toBe(1)
-  expect(valueOf(families, 'nearcache_tier_enabled', { tier: 'l1', namespace: ns })).toBe(0)
-  expect(valueOf(families, 'nearcache_circuit_state', { namespace: ns })).toBe(0)
-  for (const name of ['hits', 'misses', 'sets', 'deletes', 'errors', 'evictions']) expect(families.get(`nearcache_${name}_total`)?.type).toBe('counter')
-  for (const name of ['nearcache_entries', 'nearcache_bytes', 'nearcache_latency_seconds', 'nearcache_circuit_state']) expect(families.get(name)?.type).toBe('gauge')
-  const p50 = valueOf(families, 'nearcache_latency_seconds', { ...l2, quantile: '0.5' })
-  const p99 = valueOf(families, 'nearcache_latency_seconds', { ...l2, quantile: '0.99' })
-  expect(p50).toBeGreaterThan(0)
-  expect(p50).toBeLessThan(1) // seconds, not milliseconds
-  expect(p99).toBeGreaterThanOrEqual(p50 as number)
+  const at = (name: string, labels: Record<string, string>) => valueOf(families, name, labels)
+  expect(at('nearcache_hits_total', { namespace: ns, tier: 'l2' })).toBe(5)
+  expect(at('nearcache_hits_total', { namespace: ns, tier: 'l1' })).toBe(0)
+  expect(at('nearcache_misses_total', { namespace: ns, tier: 'l2' })).toBe(4)
+  expect(at('nearcache_misses_total', { namespace: ns, tier: 'l1' })).toBe(0)
+  expect(at('nearcache_sets_total', { namespace: ns })).toBe(5)
+  expect(at('nearcache_deletes_total', { namespace: ns })).toBe(1)
+  expect(at('nearcache_expirations_total', { namespace: ns })).toBe(1)
+  expect(at('nearcache_errors_total', { namespace: ns })).toBe(0)
+  expect(at('nearcache_loader_calls_total', { namespace: ns })).toBe(1)
+  expect(at('nearcache_coalesced_loads_total', { namespace: ns })).toBe(2)
+  expect(at('nearcache_invalidations_total', { namespace: ns, kind: 'tag' })).toBe(2)
+  expect(at('nearcache_invalidations_total', { namespace: ns, kind: 'prefix' })).toBe(1)
+  // Every L2 lookup is timed: 5 hits + 4 misses.
+  expect(at('nearcache_lookup_duration_seconds_count', { namespace: ns, tier: 'l2' })).toBe(9)
+  expect(at('nearcache_lookup_duration_seconds_count', { namespace: ns, tier: 'l1' })).toBe(0)
+  // The tier's own counts: the expired entry was an L2 hit (nearcache decides expiry).
+  expect(at('nearcache_tier_hits_total', { tier: 'l2' })).toBe(6)
+  expect(at('nearcache_tier_misses_total', { tier: 'l2' })).toBe(3)
+  expect(at('nearcache_tier_sets_total', { tier: 'l2' })).toBe(5)
+  expect(at('nearcache_tier_deletes_total', { tier: 'l2' })).toBe(1)
+  expect(at('nearcache_tier_enabled', { tier: 'l2' })).toBe(1)
+  expect(at('nearcache_tier_enabled', { tier: 'l1' })).toBe(0)
+  expect(at('nearcache_circuit_state', {})).toBe(0)
+  expect(at('nearcache_write_behind_queue_depth', {})).toBe(0)
+  for (const name of ['hits', 'misses', 'sets', 'deletes', 'expirations', 'errors', 'loader_calls', 'coalesced_loads', 'invalidations', 'tier_hits', 'invalidation_messages']) {
+    expect(families.get(`nearcache_${name}_total`)?.type, name).toBe('counter')
+  }
+  for (const name of ['nearcache_l1_entries', 'nearcache_l1_bytes', 'nearcache_l1_capacity_bytes', 'nearcache_circuit_state', 'nearcache_write_behind_queue_depth']) {
+    expect(families.get(name)?.type, name).toBe('gauge')
+  }
+  for (const name of ['nearcache_lookup_duration_seconds', 'nearcache_tier_latency_seconds']) expect(families.get(name)?.type, name).toBe('histogram')
+  checkHistogram(families, 'nearcache_lookup_duration_seconds', { namespace: ns, tier: 'l2' })
+  checkHistogram(families, 'nearcache_tier_latency_seconds', { tier: 'l2' })
+}
+
+/** Buckets are cumulative, end at +Inf with the count, and the sum is in seconds. */
+function checkHistogram(families: Map<string, Family>, name: string, labels: Record<string, string>): void {
+  const f = families.get(name) as Family
+  const mine = (x: Sample) => Object.entries(labels).every(([k, v]) => x.labels[k] === v)
+  const buckets = f.samples.filter((x) => x.name === `${name}_bucket` && mine(x))
+  expect(buckets.length).toBeGreaterThan(2)
+  const les = buckets.map((b) => (b.labels.le === '+Inf' ? Infinity : Number(b.labels.le)))
+  expect(les).toEqual([...les].sort((a, b) => a - b))
+  expect(les.at(-1)).toBe(Infinity)
+  for (let i = 1; i < buckets.length; i++) expect(buckets[i]!.value).toBeGreaterThanOrEqual(buckets[i - 1]!.value)
+  const count = valueOf(families, `${name}_count`, labels) as number
+  expect(count).toBeGreaterThan(0)
+  expect(buckets.at(-1)!.value).toBe(count)
+  const sum = valueOf(families, `${name}_sum`, labels) as number
+  expect(sum / count).toBeGreaterThan(0)
+  expect(sum / count).toBeLessThan(1) // seconds, not milliseconds
 }
 
 describe('Prometheus text', () => {
   it('renders a workload with exact counters that a strict parser accepts', async () => {
     const cache = await workload()
-    const stats = cache.stats()
-    expect(stats.l2).toMatchObject({ hits: 5, misses: 2, sets: 3 })
-    const text = renderPrometheus(stats, { namespace: cache.prefix })
+    const text = cache.metrics()
     const families = parsePrometheus(text)
     checkWorkload(families, cache.prefix)
     for (const f of families.values()) expect(f.help, f.name).toBeTruthy()
+    // The text is stats() rendered: the same figures both ways.
+    expect(cache.stats().namespaces[cache.prefix]).toMatchObject({ hits: { l1: 0, l2: 5 }, misses: { l1: 0, l2: 4 }, loads: 1, coalesced: 2 })
+    // statsFromSamples (what `nearcache stats --from` and the demo use) reads it back.
+    const back = statsFromSamples(looseParse(text))
+    expect(back?.namespaces[cache.prefix]).toMatchObject({ hits: { l1: 0, l2: 5 }, misses: { l1: 0, l2: 4 }, sets: 5, deletes: 1, expirations: 1, loads: 1, coalesced: 2, invalidations: { tags: 2, prefixes: 1 } })
+    expect(back?.namespaces[cache.prefix]?.latency.l2.count).toBe(9)
+    expect(back?.l2).toMatchObject({ enabled: true, hits: 6, misses: 3, sets: 5 })
+  })
+
+  it('counts each namespace apart, and L1 and L2 answers apart', async () => {
+    const cache = await createCache({ redis: inject('redisUrl'), namespace: `metrics-ns-${randomUUID().slice(0, 8)}` })
+    open.push(cache)
+    const users = cache.namespace('users')
+    await cache.set('a', 1)
+    expect(await cache.get('a')).toBe(1) // L1 (the set filled it)
+    expect(await cache.get('a')).toBe(1) // L1
+    expect(await cache.get('x')).toBeUndefined() // L1 miss, L2 says missing: an L2 miss
+    expect(await cache.get('x')).toBeUndefined() // the negative entry: an L1 miss
+    expect(await cache.getMany(['a', 'x', 'y'])).toEqual([1, undefined, undefined]) // L1 hit, L1 miss, L2 miss
+    await users.set('u', 'v')
+    expect(await users.get('u')).toBe('v')
+    expect(await users.has('nobody')).toBe(false)
+    const f = parsePrometheus(cache.metrics())
+    const at = (name: string, labels: Record<string, string>) => valueOf(f, name, labels)
+    const root = cache.prefix
+    expect(at('nearcache_hits_total', { namespace: root, tier: 'l1' })).toBe(3)
+    expect(at('nearcache_hits_total', { namespace: root, tier: 'l2' })).toBe(0)
+    expect(at('nearcache_misses_total', { namespace: root, tier: 'l1' })).toBe(2)
+    expect(at('nearcache_misses_total', { namespace: root, tier: 'l2' })).toBe(2)
+    expect(at('nearcache_sets_total', { namespace: root })).toBe(1)
+    expect(at('nearcache_hits_total', { namespace: users.prefix, tier: 'l1' })).toBe(1)
+    expect(at('nearcache_misses_total', { namespace: users.prefix, tier: 'l2' })).toBe(1)
+    expect(at('nearcache_sets_total', { namespace: users.prefix })).toBe(1)
+    // L1 hits are timed one in 16 and counted 16 times: the count is a multiple of 16.
+    expect((at('nearcache_lookup_duration_seconds_count', { namespace: root, tier: 'l1' }) as number) % 16).toBe(0)
+    expect(at('nearcache_l1_capacity_bytes', {})).toBeGreaterThan(0)
+    expect(at('nearcache_l1_entries', {})).toBeGreaterThanOrEqual(2)
   })
 
   it('escapes label values and maps the circuit states', () => {
-    const zero = { enabled: true, hits: 0, misses: 0, sets: 0, deletes: 0, errors: 0, evictions: 0, entries: 3, bytes: 99, latency: { p50: 1.5, p99: 20, samples: 4 } }
+    const h = { bounds: [1], counts: [2, 1], count: 3, sumMs: 4.5 }
+    const zero = { enabled: true, hits: 0, misses: 0, sets: 0, deletes: 0, errors: 0, evictions: 0, entries: 3, bytes: 99, capacity: 1000, latency: { p50: 1.5, p99: 20, samples: 4 }, histogram: h }
     const ns = 'we\\ird "ns"\nline'
+    const nsStats = {
+      hits: { l1: 7, l2: 1 }, misses: { l1: 0, l2: 2 }, sets: 0, deletes: 0, expirations: 0, errors: 0, loads: 0, coalesced: 0,
+      invalidations: { tags: 0, prefixes: 0 }, latency: { l1: h, l2: h },
+    }
     for (const [circuit, n] of [['closed', 0], ['open', 1], ['half-open', 2]] as const) {
-      const stats: CacheStats = { l1: { ...zero }, l2: { ...zero, hits: 7 }, circuit }
-      const text = renderPrometheus(stats, { namespace: ns })
+      const stats: CacheStats = {
+        l1: { ...zero },
+        l2: { ...zero, hits: 7 },
+        circuit,
+        namespaces: { [ns]: nsStats },
+        process: { invalidationsSent: 4, invalidationsReceived: 5, l1Flushes: 1, writeBehindDepth: 6 },
+      }
+      const text = renderPrometheus(stats)
       expect(text).toContain(`namespace="${escapeLabelValue(ns)}"`)
       expect(text).toContain('namespace="we\\\\ird \\"ns\\"\\nline"')
       const f = parsePrometheus(text)
-      expect(valueOf(f, 'nearcache_circuit_state', { namespace: ns })).toBe(n)
-      expect(valueOf(f, 'nearcache_hits_total', { tier: 'l2', namespace: ns })).toBe(7)
-      expect(valueOf(f, 'nearcache_entries', { tier: 'l1', namespace: ns })).toBe(3)
-      expect(valueOf(f, 'nearcache_bytes', { tier: 'l1', namespace: ns })).toBe(99)
-      expect(valueOf(f, 'nearcache_latency_seconds', { tier: 'l1', namespace: ns, quantile: '0.5' })).toBe(0.0015)
-      expect(valueOf(f, 'nearcache_latency_seconds', { tier: 'l1', namespace: ns, quantile: '0.99' })).toBe(0.02)
+      expect(valueOf(f, 'nearcache_circuit_state', {})).toBe(n)
+      expect(valueOf(f, 'nearcache_hits_total', { tier: 'l1', namespace: ns })).toBe(7)
+      expect(valueOf(f, 'nearcache_tier_hits_total', { tier: 'l2' })).toBe(7)
+      expect(valueOf(f, 'nearcache_l1_entries', {})).toBe(3)
+      expect(valueOf(f, 'nearcache_l1_bytes', {})).toBe(99)
+      expect(valueOf(f, 'nearcache_invalidation_messages_total', { direction: 'sent' })).toBe(4)
+      expect(valueOf(f, 'nearcache_invalidation_messages_total', { direction: 'received' })).toBe(5)
+      expect(valueOf(f, 'nearcache_l1_flushes_total', {})).toBe(1)
+      expect(valueOf(f, 'nearcache_write_behind_queue_depth', {})).toBe(6)
+      expect(valueOf(f, 'nearcache_lookup_duration_seconds_bucket', { tier: 'l1', namespace: ns, le: '0.001' })).toBe(2)
+      expect(valueOf(f, 'nearcache_lookup_duration_seconds_bucket', { tier: 'l1', namespace: ns, le: '+Inf' })).toBe(3)
+      expect(valueOf(f, 'nearcache_lookup_duration_seconds_sum', { tier: 'l1', namespace: ns })).toBe(0.0045)
+      // Read back, the snapshot is the same (L2 has no entries/bytes series; latency windows are not exported).
+      expect(statsFromSamples(looseParse(text))).toEqual({
+        ...stats,
+        l1: { ...stats.l1, latency: expect.anything() },
+        l2: { ...stats.l2, entries: 0, bytes: 0, capacity: 0, latency: expect.anything() },
+      })
     }
   })
 
@@ -190,6 +310,7 @@ describe('Prometheus text', () => {
     expect(() => parsePrometheus('# TYPE x counter\nx{a="b} 1\n')).toThrow()
     expect(() => parsePrometheus('# TYPE x counter\nx 1\nx 2\n')).toThrow(/duplicate/)
     expect(() => parsePrometheus('# TYPE x counter\nx one\n')).toThrow(/value/)
+    expect(() => parsePrometheus('# TYPE h histogram\nh_bucket 1\n')).toThrow(/le/)
   })
 })
 
@@ -216,9 +337,11 @@ describe('HTTP endpoint', () => {
   })
 
   it('reports degraded and down from the circuit state', async () => {
-    const base = { enabled: true, hits: 0, misses: 0, sets: 0, deletes: 0, errors: 0, evictions: 0, entries: 1, bytes: 2, latency: { p50: 0, p99: 0, samples: 0 } }
+    const histogram = { bounds: [], counts: [0], count: 0, sumMs: 0 }
+    const base = { enabled: true, hits: 0, misses: 0, sets: 0, deletes: 0, errors: 0, evictions: 0, entries: 1, bytes: 2, capacity: 10, latency: { p50: 0, p99: 0, samples: 0 }, histogram }
     let circuit: CacheStats['circuit'] = 'half-open'
-    const fake = { prefix: 'fake', stats: (): CacheStats => ({ l1: base, l2: base, circuit }) }
+    const process = { invalidationsSent: 0, invalidationsReceived: 0, l1Flushes: 0, writeBehindDepth: 0 }
+    const fake = { prefix: 'fake', stats: (): CacheStats => ({ l1: base, l2: base, circuit, namespaces: {}, process }) }
     const server = await serveMetrics(fake, { port: 0 })
     cleanups.push(() => server.close())
     const h1 = await fetch(`${server.url}/health`)
@@ -247,21 +370,29 @@ describe('HTTP endpoint', () => {
 })
 
 describe('prom-client adapter', () => {
-  it('mirrors the counters on scrape', async () => {
+  it('mirrors the same families on scrape', async () => {
     const cache = await workload()
     const registry = new promClient.Registry()
-    const reg = registerPromClient(cache, registry, promClient)
+    const reg = registerPromClient(cache, registry)
     const text = await registry.metrics()
     checkWorkload(parsePrometheus(text), cache.prefix)
+    // The same family names, types and series as cache.metrics().
+    const mine = parsePrometheus(cache.metrics())
+    const theirs = parsePrometheus(text)
+    expect([...theirs.keys()].sort()).toEqual([...mine.keys()].sort())
+    for (const [name, f] of mine) {
+      expect(theirs.get(name)?.type, name).toBe(f.type)
+      expect(theirs.get(name)?.samples.length, name).toBe(f.samples.length)
+    }
 
     // Collect-on-scrape: later activity shows up in the next scrape.
     await cache.get('a')
     const again = parsePrometheus(await registry.metrics())
     expect(valueOf(again, 'nearcache_hits_total', { tier: 'l2', namespace: cache.prefix })).toBe(6)
 
-    // A second cache on the same registry adds its own series.
+    // A second cache on the same registry adds its own namespace's series.
     const other = await workload()
-    const reg2 = registerPromClient(other, registry, promClient)
+    const reg2 = registerPromClient(other, registry)
     const both = parsePrometheus(await registry.metrics())
     expect(valueOf(both, 'nearcache_hits_total', { tier: 'l2', namespace: cache.prefix })).toBe(6)
     expect(valueOf(both, 'nearcache_hits_total', { tier: 'l2', namespace: other.prefix })).toBe(5)

@@ -23,7 +23,7 @@ describe('cache.metrics() and tracing hooks on the cache itself', () => {
       expect(mine.map((m) => m.phase)).toContain('end')
       expect(mine.every((m) => m.op === 'get' && m.ctx.key === 'k')).toBe(true)
       const text = cache.metrics()
-      expect(text).toContain('nearcache_hits_total{tier="l1",namespace="obs"} 3')
+      expect(text).toContain('nearcache_hits_total{namespace="obs",tier="l1"} 3')
       expect(text).toContain('# TYPE nearcache_hits_total counter')
     } finally {
       await cache.close()
@@ -37,7 +37,8 @@ describe('cache.metrics() and tracing hooks on the cache itself', () => {
       expect(h.status).toBe('ok')
       expect(h.circuit).toBe('closed')
       expect(JSON.stringify(h)).toMatch(/ping/i)
-      const stream = cache.events()
+      // Other test files' caches announce invalidations on the same Redis: errors only here.
+      const stream = cache.events({ types: ['error'] })
       const raw = new Redis(inject('redisUrl'))
       await raw.set('obs-h:junk', 'not an envelope')
       raw.disconnect()
@@ -45,6 +46,43 @@ describe('cache.metrics() and tracing hooks on the cache itself', () => {
       const first = await stream.next()
       expect(first.value).toMatchObject({ type: 'error' })
       await stream.return?.()
+    } finally {
+      await cache.close()
+    }
+  })
+  it('events() carries evictions caused by this thread and the invalidations this process sends', async () => {
+    const ns = `obs-ev-${Date.now()}`
+    const cache = await createCache({ redis: inject('redisUrl'), namespace: ns, l1: { maxBytes: '256kb' } })
+    try {
+      const stream = cache.events({ types: ['eviction', 'invalidation'], maxBuffer: 100_000 })
+      await cache.delete('gone')
+      const big = 'x'.repeat(2000)
+      for (let i = 0; i < 400; i++) await cache.set(`k${i}`, big)
+      const seen: { type: string; detail: unknown }[] = []
+      for (let i = 0; i < 50 && seen.filter((e) => e.type === 'eviction').length < 5; ) {
+        const n = await stream.next()
+        seen.push(n.value as { type: string; detail: unknown })
+        if (n.value.type === 'eviction') i++
+      }
+      await stream.return()
+      const sent = seen.find((e) => e.type === 'invalidation' && (e.detail as { direction: string }).direction === 'sent')
+      expect(sent?.detail).toMatchObject({ direction: 'sent', keys: expect.arrayContaining([`${ns}:gone`]) })
+      const evictions = seen.filter((e) => e.type === 'eviction').map((e) => (e.detail as { key: string }).key)
+      expect(evictions.length).toBeGreaterThanOrEqual(5)
+      for (const k of evictions) expect(k).toMatch(new RegExp(`^${ns}:k\\d+$`))
+      expect(cache.stats().l1.evictions).toBeGreaterThanOrEqual(evictions.length)
+      expect(cache.stats().process.invalidationsSent).toBeGreaterThanOrEqual(1)
+    } finally {
+      await cache.close()
+    }
+  })
+
+  it('health() on a Redis Cluster reports the Cluster state', async () => {
+    const cache = await createCache({ redis: { cluster: inject('clusterNodes') }, namespace: 'obs-cluster' })
+    try {
+      const h = await cache.health()
+      expect(h.l2.clusterState).toBe('ok')
+      expect(h.status).toBe('ok')
     } finally {
       await cache.close()
     }

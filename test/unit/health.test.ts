@@ -3,10 +3,11 @@ import { healthReport } from '../../src/health/health.js'
 import type { CacheStats, TierStats } from '../../src/stats.js'
 
 function tier(o: Partial<TierStats> = {}): TierStats {
-  return { enabled: true, hits: 0, misses: 0, sets: 0, deletes: 0, errors: 0, evictions: 0, entries: 0, bytes: 0, latency: { p50: 0, p99: 0, samples: 0 }, ...o }
+  const histogram = { bounds: [], counts: [0], count: 0, sumMs: 0 }
+  return { enabled: true, hits: 0, misses: 0, sets: 0, deletes: 0, errors: 0, evictions: 0, entries: 0, bytes: 0, capacity: 0, latency: { p50: 0, p99: 0, samples: 0 }, histogram, ...o }
 }
 function stats(l1: Partial<TierStats> = {}, l2: Partial<TierStats> = {}, circuit: CacheStats['circuit'] = 'closed'): CacheStats {
-  return { l1: tier(l1), l2: tier(l2), circuit }
+  return { l1: tier(l1), l2: tier(l2), circuit, namespaces: {}, process: { invalidationsSent: 0, invalidationsReceived: 0, l1Flushes: 0, writeBehindDepth: 0 } }
 }
 
 describe('healthReport', () => {
@@ -106,5 +107,27 @@ describe('healthReport', () => {
     const r = healthReport({ stats: stats({ hits: 100, misses: 1900, sets: 1900, evictions: 1500 }, { latency: { p50: 1, p99: 90, samples: 10 } }, 'open') })
     expect(r.status).toBe('down')
     expect(r.recommendations).toHaveLength(4)
+  })
+
+  it('uses the namespaces\' lookups (not internal tier reads) for the hit ratio when there are any', () => {
+    const s = stats({ hits: 5000, misses: 100 }, { hits: 50, misses: 50 })
+    const h = { bounds: [], counts: [0], count: 0, sumMs: 0 }
+    const ns = (l1: number, l2: number, miss: number) => ({
+      hits: { l1, l2 }, misses: { l1: 0, l2: miss }, sets: 0, deletes: 0, expirations: 0, errors: 0, loads: 0, coalesced: 0,
+      invalidations: { tags: 0, prefixes: 0 }, latency: { l1: h, l2: h },
+    })
+    s.namespaces = { a: ns(300, 100, 1200), b: ns(100, 0, 300) }
+    const r = healthReport({ stats: s })
+    expect(r.lookups).toBe(2000)
+    expect(r.hitRatio).toBeCloseTo(0.25)
+    expect(r.status).toBe('degraded')
+  })
+
+  it('a Redis Cluster whose state is not ok is down', () => {
+    const r = healthReport({ stats: stats(), clusterState: 'fail' })
+    expect(r.status).toBe('down')
+    expect(r.l2.clusterState).toBe('fail')
+    expect(r.recommendations).toEqual([expect.stringMatching(/^Redis Cluster state is 'fail'/)])
+    expect(healthReport({ stats: stats(), clusterState: 'ok' }).status).toBe('ok')
   })
 })

@@ -1,7 +1,8 @@
 import type { Redis } from 'ioredis'
 import { healthReport } from '../../health/health.js'
 import type { HealthReport } from '../../health/health.js'
-import type { CacheStats, TierStats } from '../../stats.js'
+import { parsePrometheus, statsFromSamples } from '../../metrics/parse.js'
+import type { CacheStats } from '../../stats.js'
 import { parseDuration } from '../../util/units.js'
 import { str } from '../args.js'
 import type { Command } from '../command.js'
@@ -9,150 +10,35 @@ import { connect, disconnect, isCluster, masters, nodeAddress } from '../connect
 import type { Client } from '../connect.js'
 import { CliError, UsageError, oneLine } from '../errors.js'
 import { note, out, table } from '../output.js'
+import { formatCacheStats } from '../stats_format.js'
 import { parseInfo } from './status.js'
 
 const DEFAULT_INTERVAL_MS = 2000
 const FETCH_TIMEOUT_MS = 5000
-const CIRCUIT = ['closed', 'open', 'half-open'] as const
 
-/** One sample of Prometheus text: name, labels, value. */
-export interface Sample {
-  name: string
-  labels: Record<string, string>
-  value: number
-}
-
-/** Prometheus text exposition format (comments and blank lines skipped; timestamps ignored). */
-export function parsePrometheus(text: string): Sample[] {
-  const samples: Sample[] = []
-  for (const raw of text.split(/\r?\n/)) {
-    const line = raw.trim()
-    if (line === '' || line.startsWith('#')) continue
-    const m = /^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(.*)\})?\s+(\S+)/.exec(line)
-    if (!m) continue
-    const labels: Record<string, string> = {}
-    for (const l of (m[2] ?? '').matchAll(/([a-zA-Z_][a-zA-Z0-9_]*)\s*=\s*"((?:[^"\\]|\\.)*)"/g)) {
-      labels[l[1] as string] = (l[2] as string).replace(/\\(.)/g, (_, c: string) => (c === 'n' ? '\n' : c))
-    }
-    const v = m[3] as string
-    const value = v === '+Inf' ? Infinity : v === '-Inf' ? -Infinity : Number(v)
-    samples.push({ name: m[1] as string, labels, value })
-  }
-  return samples
-}
-
-export interface TierFigures {
-  tier: string
-  hits: number
-  misses: number
-  /** hits / (hits + misses); null before the first lookup. */
-  hitRatio: number | null
-  sets: number
-  deletes: number
-  errors: number
-  evictions: number
-  entries: number
-  bytes: number
-  /** ms; null when the metrics have no such quantile. */
-  p50: number | null
-  p99: number | null
-}
-
-export interface ProcessStats {
+export interface ProcessFigures {
   source: string
   namespaces: string[]
-  circuit: CacheStats['circuit'] | 'unknown'
-  tiers: TierFigures[]
+  circuit: CacheStats['circuit']
+  /** The process's stats, rebuilt from its metrics. */
+  stats: CacheStats
   health: HealthReport
 }
 
-const COUNTERS = ['hits', 'misses', 'sets', 'deletes', 'errors', 'evictions'] as const
+/** The figures of a nearcache process's /metrics text. */
+export function processFigures(text: string, source: string): ProcessFigures {
+  const s = statsFromSamples(parsePrometheus(text))
+  if (!s) throw new CliError(`${source} has no nearcache_* metrics (is it a nearcache process's metrics endpoint?)`)
+  const health = healthReport({ stats: s, ...(s.l1.capacity > 0 ? { l1MaxBytes: s.l1.capacity } : {}) })
+  return { source, namespaces: Object.keys(s.namespaces).sort(), circuit: s.circuit, stats: s, health }
+}
 
-/** The figures of a nearcache process's /metrics, summed over namespaces, per tier. */
-export function processStats(samples: Sample[], source: string): ProcessStats {
-  const tiers = new Map<string, TierFigures>()
-  const namespaces = new Set<string>()
-  const tierOf = (s: Sample) => {
-    const name = s.labels.tier ?? 'all'
-    let t = tiers.get(name)
-    if (!t) {
-      t = { tier: name, hits: 0, misses: 0, hitRatio: null, sets: 0, deletes: 0, errors: 0, evictions: 0, entries: 0, bytes: 0, p50: null, p99: null }
-      tiers.set(name, t)
-    }
-    return t
-  }
-  const quantiles = new Map<string, { sum: number; n: number }>()
-  let circuit: ProcessStats['circuit'] = 'unknown'
-  let found = false
-  for (const s of samples) {
-    if (!s.name.startsWith('nearcache_')) continue
-    found = true
-    if (s.labels.namespace !== undefined) namespaces.add(s.labels.namespace)
-    const base = s.name.slice('nearcache_'.length)
-    const counter = COUNTERS.find((c) => base === `${c}_total`)
-    if (counter) tierOf(s)[counter] += s.value
-    else if (base === 'entries' || base === 'bytes') tierOf(s)[base] += s.value
-    else if (base === 'latency_seconds' && s.labels.quantile !== undefined && Number.isFinite(s.value)) {
-      // Several namespaces share one latency window per tier: show the worst.
-      const key = `${s.labels.tier ?? 'all'}|${Number(s.labels.quantile)}`
-      const q = quantiles.get(key) ?? { sum: 0, n: 0 }
-      q.sum = Math.max(q.sum, s.value * 1000)
-      q.n++
-      quantiles.set(key, q)
-      tierOf(s)
-    } else if (base === 'circuit_state') {
-      if (s.labels.state !== undefined) {
-        if (s.value === 1 && (CIRCUIT as readonly string[]).includes(s.labels.state)) circuit = s.labels.state as CacheStats['circuit']
-      } else circuit = CIRCUIT[s.value] ?? 'unknown'
-    }
-  }
-  if (!found) throw new CliError(`${source} has no nearcache_* metrics (is it a nearcache process's metrics endpoint?)`)
-  for (const t of tiers.values()) {
-    t.hitRatio = t.hits + t.misses > 0 ? t.hits / (t.hits + t.misses) : null
-    const q = (p: number) => {
-      const v = quantiles.get(`${t.tier}|${p}`)
-      return v ? Math.round(v.sum * 1000) / 1000 : null
-    }
-    t.p50 = q(0.5)
-    t.p99 = q(0.99)
-  }
-  const order = (n: string) => (n === 'l1' ? 0 : n === 'l2' ? 1 : 2)
-  const list = [...tiers.values()].sort((a, b) => order(a.tier) - order(b.tier) || a.tier.localeCompare(b.tier))
-  const asTier = (name: string): TierStats => {
-    const t = tiers.get(name)
-    return {
-      enabled: t !== undefined,
-      hits: t?.hits ?? 0,
-      misses: t?.misses ?? 0,
-      sets: t?.sets ?? 0,
-      deletes: t?.deletes ?? 0,
-      errors: t?.errors ?? 0,
-      evictions: t?.evictions ?? 0,
-      entries: t?.entries ?? 0,
-      bytes: t?.bytes ?? 0,
-      latency: { p50: t?.p50 ?? 0, p99: t?.p99 ?? 0, samples: t?.p99 != null ? 1 : 0 },
-    }
-  }
-  const health = healthReport({ stats: { l1: asTier('l1'), l2: asTier('l2'), circuit: circuit === 'unknown' ? 'closed' : circuit } })
-  return { source, namespaces: [...namespaces].sort(), circuit, tiers: list, health }
+export function formatProcessFigures(p: ProcessFigures): string {
+  return `Process     ${p.source}
+${formatCacheStats(p.stats, p.health)}`
 }
 
 const ratio = (r: number | null) => (r === null ? '-' : `${(r * 100).toFixed(1)}%`)
-const msText = (v: number | null) => (v === null ? '-' : `${v.toFixed(3)} ms`)
-
-export function formatProcessStats(p: ProcessStats): string {
-  const lines = [`Process     ${p.source}`]
-  if (p.namespaces.length) lines.push(`Namespaces  ${p.namespaces.join(', ')}`)
-  lines.push(`Circuit     ${p.circuit}`)
-  const rows = [['TIER', 'HITS', 'MISSES', 'HIT RATIO', 'SETS', 'DELETES', 'ERRORS', 'EVICTIONS', 'ENTRIES', 'BYTES', 'P50', 'P99']]
-  for (const t of p.tiers) {
-    rows.push([t.tier, ...[t.hits, t.misses].map(String), ratio(t.hitRatio), ...[t.sets, t.deletes, t.errors, t.evictions, t.entries, t.bytes].map(String), msText(t.p50), msText(t.p99)])
-  }
-  lines.push(table(rows))
-  lines.push(`Health      ${p.health.status}${p.health.hitRatio !== undefined ? `, overall hit ratio ${ratio(p.health.hitRatio)} over ${p.health.lookups} lookups` : ''}`)
-  for (const r of p.health.recommendations) lines.push(`  - ${r}`)
-  return lines.join('\n')
-}
 
 export interface RedisNodeStats {
   addr: string
@@ -279,10 +165,12 @@ export const stats: Command = {
   name: 'stats',
   summary: "Hit ratios and figures of a running process, or Redis's own",
   usage: 'stats [--from URL] [--watch] [--interval DURATION] [--json]',
-  help: `With --from, reads a running process's Prometheus metrics (serveMetrics) and prints,
-per tier, hits, misses, the hit ratio, sets, deletes, errors, evictions, entries,
-bytes and latency, summed over namespaces; then a health check with
-recommendations when the figures look wrong. Without --from, connects to Redis and
+  help: `With --from, reads a running process's Prometheus metrics (serveMetrics) and prints
+the L1 fill; per tier, hits, misses, the hit ratio, sets, deletes, errors,
+evictions and round-trip p50/p99; per namespace, hits by tier, misses, sets,
+deletes, expirations, loader calls, coalesced calls and get p50/p99; the
+invalidations sent and received and the write-behind queue; then a health check
+with recommendations when the figures look wrong. Without --from, connects to Redis and
 prints each master's INFO figures: keyspace hits and misses (for every client of
 the server, not only nearcache), ops/s, keys, expired and evicted keys, memory.
 
@@ -321,8 +209,8 @@ Examples:
       const label = globals.target.label
       const sample = async (): Promise<{ json: unknown; text: string }> => {
         if (from !== undefined) {
-          const p = processStats(parsePrometheus(await fetchMetrics(from)), from)
-          return { json: p, text: formatProcessStats(p) }
+          const p = processFigures(await fetchMetrics(from), from)
+          return { json: p, text: formatProcessFigures(p) }
         }
         const r = await collectRedisStats(client as Client, label)
         return { json: r, text: formatRedisStats(r) }
