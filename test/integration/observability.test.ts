@@ -87,4 +87,21 @@ describe('cache.metrics() and tracing hooks on the cache itself', () => {
       await cache.close()
     }
   })
+  it('counts invalidations received from another process (two caches, two buses)', async () => {
+    const ns = `obs-inv-${Date.now()}`
+    const a = await createCache({ redis: inject('redisUrl'), namespace: ns })
+    const b = await createCache({ redis: inject('redisUrl'), namespace: ns })
+    try {
+      const received = b.stats().process.invalidationsReceived
+      await a.set('k', 1)
+      const deadline = Date.now() + 5000
+      while (b.stats().process.invalidationsReceived === received && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10))
+      expect(b.stats().process.invalidationsReceived).toBeGreaterThan(received)
+      expect(a.stats().process.invalidationsSent).toBeGreaterThanOrEqual(1)
+      expect(b.metrics()).toMatch(/nearcache_invalidation_messages_total\{direction="received"\} [1-9]/)
+    } finally {
+      await a.close()
+      await b.close()
+    }
+  })
 })

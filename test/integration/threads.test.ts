@@ -101,6 +101,27 @@ describe.each(allBackends)('threads sharing one L1 on $name', (backend) => {
     expect(fromMain.l1.hits).toBeGreaterThanOrEqual(2)
     expect(fromMain.l1.entries).toBeGreaterThanOrEqual(1)
   })
+
+  it('counts each namespace over all threads, in one block per namespace', async () => {
+    const { main, worker } = await pair()
+    const child = main.namespace('child')
+    await main.set('x', 1)
+    await child.set('y', 2)
+    await worker.call('get', 'x') // an L1 hit counted by the worker's row
+    await worker.callIn('child', 'get', 'y')
+    await worker.callIn('child', 'get', 'missing')
+    await main.get('x')
+    const fromWorker = await worker.call<ReturnType<NearCache['stats']>>('stats')
+    const fromMain = main.stats()
+    expect(fromWorker.namespaces).toEqual(fromMain.namespaces)
+    const root = fromMain.namespaces[main.prefix]
+    const kid = fromMain.namespaces[child.prefix]
+    expect(root?.hits.l1).toBe(2)
+    expect(root?.sets).toBe(1)
+    expect(kid?.hits.l1).toBe(1)
+    expect((kid?.misses.l1 ?? 0) + (kid?.misses.l2 ?? 0)).toBe(1)
+    expect(kid?.sets).toBe(1)
+  })
 })
 
 describe('attaching', () => {

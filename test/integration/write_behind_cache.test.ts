@@ -27,10 +27,14 @@ describe('createCache({ writeBehind })', () => {
     const cache = await createCache({ redis: inject('redisUrl'), namespace, writeBehind: { dir, flushInterval: '10s', batchSize: 10_000 } })
     await cache.setMany(Array.from({ length: 200 }, (_, i) => ({ key: `k${i}`, value: { i } })))
     expect(await raw.exists(`${namespace}:k0`)).toBe(0) // not flushed yet
+    // The queue depth gauge (stats and the metrics text).
+    expect(cache.stats().process.writeBehindDepth).toBe(200)
+    expect(cache.metrics()).toContain('nearcache_write_behind_queue_depth 200\n')
     expect(await cache.get('k7')).toEqual({ i: 7 })
     // A delete waits for the queue, so the queued write cannot bring the key back.
     expect(await cache.delete('k3')).toBe(true)
     expect(await raw.exists(`${namespace}:k1`)).toBe(1)
+    expect(cache.stats().process.writeBehindDepth).toBe(0) // the delete drained it
     await cache.set('late', 'queued')
     await cache.close()
     expect(await raw.exists(`${namespace}:k3`)).toBe(0)
