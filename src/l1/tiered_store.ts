@@ -56,11 +56,13 @@ export class TieredStore implements Tier {
     // While cross-process invalidations may be missing, or if trust changed since the
     // L2 read began, L1 is not filled (it was flushed, and the value may be stale).
     if (!this.table.trusted || this.table.trustEpoch() !== trust) return
+    let stored = false
     if (value === null) {
-      if (this.opts.negativeTtl > 0) this.table.put(key, null, now + this.opts.negativeTtl, now, { epoch, removeOnRace: false, bump: false })
+      if (this.opts.negativeTtl > 0) stored = this.table.put(key, null, now + this.opts.negativeTtl, now, { epoch, removeOnRace: false, bump: false })
     } else if (value.length <= this.opts.maxEntryBytes) {
-      this.table.put(key, value, this.deadlineOf(value, now), now, { epoch, removeOnRace: false, bump: false })
+      stored = this.table.put(key, value, this.deadlineOf(value, now), now, { epoch, removeOnRace: false, bump: false })
     }
+    if (stored) this.meter.add(Field.Sets)
   }
 
   private l1Get(key: string, now: number): Uint8Array | null {
@@ -124,7 +126,7 @@ export class TieredStore implements Tier {
       this.table.take(w.key, now)
       return
     }
-    this.table.put(w.key, w.bytes, this.deadlineOf(w.bytes, now), now, { epoch, removeOnRace: true, bump: true })
+    if (this.table.put(w.key, w.bytes, this.deadlineOf(w.bytes, now), now, { epoch, removeOnRace: true, bump: true })) this.meter.add(Field.Sets)
   }
 
   private forget(keys: string[]): void {

@@ -260,6 +260,8 @@ describe('Prometheus text', () => {
     expect(at('nearcache_sets_total', { namespace: users.prefix })).toBe(1)
     // L1 hits are timed one in 16 and counted 16 times: the count is a multiple of 16.
     expect((at('nearcache_lookup_duration_seconds_count', { namespace: root, tier: 'l1' }) as number) % 16).toBe(0)
+    // L1 stores: the two sets, and the fills of the three keys L2 had not (negative entries).
+    expect(at('nearcache_tier_sets_total', { tier: 'l1' })).toBe(5)
     expect(at('nearcache_l1_capacity_bytes', {})).toBeGreaterThan(0)
     expect(at('nearcache_l1_entries', {})).toBeGreaterThanOrEqual(2)
   })
