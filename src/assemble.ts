@@ -36,8 +36,9 @@ export function assemble(p: Parts): NearCache {
     const emitter = p.emitter
     table.onEvict = (readKey) => {
       stats.l1.add(Field.Evictions)
-      // Decoding the key costs something: only while someone listens.
-      if (emitter.listenerCount('eviction') > 0) emitter.emit('eviction', { key: readKey() })
+      const key = readKey()
+      stats.evicted(key)
+      if (emitter.listenerCount('eviction') > 0) emitter.emit('eviction', { key })
     }
   }
   let tier: Tier

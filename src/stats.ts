@@ -54,6 +54,8 @@ export interface NamespaceStats {
   coalesced: number
   /** Tags invalidated (invalidateTags) and prefixes removed (invalidatePrefix, clear). */
   invalidations: { tags: number; prefixes: number }
+  /** L1 entries of this namespace evicted to make room (by the longest registered namespace that prefixes the key). */
+  evictions: number
   /** Lookup latency of get and getOrSet (not the loader), by the tier that answered (L1 answers: one in 16 is timed and counted 16 times). */
   latency: { l1: HistogramSnapshot; l2: HistogramSnapshot }
 }
@@ -113,8 +115,9 @@ export const enum NsField {
   Coalesced = 9,
   TagInvalidations = 10,
   PrefixInvalidations = 11,
+  Evictions = 12,
 }
-const NS_COUNTERS = 12
+const NS_COUNTERS = 13
 const NS_FIELDS = NS_COUNTERS + 2 * HISTOGRAM_FIELDS
 
 /** Namespace blocks per row; the last one collects every namespace past the others. */
@@ -250,6 +253,27 @@ export class StatsBlock {
     return m
   }
 
+  /** This thread's copy of the registered names, refreshed when the count changes. */
+  private known: string[] = []
+
+  /** Counts an L1 eviction against the namespace of `key` (the longest registered one that prefixes it). */
+  evicted(key: string): void {
+    const count = Math.min(MAX_NAMESPACES - 1, Atomics.load(this.head, 3))
+    while (this.known.length < count) this.known.push(this.nameAt(this.known.length))
+    let best = -1
+    let bestLen = -1
+    for (let i = 0; i < this.known.length; i++) {
+      const n = this.known[i] as string
+      if (n.length > bestLen && key.length > n.length && key.charCodeAt(n.length) === 58 && key.startsWith(n)) {
+        best = i
+        bestLen = n.length
+      }
+    }
+    // Keys of namespaces past the table's size (and internal keys) go to the overflow block.
+    const block = best >= 0 ? best : MAX_NAMESPACES - 1
+    this.mine[NS_BASE + block * NS_FIELDS + NsField.Evictions]! += 1
+  }
+
   private nameAt(i: number): string {
     const at = i * NAME_BYTES
     const len = (this.names[at] as number) | ((this.names[at + 1] as number) << 8)
@@ -328,14 +352,13 @@ export class StatsBlock {
         loads: f(NsField.Loads),
         coalesced: f(NsField.Coalesced),
         invalidations: { tags: f(NsField.TagInvalidations), prefixes: f(NsField.PrefixInvalidations) },
+        evictions: f(NsField.Evictions),
         latency: { l1: readHistogram(sum, b + NS_COUNTERS), l2: readHistogram(sum, b + NS_COUNTERS + HISTOGRAM_FIELDS) },
       }
     }
     for (let i = 0; i < nsCount; i++) namespaces[this.nameAt(i)] = block(i)
-    const other = block(MAX_NAMESPACES - 1)
-    if (other.sets + other.hits.l1 + other.hits.l2 + other.misses.l1 + other.misses.l2 + other.deletes + other.loads > 0 || this.nsOverflowed()) {
-      namespaces[OTHER_NAMESPACE] = other
-    }
+    const otherBase = NS_BASE + (MAX_NAMESPACES - 1) * NS_FIELDS
+    if (this.nsOverflowed() || sum.subarray(otherBase, otherBase + NS_FIELDS).some((v) => v !== 0)) namespaces[OTHER_NAMESPACE] = block(MAX_NAMESPACES - 1)
     const p = (x: ProcField) => sum[PROC_BASE + x] as number
     return {
       l1: tier(this.l1, 0, l1Usage),

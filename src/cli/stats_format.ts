@@ -47,7 +47,7 @@ export function formatCacheStats(s: CacheStats, health?: HealthReport): string {
   lines.push('Tiers (all namespaces, internal reads included)', table(tiers))
   const names = Object.keys(s.namespaces).sort()
   if (names.length > 0) {
-    const rows = [['NAMESPACE', 'L1 HITS', 'L2 HITS', 'MISSES', 'HIT RATIO', 'SETS', 'DELETES', 'EXPIRED', 'LOADS', 'COALESCED', 'LOOKUP P50', 'LOOKUP P99']]
+    const rows = [['NAMESPACE', 'L1 HITS', 'L2 HITS', 'MISSES', 'HIT RATIO', 'SETS', 'DELETES', 'EXPIRED', 'EVICTED', 'LOADS', 'COALESCED', 'LOOKUP P50', 'LOOKUP P99']]
     for (const name of names) {
       const n = s.namespaces[name]!
       const hits = n.hits.l1 + n.hits.l2
@@ -62,6 +62,7 @@ export function formatCacheStats(s: CacheStats, health?: HealthReport): string {
         String(n.sets),
         String(n.deletes),
         String(n.expirations),
+        String(n.evictions),
         String(n.loads),
         String(n.coalesced),
         ms(histogramQuantile(h, 0.5)),

@@ -88,6 +88,7 @@ function emptyNamespace(): NamespaceStats {
     loads: 0,
     coalesced: 0,
     invalidations: { tags: 0, prefixes: 0 },
+    evictions: 0,
     latency: { l1: h(), l2: h() },
   }
 }
@@ -99,6 +100,7 @@ const NS_COUNTERS: Record<string, (n: NamespaceStats, v: number, l: Record<strin
   deletes_total: (n, v) => (n.deletes += v),
   expirations_total: (n, v) => (n.expirations += v),
   errors_total: (n, v) => (n.errors += v),
+  evictions_total: (n, v) => (n.evictions += v),
   loader_calls_total: (n, v) => (n.loads += v),
   coalesced_loads_total: (n, v) => (n.coalesced += v),
   invalidations_total: (n, v, l) => (l.kind === 'tag' ? (n.invalidations.tags += v) : l.kind === 'prefix' ? (n.invalidations.prefixes += v) : 0),

@@ -101,6 +101,7 @@ export function metricFamilies(stats: CacheStats): MetricFamily[] {
   perNs('nearcache_sets_total', 'Entries written (set, setMany, getOrSet loads).', (n) => n.sets)
   perNs('nearcache_deletes_total', 'Live entries removed by delete and deleteMany.', (n) => n.deletes)
   perNs('nearcache_expirations_total', 'Entries a read found past their expiry (Redis drops most expired keys before they are read).', (n) => n.expirations)
+  perNs('nearcache_evictions_total', "L1 entries of the namespace evicted to make room (all threads' writes).", (n) => n.evictions)
   perNs('nearcache_errors_total', 'Corrupt entries and failed Redis commands of the namespace.', (n) => n.errors)
   perNs('nearcache_loader_calls_total', 'getOrSet loader calls made by this process.', (n) => n.loads)
   perNs('nearcache_coalesced_loads_total', "getOrSet calls answered by another call's in-flight load instead of calling their own loader.", (n) => n.coalesced)

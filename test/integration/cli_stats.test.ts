@@ -88,16 +88,16 @@ function fixedStats(): CacheStats {
     return { bounds, counts, count: counts.reduce((a, b) => a + b, 0), sumMs }
   }
   const tier = { deletes: 7, entries: 0, bytes: 0, capacity: 0, latency: { p50: 0, p99: 0, samples: 0 } }
-  const ns = (h1: number, h2: number, m2: number, sets: number) => ({
+  const ns = (h1: number, h2: number, m2: number, sets: number, evictions: number) => ({
     hits: { l1: h1, l2: h2 }, misses: { l1: 0, l2: m2 }, sets, deletes: 0, expirations: 3, errors: 0, loads: m2, coalesced: 1,
-    invalidations: { tags: 0, prefixes: 0 }, latency: { l1: hist([[1, 16 * 10]]), l2: hist([[6, 20]]) },
+    invalidations: { tags: 0, prefixes: 0 }, evictions, latency: { l1: hist([[1, 16 * 10]]), l2: hist([[6, 20]]) },
   })
   return {
     // L1 lookups within 0–5 µs and 5–10 µs (p50 3.75 µs, p99 9.85 µs); L2: 98 round trips of 0.25–0.5 ms and 2 of 50–100 ms.
     l1: { ...tier, enabled: true, hits: 1000, misses: 200, sets: 400, errors: 0, evictions: 300, entries: 150, bytes: 50_000, capacity: 200_000, histogram: hist([[0, 800], [1, 400]]) },
     l2: { ...tier, enabled: true, hits: 40, misses: 160, sets: 160, errors: 2, evictions: 0, histogram: hist([[6, 98], [13, 2]]) },
     circuit: 'closed',
-    namespaces: { shop: ns(900, 30, 20, 300), blog: ns(100, 10, 140, 100) },
+    namespaces: { shop: ns(900, 30, 20, 300, 250), blog: ns(100, 10, 140, 100, 50) },
     process: { invalidationsSent: 12, invalidationsReceived: 34, l1Flushes: 0, writeBehindDepth: 0 },
   }
 }
@@ -176,9 +176,9 @@ describe('nearcache stats', { timeout: TIMEOUT, concurrent: true }, () => {
     // TIER HITS MISSES HIT-RATIO SETS DELETES ERRORS EVICTIONS P50 P99 (quantiles estimated from the histograms)
     expect(cells('l1')).toEqual(['l1', '1000', '200', '83.3%', '400', '7', '0', '300', '3.8 µs', '9.9 µs'])
     expect(cells('l2')).toEqual(['l2', '40', '160', '20.0%', '160', '7', '2', '0', '377.6 µs', '75.00 ms'])
-    // NAMESPACE L1-HITS L2-HITS MISSES HIT-RATIO SETS DELETES EXPIRED LOADS COALESCED LOOKUP-P50 LOOKUP-P99
-    expect(cells('shop')).toEqual(['shop', '900', '30', '20', '97.9%', '300', '0', '3', '20', '1', '7.8 µs', '477.5 µs'])
-    expect(cells('blog')).toEqual(['blog', '100', '10', '140', '44.0%', '100', '0', '3', '140', '1', '7.8 µs', '477.5 µs'])
+    // NAMESPACE L1-HITS L2-HITS MISSES HIT-RATIO SETS DELETES EXPIRED EVICTED LOADS COALESCED LOOKUP-P50 LOOKUP-P99
+    expect(cells('shop')).toEqual(['shop', '900', '30', '20', '97.9%', '300', '0', '3', '250', '20', '1', '7.8 µs', '477.5 µs'])
+    expect(cells('blog')).toEqual(['blog', '100', '10', '140', '44.0%', '100', '0', '3', '50', '140', '1', '7.8 µs', '477.5 µs'])
     expect(r.stdout).toContain('Invalidations sent 12, received 34, L1 flushes 0')
     // 1040 hits in 1200 application lookups; L1 evicts 75% of its sets; L2 p99 over 50 ms.
     expect(r.stdout).toContain('Health      degraded, overall hit ratio 86.7% over 1200 lookups')

@@ -272,7 +272,7 @@ describe('Prometheus text', () => {
     const ns = 'we\\ird "ns"\nline'
     const nsStats = {
       hits: { l1: 7, l2: 1 }, misses: { l1: 0, l2: 2 }, sets: 0, deletes: 0, expirations: 0, errors: 0, loads: 0, coalesced: 0,
-      invalidations: { tags: 0, prefixes: 0 }, latency: { l1: h, l2: h },
+      invalidations: { tags: 0, prefixes: 0 }, evictions: 0, latency: { l1: h, l2: h },
     }
     for (const [circuit, n] of [['closed', 0], ['open', 1], ['half-open', 2]] as const) {
       const stats: CacheStats = {

@@ -114,7 +114,7 @@ describe('healthReport', () => {
     const h = { bounds: [], counts: [0], count: 0, sumMs: 0 }
     const ns = (l1: number, l2: number, miss: number) => ({
       hits: { l1, l2 }, misses: { l1: 0, l2: miss }, sets: 0, deletes: 0, expirations: 0, errors: 0, loads: 0, coalesced: 0,
-      invalidations: { tags: 0, prefixes: 0 }, latency: { l1: h, l2: h },
+      invalidations: { tags: 0, prefixes: 0 }, evictions: 0, latency: { l1: h, l2: h },
     })
     s.namespaces = { a: ns(300, 100, 1200), b: ns(100, 0, 300) }
     const r = healthReport({ stats: s })
