@@ -21,7 +21,7 @@ import { healthReport } from './health/health.js'
 import type { HealthReport } from './health/health.js'
 import { renderPrometheus } from './metrics/prometheus.js'
 import { channels, OPERATIONS, traced } from './metrics/tracing.js'
-import { Field, NsField } from './stats.js'
+import { Field, NsField, ProcField } from './stats.js'
 import type { CacheStats, Meter, NamespaceMeter, StatsBlock } from './stats.js'
 import type { Tier, TierWrite } from './tier.js'
 import { describe, parseDuration } from './util/units.js'
@@ -500,6 +500,12 @@ export class NearCache {
       tagNames.forEach((t, i) => epochs.set(t, values[i] as number))
     }
     const now = this.#s.opts.clock.now()
+    const proc = this.#s.meters.process
+    proc.add(ProcField.ValuesWritten, items.length)
+    for (const i of items) {
+      proc.add(ProcField.ValueBytes, i.prepared.raw.length)
+      proc.add(ProcField.StoredBytes, i.prepared.stored.length)
+    }
     return items.map(({ k, prepared, ttl, tags, fresh }) => {
       const stamps: TagStamp[] | undefined = tags?.length ? tags.map((name) => ({ name, epoch: epochs.get(name) as number })) : undefined
       // Redis keeps an entry through its grace period, so that it can stand in on failures.

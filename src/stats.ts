@@ -69,6 +69,10 @@ export interface ProcessStats {
   l1Flushes: number
   /** Writes waiting in the write-behind queue (0 without writeBehind). */
   writeBehindDepth: number
+  /** Values written by this process, their encoded (msgpack) bytes and the bytes stored after compression. */
+  valuesWritten: number
+  valueBytes: number
+  storedBytes: number
 }
 
 export interface CacheStats {
@@ -99,8 +103,11 @@ export const enum ProcField {
   InvalidationsReceived = 1,
   L1Flushes = 2,
   WriteBehindDepth = 3,
+  ValuesWritten = 4,
+  ValueBytes = 5,
+  StoredBytes = 6,
 }
-const PROC_FIELDS = 4
+const PROC_FIELDS = 7
 
 export const enum NsField {
   L1Hits = 0,
@@ -370,6 +377,9 @@ export class StatsBlock {
         invalidationsReceived: p(ProcField.InvalidationsReceived),
         l1Flushes: p(ProcField.L1Flushes),
         writeBehindDepth: p(ProcField.WriteBehindDepth),
+        valuesWritten: p(ProcField.ValuesWritten),
+        valueBytes: p(ProcField.ValueBytes),
+        storedBytes: p(ProcField.StoredBytes),
       },
     }
   }

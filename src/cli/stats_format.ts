@@ -74,6 +74,10 @@ export function formatCacheStats(s: CacheStats, health?: HealthReport): string {
   const p = s.process
   lines.push(`Invalidations sent ${p.invalidationsSent}, received ${p.invalidationsReceived}, L1 flushes ${p.l1Flushes}`)
   lines.push(`Write-behind  ${p.writeBehindDepth} queued`)
+  if (p.valuesWritten > 0) {
+    const avg = p.valueBytes / p.valuesWritten / 1024
+    lines.push(`Values      ${p.valuesWritten} written, ${avg.toFixed(1)} KiB on average encoded, stored at ${((p.storedBytes / Math.max(1, p.valueBytes)) * 100).toFixed(1)}% of that`)
+  }
   if (health) {
     lines.push(`Health      ${health.status}${health.hitRatio !== undefined ? `, overall hit ratio ${ratio(health.hitRatio, 1)} over ${health.lookups} lookups` : ''}`)
     for (const r of health.recommendations) lines.push(`  - ${r}`)

@@ -39,6 +39,7 @@ export interface HealthReport {
     fill: number
     fillIsRatio: boolean
     entries: number
+    bytes: number
     /** Evictions per set; undefined before the first set. */
     evictionRate?: number
   }
@@ -124,8 +125,9 @@ export function healthReport(input: HealthInput): HealthReport {
     }
   }
 
-  // Value sizes: from the recorded writes when given, else the L1's average entry.
-  const v = input.values
+  // Value sizes: from the recorded writes (given, or the process's counters), else the L1's average entry.
+  const p = stats.process
+  const v = input.values ?? (p && p.valuesWritten > 0 ? { count: p.valuesWritten, rawBytes: p.valueBytes, storedBytes: p.storedBytes } : undefined)
   if (v && v.count > 0 && v.rawBytes > 0) {
     const avg = v.rawBytes / v.count
     const ratio = v.storedBytes / v.rawBytes
@@ -160,6 +162,7 @@ export function healthReport(input: HealthInput): HealthReport {
       fill: fillIsRatio ? l1.bytes / (input.l1MaxBytes as number) : l1.bytes,
       fillIsRatio,
       entries: l1.entries,
+      bytes: l1.bytes,
       ...(evictionRate !== undefined ? { evictionRate } : {}),
     },
     ...(hitRatio !== undefined ? { hitRatio } : {}),

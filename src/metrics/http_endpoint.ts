@@ -15,6 +15,8 @@ import type { CacheEvent, CacheEventType } from '../events/event_stream.js'
 import type { CacheStats } from '../stats.js'
 import { renderPrometheus } from './prometheus.js'
 import type { StatsSource } from './prometheus.js'
+import { healthReport } from '../health/health.js'
+import type { HealthReport as FullHealthReport } from '../health/health.js'
 
 export const PROMETHEUS_CONTENT_TYPE = 'text/plain; version=0.0.4; charset=utf-8'
 export const EVENTS_CONTENT_TYPE = 'application/x-ndjson'
@@ -34,7 +36,12 @@ export type EventsIterable = AsyncIterable<CacheEvent> & { return(): Promise<unk
  */
 export type MetricsSource = StatsSource & {
   events?(options?: EventsOptions): EventsIterable
+  /** The live check (a NearCache has it): /health then includes the Redis ping and Cluster state. */
+  health?(): Promise<FullHealthReport>
 }
+
+/** Longest /health waits for the source's live check before answering from the figures alone. */
+const HEALTH_TIMEOUT_MS = 3000
 
 export interface ServeMetricsOptions {
   /** 0 (the default) picks a free port; read it from `url`. */
@@ -88,8 +95,9 @@ export function serveMetrics(cache: MetricsSource, options: ServeMetricsOptions 
       return send(res, 500, 'text/plain; charset=utf-8', `stats() failed: ${err instanceof Error ? err.message : String(err)}\n`)
     }
     if (path === '/metrics') return send(res, 200, PROMETHEUS_CONTENT_TYPE, renderPrometheus(stats), req.method === 'HEAD')
-    const health = healthOf(stats)
-    return send(res, health.status === 'down' ? 503 : 200, 'application/json; charset=utf-8', JSON.stringify(health) + '\n', req.method === 'HEAD')
+    void liveHealth(cache, stats).then((health) =>
+      send(res, health.status === 'down' ? 503 : 200, 'application/json; charset=utf-8', JSON.stringify(health) + '\n', req.method === 'HEAD'),
+    )
   })
 
   return new Promise((resolve, reject) => {
@@ -189,6 +197,23 @@ function drained(res: ServerResponse): Promise<void> {
     res.once('drain', done)
     res.once('close', done)
   })
+}
+
+/**
+ * The source's live check when it has one (answered within HEALTH_TIMEOUT_MS),
+ * else the check over its figures alone. Either way a HealthReport: status,
+ * circuit, L1 fill, hit ratio and recommendations.
+ */
+async function liveHealth(cache: MetricsSource, stats: CacheStats): Promise<FullHealthReport> {
+  const fromStats = () => healthReport({ stats, ...(stats.l1.capacity > 0 ? { l1MaxBytes: stats.l1.capacity } : {}) })
+  if (typeof cache.health !== 'function') return fromStats()
+  let timer: NodeJS.Timeout | undefined
+  const timeout = new Promise<undefined>((resolve) => (timer = setTimeout(() => resolve(undefined), HEALTH_TIMEOUT_MS)))
+  try {
+    return (await Promise.race([cache.health().catch(() => undefined), timeout])) ?? fromStats()
+  } finally {
+    clearTimeout(timer)
+  }
 }
 
 function send(res: ServerResponse, code: number, type: string, body: string, head = false): void {

@@ -119,7 +119,7 @@ export function statsFromSamples(samples: Sample[]): CacheStats | undefined {
     l2: emptyTier(),
     circuit: 'closed',
     namespaces: {},
-    process: { invalidationsSent: 0, invalidationsReceived: 0, l1Flushes: 0, writeBehindDepth: 0 },
+    process: { invalidationsSent: 0, invalidationsReceived: 0, l1Flushes: 0, writeBehindDepth: 0, valuesWritten: 0, valueBytes: 0, storedBytes: 0 },
   }
   const hists = new Map<string, HistogramBuilder>()
   const hist = (key: string) => {
@@ -155,6 +155,11 @@ export function statsFromSamples(samples: Sample[]): CacheStats | undefined {
       else if (l.direction === 'received') stats.process.invalidationsReceived += s.value
     } else if (base === 'l1_flushes_total') stats.process.l1Flushes += s.value
     else if (base === 'write_behind_queue_depth') stats.process.writeBehindDepth += s.value
+    else if (base === 'values_written_total') stats.process.valuesWritten += s.value
+    else if (base === 'value_bytes_total') {
+      if (l.form === 'encoded') stats.process.valueBytes += s.value
+      else if (l.form === 'stored') stats.process.storedBytes += s.value
+    }
     else if (NS_COUNTERS[base] && l.namespace !== undefined) NS_COUNTERS[base](ns(l.namespace), s.value, l)
   }
   if (!found) return undefined

@@ -157,6 +157,13 @@ export function metricFamilies(stats: CacheStats): MetricFamily[] {
   family('nearcache_l1_flushes_total', 'Times the whole L1 was emptied because invalidations may have been lost (Redis disconnect, sequence gap).', 'counter', [
     { name: 'nearcache_l1_flushes_total', labels: {}, value: stats.process.l1Flushes },
   ])
+  family('nearcache_values_written_total', 'Values encoded for writing by this process (set, setMany, getOrSet loads, conditional writes).', 'counter', [
+    { name: 'nearcache_values_written_total', labels: {}, value: stats.process.valuesWritten },
+  ])
+  family('nearcache_value_bytes_total', 'Bytes of the values written: encoded (form="encoded", msgpack) and as stored after compression (form="stored").', 'counter', [
+    { name: 'nearcache_value_bytes_total', labels: { form: 'encoded' }, value: stats.process.valueBytes },
+    { name: 'nearcache_value_bytes_total', labels: { form: 'stored' }, value: stats.process.storedBytes },
+  ])
   family('nearcache_write_behind_queue_depth', 'Writes acknowledged and waiting in the write-behind queue (0 without writeBehind).', 'gauge', [
     { name: 'nearcache_write_behind_queue_depth', labels: {}, value: stats.process.writeBehindDepth },
   ])
@@ -272,5 +279,6 @@ function emptyStats(): CacheStats {
     latency: { p50: 0, p99: 0, samples: 0 },
     histogram: h,
   }
-  return { l1: tier, l2: tier, circuit: 'closed', namespaces: {}, process: { invalidationsSent: 0, invalidationsReceived: 0, l1Flushes: 0, writeBehindDepth: 0 } }
+  const process = { invalidationsSent: 0, invalidationsReceived: 0, l1Flushes: 0, writeBehindDepth: 0, valuesWritten: 0, valueBytes: 0, storedBytes: 0 }
+  return { l1: tier, l2: tier, circuit: 'closed', namespaces: {}, process }
 }

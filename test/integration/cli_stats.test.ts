@@ -98,7 +98,8 @@ function fixedStats(): CacheStats {
     l2: { ...tier, enabled: true, hits: 40, misses: 160, sets: 160, errors: 2, evictions: 0, histogram: hist([[6, 98], [13, 2]]) },
     circuit: 'closed',
     namespaces: { shop: ns(900, 30, 20, 300, 250), blog: ns(100, 10, 140, 100, 50) },
-    process: { invalidationsSent: 12, invalidationsReceived: 34, l1Flushes: 0, writeBehindDepth: 0 },
+    // 500 values of ~195 KiB that LZ4 shrank by only 5%.
+    process: { invalidationsSent: 12, invalidationsReceived: 34, l1Flushes: 0, writeBehindDepth: 0, valuesWritten: 500, valueBytes: 500 * 200_000, storedBytes: 500 * 190_000 },
   }
 }
 const METRICS = renderPrometheus(fixedStats())
@@ -180,10 +181,12 @@ describe('nearcache stats', { timeout: TIMEOUT, concurrent: true }, () => {
     expect(cells('shop')).toEqual(['shop', '900', '30', '20', '97.9%', '300', '0', '3', '250', '20', '1', '7.8 µs', '477.5 µs'])
     expect(cells('blog')).toEqual(['blog', '100', '10', '140', '44.0%', '100', '0', '3', '50', '140', '1', '7.8 µs', '477.5 µs'])
     expect(r.stdout).toContain('Invalidations sent 12, received 34, L1 flushes 0')
+    expect(r.stdout).toContain('Values      500 written, 195.3 KiB on average encoded, stored at 95.0% of that')
     // 1040 hits in 1200 application lookups; L1 evicts 75% of its sets; L2 p99 over 50 ms.
     expect(r.stdout).toContain('Health      degraded, overall hit ratio 86.7% over 1200 lookups')
     expect(r.stdout).toMatch(/L1 is thrashing: 300 evictions for 400 sets/)
     expect(r.stdout).toMatch(/L2 p99 latency is 75 ms/)
+    expect(r.stdout).toMatch(/Values average 195\.3 KiB and compress poorly \(stored 95\.0% of their size\)/)
     expect(r.stdout).not.toMatch(/Hit ratio is/)
 
     const j = await nearcache(['stats', '--from', url, '--json'])
@@ -198,7 +201,7 @@ describe('nearcache stats', { timeout: TIMEOUT, concurrent: true }, () => {
     expect(p.stats.process).toEqual(want.process)
     expect(p.health.status).toBe('degraded')
     expect(p.health.l1.fill).toBeCloseTo(0.25)
-    expect(p.health.recommendations).toHaveLength(2)
+    expect(p.health.recommendations).toHaveLength(3)
   })
 
   it('--from a dead endpoint or a non-metrics page: exit 1, one line; a bad URL: exit 2', async () => {

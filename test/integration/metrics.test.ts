@@ -189,6 +189,10 @@ function checkWorkload(families: Map<string, Family>, ns: string): void {
   expect(at('nearcache_tier_enabled', { tier: 'l1' })).toBe(0)
   expect(at('nearcache_circuit_state', {})).toBe(0)
   expect(at('nearcache_write_behind_queue_depth', {})).toBe(0)
+  // a, b, c, the loaded value and 'short'.
+  expect(at('nearcache_values_written_total', {})).toBe(5)
+  expect(at('nearcache_value_bytes_total', { form: 'encoded' })).toBeGreaterThan(0)
+  expect(at('nearcache_value_bytes_total', { form: 'stored' })).toBe(at('nearcache_value_bytes_total', { form: 'encoded' })) // all below compressThreshold
   for (const name of ['hits', 'misses', 'sets', 'deletes', 'expirations', 'errors', 'loader_calls', 'coalesced_loads', 'invalidations', 'tier_hits', 'invalidation_messages']) {
     expect(families.get(`nearcache_${name}_total`)?.type, name).toBe('counter')
   }
@@ -280,7 +284,7 @@ describe('Prometheus text', () => {
         l2: { ...zero, hits: 7 },
         circuit,
         namespaces: { [ns]: nsStats },
-        process: { invalidationsSent: 4, invalidationsReceived: 5, l1Flushes: 1, writeBehindDepth: 6 },
+        process: { invalidationsSent: 4, invalidationsReceived: 5, l1Flushes: 1, writeBehindDepth: 6, valuesWritten: 0, valueBytes: 0, storedBytes: 0 },
       }
       const text = renderPrometheus(stats)
       expect(text).toContain(`namespace="${escapeLabelValue(ns)}"`)
@@ -331,7 +335,10 @@ describe('HTTP endpoint', () => {
     const h = await fetch(`${server.url}/health`)
     expect(h.status).toBe(200)
     expect(h.headers.get('content-type')).toMatch(/^application\/json/)
-    expect(await h.json()).toEqual({ status: 'ok', circuit: 'closed', l1: { entries: 0, bytes: 0 }, l2: { enabled: true } })
+    // A NearCache has health(): /health is its live check (a Redis ping included).
+    const body = (await h.json()) as { status: string; circuit: string; l1: object; l2: { enabled: boolean; pingMs?: number }; recommendations: string[] }
+    expect(body).toMatchObject({ status: 'ok', circuit: 'closed', l1: { enabled: false, entries: 0, bytes: 0 }, l2: { enabled: true }, recommendations: [] })
+    expect(body.l2.pingMs).toBeGreaterThan(0)
 
     expect((await fetch(`${server.url}/nope`)).status).toBe(404)
     expect((await fetch(`${server.url}/`)).status).toBe(404)
@@ -342,7 +349,7 @@ describe('HTTP endpoint', () => {
     const histogram = { bounds: [], counts: [0], count: 0, sumMs: 0 }
     const base = { enabled: true, hits: 0, misses: 0, sets: 0, deletes: 0, errors: 0, evictions: 0, entries: 1, bytes: 2, capacity: 10, latency: { p50: 0, p99: 0, samples: 0 }, histogram }
     let circuit: CacheStats['circuit'] = 'half-open'
-    const process = { invalidationsSent: 0, invalidationsReceived: 0, l1Flushes: 0, writeBehindDepth: 0 }
+    const process = { invalidationsSent: 0, invalidationsReceived: 0, l1Flushes: 0, writeBehindDepth: 0, valuesWritten: 0, valueBytes: 0, storedBytes: 0 }
     const fake = { prefix: 'fake', stats: (): CacheStats => ({ l1: base, l2: base, circuit, namespaces: {}, process }) }
     const server = await serveMetrics(fake, { port: 0 })
     cleanups.push(() => server.close())
