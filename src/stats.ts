@@ -392,3 +392,23 @@ export class StatsBlock {
 function round(ms: number): number {
   return Math.round(ms * 1000) / 1000
 }
+
+/** A snapshot with every figure zero and both tiers disabled (what a parse of no series starts from). */
+export function emptyStats(): CacheStats {
+  const tier = (): TierStats => ({
+    enabled: false,
+    hits: 0,
+    misses: 0,
+    sets: 0,
+    deletes: 0,
+    errors: 0,
+    evictions: 0,
+    entries: 0,
+    bytes: 0,
+    capacity: 0,
+    latency: { p50: 0, p99: 0, samples: 0 },
+    histogram: { bounds: [], counts: [0], count: 0, sumMs: 0 },
+  })
+  const process: ProcessStats = { invalidationsSent: 0, invalidationsReceived: 0, l1Flushes: 0, writeBehindDepth: 0, valuesWritten: 0, valueBytes: 0, storedBytes: 0 }
+  return { l1: tier(), l2: tier(), circuit: 'closed', namespaces: {}, process }
+}

@@ -4,7 +4,8 @@
  * --from` and the demo print their figures through it, so what they show is
  * exactly what a Prometheus server would store.
  */
-import type { CacheStats, HistogramSnapshot, NamespaceStats, TierStats } from '../stats.js'
+import { emptyStats } from '../stats.js'
+import type { CacheStats, HistogramSnapshot, NamespaceStats } from '../stats.js'
 import { histogramQuantile } from '../stats_histogram.js'
 
 /** One sample of Prometheus text: name, labels, value. */
@@ -59,23 +60,6 @@ class HistogramBuilder {
   }
 }
 
-function emptyTier(): TierStats {
-  return {
-    enabled: false,
-    hits: 0,
-    misses: 0,
-    sets: 0,
-    deletes: 0,
-    errors: 0,
-    evictions: 0,
-    entries: 0,
-    bytes: 0,
-    capacity: 0,
-    latency: { p50: 0, p99: 0, samples: 0 },
-    histogram: { bounds: [], counts: [0], count: 0, sumMs: 0 },
-  }
-}
-
 function emptyNamespace(): NamespaceStats {
   const h = (): HistogramSnapshot => ({ bounds: [], counts: [0], count: 0, sumMs: 0 })
   return {
@@ -114,13 +98,7 @@ const TIER_FIELDS = ['hits', 'misses', 'sets', 'deletes', 'errors', 'evictions']
  * p50/p99 are estimated from the tier histograms.
  */
 export function statsFromSamples(samples: Sample[]): CacheStats | undefined {
-  const stats: CacheStats = {
-    l1: emptyTier(),
-    l2: emptyTier(),
-    circuit: 'closed',
-    namespaces: {},
-    process: { invalidationsSent: 0, invalidationsReceived: 0, l1Flushes: 0, writeBehindDepth: 0, valuesWritten: 0, valueBytes: 0, storedBytes: 0 },
-  }
+  const stats: CacheStats = emptyStats()
   const hists = new Map<string, HistogramBuilder>()
   const hist = (key: string) => {
     let h = hists.get(key)

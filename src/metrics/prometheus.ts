@@ -8,6 +8,7 @@
  * nearcache has no runtime dependency on it.
  */
 import type * as PromClient from 'prom-client'
+import { emptyStats } from '../stats.js'
 import type { CacheStats, HistogramSnapshot, TierStats } from '../stats.js'
 
 /** What the exporters need from a cache: its stats (a NearCache fits). */
@@ -261,24 +262,4 @@ export function registerPromClient(cache: StatsSource, registry: PromClient.Regi
       sourcesByRegistry.delete(registry)
     },
   }
-}
-
-function emptyStats(): CacheStats {
-  const h: HistogramSnapshot = { bounds: [], counts: [0], count: 0, sumMs: 0 }
-  const tier: TierStats = {
-    enabled: false,
-    hits: 0,
-    misses: 0,
-    sets: 0,
-    deletes: 0,
-    errors: 0,
-    evictions: 0,
-    entries: 0,
-    bytes: 0,
-    capacity: 0,
-    latency: { p50: 0, p99: 0, samples: 0 },
-    histogram: h,
-  }
-  const process = { invalidationsSent: 0, invalidationsReceived: 0, l1Flushes: 0, writeBehindDepth: 0, valuesWritten: 0, valueBytes: 0, storedBytes: 0 }
-  return { l1: tier, l2: tier, circuit: 'closed', namespaces: {}, process }
 }

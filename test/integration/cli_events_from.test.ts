@@ -1,10 +1,6 @@
-import { spawn } from 'node:child_process'
-import type { ChildProcessWithoutNullStreams } from 'node:child_process'
 import { EventEmitter } from 'node:events'
 import { createServer } from 'node:http'
 import type { AddressInfo } from 'node:net'
-import { join, resolve } from 'node:path'
-import { fileURLToPath } from 'node:url'
 import { afterAll, describe, expect, it } from 'vitest'
 import { CACHE_EVENT_TYPES, eventStream } from '../../src/events/event_stream.js'
 import type { InvalidationNotice } from '../../src/events/event_stream.js'
@@ -12,6 +8,7 @@ import { serveMetrics } from '../../src/metrics/http_endpoint.js'
 import type { MetricsServer, MetricsSource } from '../../src/metrics/http_endpoint.js'
 import { CacheError } from '../../src/index.js'
 import { getFreePort } from '../helpers/free_port.js'
+import { CLI_TIMEOUT, nearcache, show, start, until } from '../helpers/cli_runner.js'
 
 /**
  * `nearcache events tail --from URL`, run as a user runs it: a child process
@@ -19,62 +16,6 @@ import { getFreePort } from '../helpers/free_port.js'
  * serveMetrics server in this test, whose source is an EventEmitter the test
  * emits on. Checked by stdout, stderr and exit code.
  */
-
-const REPO = resolve(fileURLToPath(new URL('../..', import.meta.url)))
-const MAIN = join(REPO, 'src', 'cli', 'main.ts')
-const TIMEOUT = 120_000
-
-interface Result {
-  code: number | null
-  signal: NodeJS.Signals | null
-  stdout: string
-  stderr: string
-}
-
-function cleanEnv(): NodeJS.ProcessEnv {
-  const env: NodeJS.ProcessEnv = {}
-  for (const [k, v] of Object.entries(process.env)) {
-    if (/^npm_/i.test(k) || k === 'NODE_OPTIONS' || k.startsWith('VITEST') || k === 'NEARCACHE_REDIS_URL') continue
-    env[k] = v
-  }
-  return env
-}
-
-/** Starts `nearcache ...args`; `done` resolves when it exits (killed after 60 s). */
-function start(args: string[]): { child: ChildProcessWithoutNullStreams; done: Promise<Result>; output: () => { stdout: string; stderr: string } } {
-  const child = spawn(process.execPath, ['--import', 'tsx', MAIN, ...args], { cwd: REPO, env: cleanEnv(), stdio: ['pipe', 'pipe', 'pipe'] })
-  let stdout = ''
-  let stderr = ''
-  child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d))
-  child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d))
-  child.stdin.end()
-  const done = new Promise<Result>((res, rej) => {
-    const timer = setTimeout(() => {
-      child.kill('SIGKILL')
-      rej(new Error(`nearcache ${args.join(' ')} timed out.\nstdout:\n${stdout}\nstderr:\n${stderr}`))
-    }, 60_000)
-    child.on('error', rej)
-    child.on('close', (code, signal) => {
-      clearTimeout(timer)
-      res({ code, signal, stdout, stderr })
-    })
-  })
-  return { child, done, output: () => ({ stdout, stderr }) }
-}
-
-const nearcache = (args: string[]) => start(args).done
-
-function show(r: Result): string {
-  return `exit ${r.code}\n--- stdout ---\n${r.stdout}\n--- stderr ---\n${r.stderr}`
-}
-
-async function until(check: () => boolean, ms: number, what: string): Promise<void> {
-  const deadline = Date.now() + ms
-  while (!check()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`)
-    await new Promise((r) => setTimeout(r, 25))
-  }
-}
 
 const servers: { close(): Promise<unknown> }[] = []
 afterAll(async () => {
@@ -99,7 +40,7 @@ async function fakeProcess(): Promise<{ server: MetricsServer; emitter: EventEmi
 const listeners = (e: EventEmitter) => Object.fromEntries(CACHE_EVENT_TYPES.map((t) => [t, e.listenerCount(t)]))
 const ISO = '\\d{4}-\\d\\d-\\d\\dT\\d\\d:\\d\\d:\\d\\d\\.\\d{3}Z'
 
-describe('nearcache events tail --from', { timeout: TIMEOUT, concurrent: true }, () => {
+describe('nearcache events tail --from', { timeout: CLI_TIMEOUT, concurrent: true }, () => {
   it('--count 3 --json prints the first three events as JSON lines and exits 0, unsubscribing', async () => {
     const { server, emitter } = await fakeProcess()
     const run = start(['events', 'tail', '--from', server.url, '--count', '3', '--json'])

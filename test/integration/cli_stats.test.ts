@@ -1,10 +1,6 @@
-import { spawn } from 'node:child_process'
-import type { ChildProcessWithoutNullStreams } from 'node:child_process'
 import { createServer } from 'node:http'
 import type { Server } from 'node:http'
 import type { AddressInfo } from 'node:net'
-import { join, resolve } from 'node:path'
-import { fileURLToPath } from 'node:url'
 import { Redis } from 'ioredis'
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest'
 import { createCache, renderPrometheus } from '../../src/index.js'
@@ -12,68 +8,13 @@ import type { CacheStats, HistogramSnapshot } from '../../src/index.js'
 import { HISTOGRAM_BOUNDS_MS } from '../../src/stats.js'
 import { uniqueNamespace } from '../helpers/backends.js'
 import { getFreePort } from '../helpers/free_port.js'
+import { CLI_TIMEOUT, nearcache, show, start, until } from '../helpers/cli_runner.js'
 
 /**
  * `nearcache stats`, `events tail` and `bench`, run as a user runs them: a child
  * process (`node --import tsx src/cli/main.ts ...`), checked by stdout, stderr and
  * exit code, against the harness's real Redis and a tiny local metrics server.
  */
-
-const REPO = resolve(fileURLToPath(new URL('../..', import.meta.url)))
-const MAIN = join(REPO, 'src', 'cli', 'main.ts')
-const TIMEOUT = 120_000
-
-interface Result {
-  code: number | null
-  signal: NodeJS.Signals | null
-  stdout: string
-  stderr: string
-}
-
-function cleanEnv(): NodeJS.ProcessEnv {
-  const env: NodeJS.ProcessEnv = {}
-  for (const [k, v] of Object.entries(process.env)) {
-    if (/^npm_/i.test(k) || k === 'NODE_OPTIONS' || k.startsWith('VITEST') || k === 'NEARCACHE_REDIS_URL') continue
-    env[k] = v
-  }
-  return env
-}
-
-/** Starts `nearcache ...args`; `done` resolves when it exits (killed after 60 s). */
-function start(args: string[]): { child: ChildProcessWithoutNullStreams; done: Promise<Result>; output: () => { stdout: string; stderr: string } } {
-  const child = spawn(process.execPath, ['--import', 'tsx', MAIN, ...args], { cwd: REPO, env: cleanEnv(), stdio: ['pipe', 'pipe', 'pipe'] })
-  let stdout = ''
-  let stderr = ''
-  child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d))
-  child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d))
-  child.stdin.end()
-  const done = new Promise<Result>((res, rej) => {
-    const timer = setTimeout(() => {
-      child.kill('SIGKILL')
-      rej(new Error(`nearcache ${args.join(' ')} timed out.\nstdout:\n${stdout}\nstderr:\n${stderr}`))
-    }, 60_000)
-    child.on('error', rej)
-    child.on('close', (code, signal) => {
-      clearTimeout(timer)
-      res({ code, signal, stdout, stderr })
-    })
-  })
-  return { child, done, output: () => ({ stdout, stderr }) }
-}
-
-const nearcache = (args: string[]) => start(args).done
-
-function show(r: Result): string {
-  return `exit ${r.code}\n--- stdout ---\n${r.stdout}\n--- stderr ---\n${r.stderr}`
-}
-
-async function until(check: () => boolean, ms: number, what: string): Promise<void> {
-  const deadline = Date.now() + ms
-  while (!check()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`)
-    await new Promise((r) => setTimeout(r, 25))
-  }
-}
 
 /** What a process with two namespaces would serve: fixed figures, rendered by the library's own exporter. */
 function fixedStats(): CacheStats {
@@ -104,7 +45,7 @@ function fixedStats(): CacheStats {
 }
 const METRICS = renderPrometheus(fixedStats())
 
-describe('nearcache stats', { timeout: TIMEOUT, concurrent: true }, () => {
+describe('nearcache stats', { timeout: CLI_TIMEOUT, concurrent: true }, () => {
   let server: Server
   let url: string
   let scrapes = 0
@@ -244,7 +185,7 @@ describe('nearcache stats', { timeout: TIMEOUT, concurrent: true }, () => {
   })
 })
 
-describe('nearcache events tail', { timeout: TIMEOUT }, () => {
+describe('nearcache events tail', { timeout: CLI_TIMEOUT }, () => {
   it('--count 2 prints the two announcements a cache makes for set and delete, then exits 0', async () => {
     const ns = uniqueNamespace('tail')
     const run = start(['events', 'tail', '--redis', inject('redisUrl'), '--namespace', ns, '--count', '2'])
@@ -305,7 +246,7 @@ describe('nearcache events tail', { timeout: TIMEOUT }, () => {
   })
 })
 
-describe('nearcache help for the new commands', { timeout: TIMEOUT, concurrent: true }, () => {
+describe('nearcache help for the new commands', { timeout: CLI_TIMEOUT, concurrent: true }, () => {
   it.each(['stats', 'events', 'bench'])('%s --help: exit 0, usage and global options on stdout', async (c) => {
     const r = await nearcache([c, '--help'])
     expect(r.code, show(r)).toBe(0)
