@@ -231,17 +231,19 @@ export function registerPromClient(cache: StatsSource, registry: PromClient.Regi
         aggregator: 'sum' as const,
         get: () => {
           const seen = new Set<string>()
-          const values: { metricName: string; labels: Record<string, string>; value: number }[] = []
+          // Counters and gauges leave metricName out: prom-client then uses the metric's
+          // name, which it rewrites for OpenMetrics (counters lose '_total' there and get it back per sample).
+          const values: { metricName?: string; labels: Record<string, string>; value: number }[] = []
           for (const stats of snapshot()) {
             const fam = metricFamilies(stats).find((x) => x.name === f.name)
             for (const sample of fam?.samples ?? []) {
               const id = `${sample.name}${labelSet(sample.labels)}`
               if (seen.has(id)) continue
               seen.add(id)
-              values.push({ metricName: sample.name, labels: sample.labels, value: sample.value })
+              values.push(f.type === 'histogram' ? { metricName: sample.name, labels: sample.labels, value: sample.value } : { labels: sample.labels, value: sample.value })
             }
           }
-          return { name: f.name, help: f.help, type: f.type, aggregator: 'sum', values }
+          return { name: metric.name, help: f.help, type: f.type, aggregator: 'sum', values }
         },
         reset: () => {},
       }

@@ -406,6 +406,17 @@ describe('prom-client adapter', () => {
     expect(valueOf(both, 'nearcache_hits_total', { tier: 'l2', namespace: cache.prefix })).toBe(6)
     expect(valueOf(both, 'nearcache_hits_total', { tier: 'l2', namespace: other.prefix })).toBe(5)
 
+    // OpenMetrics: prom-client renames counter families; samples keep one '_total'.
+    const om = new promClient.Registry()
+    om.setContentType(promClient.Registry.OPENMETRICS_CONTENT_TYPE as never)
+    const regOm = registerPromClient(cache, om)
+    const omText = await om.metrics()
+    expect(omText).toContain('# TYPE nearcache_hits counter')
+    expect(omText).toContain(`nearcache_hits_total{namespace="${cache.prefix}",tier="l2"} 6`)
+    expect(omText).not.toContain('_total_total')
+    expect(omText).toMatch(/nearcache_lookup_duration_seconds_bucket\{[^}]*le="\+Inf"\} \d/)
+    regOm.unregister()
+
     reg.unregister()
     expect(valueOf(parsePrometheus(await registry.metrics()), 'nearcache_hits_total', { tier: 'l2', namespace: cache.prefix })).toBeUndefined()
     reg2.unregister()
