@@ -206,7 +206,12 @@ const sourcesByRegistry = new WeakMap<PromClient.Registry, { sources: Set<StatsS
  * registerPromClient(cache, register)
  * ```
  */
-export function registerPromClient(cache: StatsSource, registry: PromClient.Registry): PromClientRegistration {
+export function registerPromClient(
+  cache: StatsSource,
+  registry: PromClient.Registry,
+  /** Ignored: earlier versions needed the prom-client module; the adapter no longer does. */
+  _client?: unknown,
+): PromClientRegistration {
   let entry = sourcesByRegistry.get(registry)
   if (!entry) {
     entry = { sources: new Set(), names: [] }
