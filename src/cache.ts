@@ -271,7 +271,7 @@ export class NearCache {
     if (o.nx) return this.#conditional(write as TierWrite, (live) => !live)
     if (o.xx) return this.#conditional(write as TierWrite, (live) => live)
     await this.#writeThrough([{ key, value }])
-    await this.#s.tier.set([write as TierWrite])
+    await this.#l2(this.#s.tier.set([write as TierWrite]))
     this.#m.add(NsField.Sets)
     return true
   }
@@ -285,16 +285,29 @@ export class NearCache {
 
   /** With `suppressL2Errors`, a read that Redis cannot answer is a miss (and an 'error' event) instead of a rejection. */
   async #absorb<T>(p: Promise<T>, miss: T | (() => T)): Promise<T> {
-    if (!this.#s.opts.suppressL2Errors) return p
     try {
       return await p
     } catch (err) {
-      if ((err as CacheError).code !== 'E_L2_UNAVAILABLE') throw err
-      this.#m.add(NsField.Errors)
+      this.#countL2Error(err)
+      if (!this.#s.opts.suppressL2Errors || (err as CacheError).code !== 'E_L2_UNAVAILABLE') throw err
       if (this.#s.emitter.listenerCount('error') > 0) this.#s.emitter.emit('error', err)
       return typeof miss === 'function' ? (miss as () => T)() : miss
     }
   }
+
+  /** An L2 operation whose failure counts against this namespace's errors (and still rejects). */
+  #l2<T>(p: Promise<T>): Promise<T> {
+    return p.catch((err: unknown) => {
+      this.#countL2Error(err)
+      throw err
+    })
+  }
+
+  #countL2Error(err: unknown): void {
+    const code = (err as CacheError | undefined)?.code
+    if (code === 'E_L2_UNAVAILABLE' || code === 'E_L2_ERROR') this.#m.add(NsField.Errors)
+  }
+
 
   /** Write-through: the data source (the `writer` option) takes the change before the cache does. */
   async #writeThrough(changes: WriteChange[]): Promise<void> {
@@ -315,7 +328,7 @@ export class NearCache {
     if (items.length === 0) return
     const writes = await this.#writes(items.map((i, n) => ({ ...i, prepared: prepared[n] as PreparedValue })))
     await this.#writeThrough(entries.map((e) => ({ key: e.key, value: e.value })))
-    await this.#s.tier.set(writes)
+    await this.#l2(this.#s.tier.set(writes))
     this.#m.add(NsField.Sets, writes.length)
   }
 
@@ -329,7 +342,7 @@ export class NearCache {
     const ks = unique.map((key) => dataKey(this.#ns, key))
     if (ks.length === 0) return 0
     await this.#writeThrough(unique.map((key) => ({ key, deleted: true })))
-    const raws = await this.#s.tier.take(ks)
+    const raws = await this.#l2(this.#s.tier.take(ks))
     const live = await this.#liveness(raws.map((raw, i) => this.#parse(ks[i] as string, raw)))
     const n = live.filter(Boolean).length
     this.#m.add(NsField.Deletes, n)
@@ -390,7 +403,7 @@ export class NearCache {
     this.#open()
     const ts = validateTags(tags, this.#s.opts.maxKeyBytes)
     if (ts.length === 0) return
-    await this.#s.tier.bumpCounters(ts.map((t) => tagKey(this.#ns, t)))
+    await this.#l2(this.#s.tier.bumpCounters(ts.map((t) => tagKey(this.#ns, t))))
     this.#m.add(NsField.TagInvalidations, ts.length)
   }
 
@@ -400,7 +413,7 @@ export class NearCache {
     if (typeof prefix !== 'string' || Buffer.byteLength(prefix) > this.#s.opts.maxKeyBytes) {
       throw new InvalidOptionError(`invalidatePrefix takes a string of at most maxKeyBytes bytes (got ${describe(prefix)}).`)
     }
-    const n = await this.#s.tier.deletePrefixes([dataKey(this.#ns, prefix)])
+    const n = await this.#l2(this.#s.tier.deletePrefixes([dataKey(this.#ns, prefix)]))
     this.#m.add(NsField.PrefixInvalidations)
     return n
   }
@@ -408,7 +421,7 @@ export class NearCache {
   /** Removes every entry and tag of this namespace and its child namespaces; other namespaces are untouched. */
   async clear(): Promise<void> {
     this.#open()
-    await this.#s.tier.deletePrefixes(namespacePrefixes(this.#ns))
+    await this.#l2(this.#s.tier.deletePrefixes(namespacePrefixes(this.#ns)))
     this.#m.add(NsField.PrefixInvalidations)
   }
 
@@ -496,7 +509,7 @@ export class NearCache {
     const tagNames = [...new Set(items.flatMap((i) => i.tags ?? []))]
     const epochs = new Map<string, number>()
     if (tagNames.length > 0) {
-      const values = await this.#s.tier.readCounters(tagNames.map((t) => tagKey(this.#ns, t)), true)
+      const values = await this.#l2(this.#s.tier.readCounters(tagNames.map((t) => tagKey(this.#ns, t)), true))
       tagNames.forEach((t, i) => epochs.set(t, values[i] as number))
     }
     const now = this.#s.opts.clock.now()
@@ -555,7 +568,7 @@ export class NearCache {
     envs.forEach((e, i) => live[i] && e?.tags?.forEach((t) => names.add(t.name)))
     if (names.size === 0) return live
     const list = [...names]
-    const values = await this.#s.tier.readCounters(list.map((t) => tagKey(this.#ns, t)), false)
+    const values = await this.#l2(this.#s.tier.readCounters(list.map((t) => tagKey(this.#ns, t)), false))
     const current = new Map(list.map((t, i) => [t, values[i]]))
     envs.forEach((e, i) => {
       if (live[i] && e?.tags?.some((t) => current.get(t.name) !== t.epoch)) live[i] = false
@@ -583,11 +596,11 @@ export class NearCache {
   /** Repeats read → decide → compare-and-swap until the swap lands or `decide` says no. */
   async #conditional(write: TierWrite, decide: (live: boolean, env: Envelope | undefined) => boolean): Promise<boolean> {
     for (let attempt = 0; attempt < MAX_CAS_ATTEMPTS; attempt++) {
-      const raw = await this.#s.tier.getFresh(write.key)
+      const raw = await this.#l2(this.#s.tier.getFresh(write.key))
       const env = this.#parse(write.key, raw)
       const [live] = await this.#liveness([env])
       if (!decide(live === true, env)) return false
-      if (await this.#s.tier.casSet(write, raw === null ? null : sha1(raw))) return true
+      if (await this.#l2(this.#s.tier.casSet(write, raw === null ? null : sha1(raw)))) return true
     }
     throw new ConflictError(`The key '${write.key}' changed ${MAX_CAS_ATTEMPTS} times while a conditional write was trying to land; retry later.`)
   }
@@ -646,12 +659,11 @@ export class NearCache {
       let raw = peeked
       if (raw === undefined) {
         start = performance.now()
-        raw = await tier.fetch(k)
+        raw = await this.#l2(tier.fetch(k))
       }
       found = await this.#readState(k, raw)
     } catch (err) {
       l2Failure = err
-      this.#m.add(NsField.Errors)
     }
     if (l2Failure === undefined) this.#m.lookup(peeked !== undefined && this.#s.hasL1, found !== undefined && !found.stale, start)
     if (found && !found.stale) {
@@ -682,13 +694,13 @@ export class NearCache {
       if (await this.#s.tier.acquireLock(lockKey, token, lock.lease)) {
         try {
           // Someone may have finished loading between our read and our lock.
-          return (await this.#readLive(k, await this.#s.tier.getFresh(k))) ?? (await this.#runLoader(k, loader, ttl, tags, f))
+          return (await this.#readLive(k, await this.#l2(this.#s.tier.getFresh(k)))) ?? (await this.#runLoader(k, loader, ttl, tags, f))
         } finally {
           await this.#s.tier.releaseLock(lockKey, token).catch(() => {})
         }
       }
       await new Promise((r) => setTimeout(r, pause))
-      const loaded = await this.#readLive(k, await this.#s.tier.getFresh(k))
+      const loaded = await this.#readLive(k, await this.#l2(this.#s.tier.getFresh(k)))
       if (loaded) return loaded
       if (Date.now() > giveUpAt) return this.#runLoader(k, loader, ttl, tags, f)
     }

@@ -80,6 +80,11 @@ describe('faults under load', () => {
       expect(load.failed).toBeGreaterThan(0)
       expect([...load.codes].every((c) => c === 'E_L2_UNAVAILABLE')).toBe(true)
       expect(load.lastOkAt).toBeGreaterThan(killedAt)
+      // The failures are counted against the namespace and the L2 tier, and in the metrics text.
+      const stats = cache.stats()
+      expect(stats.namespaces[cache.prefix]?.errors).toBeGreaterThan(0)
+      expect(stats.l2.errors).toBeGreaterThan(0)
+      expect(cache.metrics()).toMatch(new RegExp(`nearcache_errors_total\\{namespace="${cache.prefix}"\\} [1-9]`))
       expect(unhandled).toEqual([])
     } finally {
       process.off('unhandledRejection', onUnhandled)
