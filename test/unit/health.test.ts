@@ -19,7 +19,7 @@ describe('healthReport', () => {
     })
     expect(r.status).toBe('ok')
     expect(r.recommendations).toEqual([])
-    expect(r.l1).toEqual({ enabled: true, fill: 0.25, fillIsRatio: true, entries: 100, evictionRate: 0.05 })
+    expect(r.l1).toEqual({ enabled: true, fill: 0.25, fillIsRatio: true, entries: 100, bytes: 25_000, evictionRate: 0.05 })
     expect(r.hitRatio).toBeCloseTo(0.98)
     expect(r.l2.hitRatio).toBeCloseTo(0.8)
     expect(r.l2.pingMs).toBe(0.3)
