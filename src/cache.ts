@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto'
 import type { EventEmitter } from 'node:events'
 import type { CodecPool } from './codec/codec_pool.js'
 import { clonePlain } from './codec/decode_memo.js'
-import type { DecodeMemo } from './codec/decode_memo.js'
+import type { DecodeMemo, Memo } from './codec/decode_memo.js'
 import { deepEqual } from './codec/deep_equal.js'
 import type { TagStamp } from './codec/envelope.js'
 import { deserialize } from './codec/value_codec.js'
@@ -193,7 +193,7 @@ export class NearCache {
     if (peeked !== undefined) raw = peeked
     else {
       start = performance.now()
-      raw = await this.#absorb(tier.fetch(k), null)
+      raw = await this.#absorb(this.#l2(tier.fetch(k)), null)
     }
     let value = this.#valueOf(k, raw)
     if (value instanceof Promise) value = await value
@@ -212,12 +212,12 @@ export class NearCache {
       this.#m.add(NsField.Expirations)
       return undefined
     }
-    if (env.tags !== undefined) return this.#liveness([env]).then(([live]) => (live ? this.#decodeLive(k, raw, env) : undefined))
-    return this.#decodeLive(k, raw, env)
+    if (env.tags !== undefined) return this.#liveness([env]).then(([live]) => (live ? this.#decodeLive(k, raw, env, memo) : undefined))
+    return this.#decodeLive(k, raw, env, memo)
   }
 
-  #decodeLive(k: string, raw: Buffer, env: Envelope): unknown {
-    const memo = this.#s.memo.find(k, raw)
+  /** A live entry's value for a get: a copy of the memo's (when `memo` is the key's), else decoded. */
+  #decodeLive(k: string, raw: Buffer, env: Envelope, memo: Memo | undefined): unknown {
     if (memo) return clonePlain(memo.value)
     // Large compressed values inflate in the codec worker pool when there is one.
     if (this.#s.pool && env.compressed) {
@@ -234,7 +234,7 @@ export class NearCache {
     const k = dataKey(this.#ns, validateKey(key, this.#s.opts.maxKeyBytes))
     const tier = this.#s.tier
     const peeked = tier.peek(k)
-    const raw = peeked !== undefined ? peeked : await this.#absorb(tier.fetch(k), null)
+    const raw = peeked !== undefined ? peeked : await this.#absorb(this.#l2(tier.fetch(k)), null)
     const env = this.#parse(k, raw)
     this.#countExpired([env])
     const [live] = await this.#liveness([env])
@@ -247,7 +247,7 @@ export class NearCache {
     const ks = validateKeys(keys, this.#s.opts.maxKeyBytes).map((key) => dataKey(this.#ns, key))
     if (ks.length === 0) return []
     const fromL1: boolean[] = []
-    const raws = await this.#absorb(this.#s.tier.mget(ks, fromL1), () => ks.map(() => null))
+    const raws = await this.#absorb(this.#l2(this.#s.tier.mget(ks, fromL1)), () => ks.map(() => null))
     const envs = raws.map((raw, i) => this.#parse(ks[i] as string, raw))
     this.#countExpired(envs)
     const live = await this.#liveness(envs)
@@ -285,29 +285,27 @@ export class NearCache {
 
   /** With `suppressL2Errors`, a read that Redis cannot answer is a miss (and an 'error' event) instead of a rejection. */
   async #absorb<T>(p: Promise<T>, miss: T | (() => T)): Promise<T> {
+    if (!this.#s.opts.suppressL2Errors) return p
     try {
       return await p
     } catch (err) {
-      this.#countL2Error(err)
-      if (!this.#s.opts.suppressL2Errors || (err as CacheError).code !== 'E_L2_UNAVAILABLE') throw err
+      if ((err as CacheError).code !== 'E_L2_UNAVAILABLE') throw err
       if (this.#s.emitter.listenerCount('error') > 0) this.#s.emitter.emit('error', err)
       return typeof miss === 'function' ? (miss as () => T)() : miss
     }
   }
 
-  /** An L2 operation whose failure counts against this namespace's errors (and still rejects). */
+  /**
+   * An L2 operation whose failure counts once against this namespace's errors (and
+   * still rejects). Every tier call that can reach Redis goes through it exactly once.
+   */
   #l2<T>(p: Promise<T>): Promise<T> {
     return p.catch((err: unknown) => {
-      this.#countL2Error(err)
+      const code = (err as CacheError | undefined)?.code
+      if (code === 'E_L2_UNAVAILABLE' || code === 'E_L2_ERROR') this.#m.add(NsField.Errors)
       throw err
     })
   }
-
-  #countL2Error(err: unknown): void {
-    const code = (err as CacheError | undefined)?.code
-    if (code === 'E_L2_UNAVAILABLE' || code === 'E_L2_ERROR') this.#m.add(NsField.Errors)
-  }
-
 
   /** Write-through: the data source (the `writer` option) takes the change before the cache does. */
   async #writeThrough(changes: WriteChange[]): Promise<void> {
@@ -714,7 +712,7 @@ export class NearCache {
     // With suppressL2Errors the loaded value is returned even when it cannot be cached.
     await this.#absorb(
       this.#writes([{ k, prepared, ttl, tags, fresh: f }])
-        .then((writes) => this.#s.tier.set(writes))
+        .then((writes) => this.#l2(this.#s.tier.set(writes)))
         .then(() => this.#m.add(NsField.Sets)),
       undefined,
     )

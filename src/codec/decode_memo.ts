@@ -9,7 +9,7 @@ import type { Envelope } from './envelope.js'
  * with no shared or cyclic references qualify: for them this clone is exactly what a
  * decode would produce. Everything else is decoded every time.
  */
-interface Memo {
+export interface Memo {
   bytes: Uint8Array
   env: Envelope
   value: unknown

@@ -1,5 +1,6 @@
 import diagnostics_channel from 'node:diagnostics_channel'
 import { randomUUID } from 'node:crypto'
+import { Redis } from 'ioredis'
 import * as promClient from 'prom-client'
 import { afterEach, describe, expect, inject, it } from 'vitest'
 import { createCache } from '../../src/index.js'
@@ -268,6 +269,19 @@ describe('Prometheus text', () => {
     expect(at('nearcache_tier_sets_total', { tier: 'l1' })).toBe(5)
     expect(at('nearcache_l1_capacity_bytes', {})).toBeGreaterThan(0)
     expect(at('nearcache_l1_entries', {})).toBeGreaterThanOrEqual(2)
+  })
+
+  it('counts a failed Redis operation once against the namespace', async () => {
+    const cache = await createCache({ redis: inject('redisUrl'), namespace: `metrics-err-${randomUUID().slice(0, 8)}`, l1: false })
+    open.push(cache)
+    const raw = new Redis(inject('redisUrl'))
+    cleanups.push(() => raw.quit())
+    // A tag epoch key of the wrong type: reading the tag's epoch fails with WRONGTYPE.
+    await raw.lpush(`__nc|t|${cache.prefix}|bad`, 'x')
+    await expect(cache.getOrSet('k', () => 'v', { tags: ['bad'] })).rejects.toMatchObject({ code: 'E_L2_ERROR' })
+    expect(cache.stats().namespaces[cache.prefix]?.errors).toBe(1)
+    await expect(cache.set('k2', 'v', { tags: ['bad'] })).rejects.toMatchObject({ code: 'E_L2_ERROR' })
+    expect(cache.stats().namespaces[cache.prefix]?.errors).toBe(2)
   })
 
   it('escapes label values and maps the circuit states', () => {
