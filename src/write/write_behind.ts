@@ -218,11 +218,16 @@ export class WriteBehind {
   #pushReplayed(rec: WalRecord): void {
     if (rec.writes.length === 0) return
     this.#entries.push({ id: this.#nextId++, seq: rec.seq, time: rec.time, writes: rec.writes, done: 0, ready: true, readyAt: performance.now() })
-    this.#depth += rec.writes.length
-    this.#onDepth?.(this.#depth)
+    this.#addDepth(rec.writes.length)
     this.#ready += rec.writes.length
     this.#stats.replayed += rec.writes.length
     this.#poke()
+  }
+
+  /** Changes the queue depth and tells `onDepth`. */
+  #addDepth(n: number): void {
+    this.#depth += n
+    this.#onDepth?.(this.#depth)
   }
 
   /** Writes enqueued (or replayed) and not yet flushed, including those still being appended to the log. */
@@ -258,15 +263,13 @@ export class WriteBehind {
     const entry: Entry = { id: this.#nextId++, seq: 0, time: Date.now(), writes: writes.map((w) => ({ key: w?.key, bytes: w?.bytes, px: w?.px })), done: 0, ready: false, readyAt: 0 }
     // In the queue before the append, so queue order is log order (the log numbers records in call order).
     this.#entries.push(entry)
-    this.#depth += writes.length
-    this.#onDepth?.(this.#depth)
+    this.#addDepth(writes.length)
     try {
       entry.seq = await this.#wal.append(entry.writes)
     } catch (err) {
       const i = this.#entries.indexOf(entry, this.#head)
       if (i >= 0) this.#entries.splice(i, 1)
-      this.#depth -= writes.length
-      this.#onDepth?.(this.#depth)
+      this.#addDepth(-writes.length)
       this.#settleDrains()
       throw err
     }
@@ -434,8 +437,7 @@ export class WriteBehind {
     this.#stats.batches++
     this.#stats.flushed += taken.length
     this.#stats.coalesced += taken.length - kept.length
-    this.#depth -= taken.length
-    this.#onDepth?.(this.#depth)
+    this.#addDepth(-taken.length)
     this.#ready -= taken.length
     let ackSeq = 0
     for (const { e, to } of parts) e.done = to
