@@ -10,7 +10,7 @@
  * buffer, so every thread agrees on which block is whose.
  */
 import { withLock } from './sync/atomics.js'
-import { Histogram, HISTOGRAM_FIELDS, readHistogram } from './stats_histogram.js'
+import { emptyHistogram, Histogram, HISTOGRAM_FIELDS, readHistogram } from './stats_histogram.js'
 import type { HistogramSnapshot } from './stats_histogram.js'
 
 export { HISTOGRAM_BOUNDS_MS } from './stats_histogram.js'
@@ -260,17 +260,23 @@ export class StatsBlock {
     return m
   }
 
-  /** This thread's copy of the registered names, refreshed when the count changes. */
-  private known: string[] = []
+  /** This thread's copy of the registered names (the table only grows, so a copy only needs extending). */
+  private readonly known: string[] = []
+
+  /** The registered names, in block order, decoding only the ones this thread has not seen yet. */
+  private registered(): string[] {
+    const count = Math.min(MAX_NAMESPACES - 1, Atomics.load(this.head, 3))
+    while (this.known.length < count) this.known.push(this.nameAt(this.known.length))
+    return this.known
+  }
 
   /** Counts an L1 eviction against the namespace of `key` (the longest registered one that prefixes it). */
   evicted(key: string): void {
-    const count = Math.min(MAX_NAMESPACES - 1, Atomics.load(this.head, 3))
-    while (this.known.length < count) this.known.push(this.nameAt(this.known.length))
+    const names = this.registered()
     let best = -1
     let bestLen = -1
-    for (let i = 0; i < this.known.length; i++) {
-      const n = this.known[i] as string
+    for (let i = 0; i < names.length; i++) {
+      const n = names[i] as string
       if (n.length > bestLen && key.length > n.length && key.charCodeAt(n.length) === 58 && key.startsWith(n)) {
         best = i
         bestLen = n.length
@@ -287,22 +293,17 @@ export class StatsBlock {
     return Buffer.from(this.names.slice(at + 2, at + 2 + len)).toString('utf8')
   }
 
-  private find(name: string, count: number): number {
-    for (let i = 0; i < count; i++) if (this.nameAt(i) === name) return i
-    return -1
-  }
-
   private register(name: string): number {
     const bytes = Buffer.from(name, 'utf8')
     if (bytes.length > NAME_BYTES - 2) return MAX_NAMESPACES - 1
-    const known = this.find(name, Atomics.load(this.head, 3))
+    const known = this.registered().indexOf(name)
     if (known >= 0) return known
     // A short critical section: the name table only grows, under a lock. A name is
     // written before the count that makes it visible, so a stolen lock needs no repair.
     return withLock(this.head, 2, new Float64Array(this.sab, 16, 1), 0, 1000, () => {}, () => {
-      const count = Atomics.load(this.head, 3)
-      const again = this.find(name, count)
+      const again = this.registered().indexOf(name)
       if (again >= 0) return again
+      const count = Atomics.load(this.head, 3)
       if (count >= MAX_NAMESPACES - 1) return MAX_NAMESPACES - 1
       const at = count * NAME_BYTES
       this.names[at] = bytes.length & 0xff
@@ -321,7 +322,8 @@ export class StatsBlock {
   snapshot(l1Usage: { entries: number; bytes: number; capacity: number } | undefined): CacheStats {
     const sum = new Float64Array(ROW)
     const used = Math.min(MAX_THREAD_ROWS, Atomics.load(this.head, 0))
-    const nsCount = Math.min(MAX_NAMESPACES - 1, Atomics.load(this.head, 3))
+    const names = this.registered()
+    const nsCount = names.length
     // Only the blocks in use: tiers, process, registered namespaces and the overflow block.
     const spans: [number, number][] = [
       [0, NS_BASE + nsCount * NS_FIELDS],
@@ -363,9 +365,9 @@ export class StatsBlock {
         latency: { l1: readHistogram(sum, b + NS_COUNTERS), l2: readHistogram(sum, b + NS_COUNTERS + HISTOGRAM_FIELDS) },
       }
     }
-    for (let i = 0; i < nsCount; i++) namespaces[this.nameAt(i)] = block(i)
+    names.forEach((name, i) => (namespaces[name] = block(i)))
     const otherBase = NS_BASE + (MAX_NAMESPACES - 1) * NS_FIELDS
-    if (this.nsOverflowed() || sum.subarray(otherBase, otherBase + NS_FIELDS).some((v) => v !== 0)) namespaces[OTHER_NAMESPACE] = block(MAX_NAMESPACES - 1)
+    if (nsCount >= MAX_NAMESPACES - 1 || sum.subarray(otherBase, otherBase + NS_FIELDS).some((v) => v !== 0)) namespaces[OTHER_NAMESPACE] = block(MAX_NAMESPACES - 1)
     const p = (x: ProcField) => sum[PROC_BASE + x] as number
     return {
       l1: tier(this.l1, 0, l1Usage),
@@ -383,14 +385,27 @@ export class StatsBlock {
       },
     }
   }
-
-  private nsOverflowed(): boolean {
-    return Atomics.load(this.head, 3) >= MAX_NAMESPACES - 1
-  }
 }
 
 function round(ms: number): number {
   return Math.round(ms * 1000) / 1000
+}
+
+/** A namespace's figures, all zero. */
+export function emptyNamespaceStats(): NamespaceStats {
+  return {
+    hits: { l1: 0, l2: 0 },
+    misses: { l1: 0, l2: 0 },
+    sets: 0,
+    deletes: 0,
+    expirations: 0,
+    errors: 0,
+    loads: 0,
+    coalesced: 0,
+    invalidations: { tags: 0, prefixes: 0 },
+    evictions: 0,
+    latency: { l1: emptyHistogram(), l2: emptyHistogram() },
+  }
 }
 
 /** A snapshot with every figure zero and both tiers disabled (what a parse of no series starts from). */
@@ -407,7 +422,7 @@ export function emptyStats(): CacheStats {
     bytes: 0,
     capacity: 0,
     latency: { p50: 0, p99: 0, samples: 0 },
-    histogram: { bounds: [], counts: [0], count: 0, sumMs: 0 },
+    histogram: emptyHistogram(),
   })
   const process: ProcessStats = { invalidationsSent: 0, invalidationsReceived: 0, l1Flushes: 0, writeBehindDepth: 0, valuesWritten: 0, valueBytes: 0, storedBytes: 0 }
   return { l1: tier(), l2: tier(), circuit: 'closed', namespaces: {}, process }

@@ -20,6 +20,10 @@ export interface HistogramSnapshot {
   sumMs: number
 }
 
+export function emptyHistogram(): HistogramSnapshot {
+  return { bounds: [], counts: [0], count: 0, sumMs: 0 }
+}
+
 export class Histogram {
   constructor(
     private readonly row: Float64Array,

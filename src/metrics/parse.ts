@@ -4,7 +4,7 @@
  * --from` and the demo print their figures through it, so what they show is
  * exactly what a Prometheus server would store.
  */
-import { emptyStats } from '../stats.js'
+import { emptyNamespaceStats, emptyStats } from '../stats.js'
 import type { CacheStats, HistogramSnapshot, NamespaceStats } from '../stats.js'
 import { histogramQuantile } from '../stats_histogram.js'
 
@@ -60,23 +60,6 @@ class HistogramBuilder {
   }
 }
 
-function emptyNamespace(): NamespaceStats {
-  const h = (): HistogramSnapshot => ({ bounds: [], counts: [0], count: 0, sumMs: 0 })
-  return {
-    hits: { l1: 0, l2: 0 },
-    misses: { l1: 0, l2: 0 },
-    sets: 0,
-    deletes: 0,
-    expirations: 0,
-    errors: 0,
-    loads: 0,
-    coalesced: 0,
-    invalidations: { tags: 0, prefixes: 0 },
-    evictions: 0,
-    latency: { l1: h(), l2: h() },
-  }
-}
-
 const NS_COUNTERS: Record<string, (n: NamespaceStats, v: number, l: Record<string, string>) => void> = {
   hits_total: (n, v, l) => (l.tier === 'l1' || l.tier === 'l2' ? (n.hits[l.tier] += v) : 0),
   misses_total: (n, v, l) => (l.tier === 'l1' || l.tier === 'l2' ? (n.misses[l.tier] += v) : 0),
@@ -105,7 +88,7 @@ export function statsFromSamples(samples: Sample[]): CacheStats | undefined {
     if (!h) hists.set(key, (h = new HistogramBuilder()))
     return h
   }
-  const ns = (name: string) => (stats.namespaces[name] ??= emptyNamespace())
+  const ns = (name: string) => (stats.namespaces[name] ??= emptyNamespaceStats())
   let found = false
   for (const s of samples) {
     if (!s.name.startsWith('nearcache_')) continue
