@@ -9,7 +9,7 @@
  */
 import type * as PromClient from 'prom-client'
 import { emptyStats } from '../stats.js'
-import type { CacheStats, HistogramSnapshot, TierStats } from '../stats.js'
+import type { CacheStats, HistogramSnapshot, NamespaceStats } from '../stats.js'
 
 /** What the exporters need from a cache: its stats (a NearCache fits). */
 export interface StatsSource {
@@ -90,10 +90,12 @@ function histogramSamples(name: string, labels: Record<string, string>, h: Histo
 export function metricFamilies(stats: CacheStats): MetricFamily[] {
   const families: MetricFamily[] = []
   const family = (name: string, help: string, type: MetricFamily['type'], samples: Sample[]) => families.push({ name, help, type, samples })
+  /** A family of one series (no labels). */
+  const one = (name: string, help: string, type: MetricFamily['type'], value: number) => family(name, help, type, [{ name, labels: {}, value }])
   const nss = Object.entries(stats.namespaces)
-  const perNs = (name: string, help: string, pick: (n: CacheStats['namespaces'][string]) => number) =>
+  const perNs = (name: string, help: string, pick: (n: NamespaceStats) => number) =>
     family(name, help, 'counter', nss.map(([namespace, n]) => ({ name, labels: { namespace }, value: pick(n) })))
-  const perNsTier = (name: string, help: string, pick: (n: CacheStats['namespaces'][string], t: Tier) => number) =>
+  const perNsTier = (name: string, help: string, pick: (n: NamespaceStats, t: Tier) => number) =>
     family(name, help, 'counter', nss.flatMap(([namespace, n]) => TIERS.map((tier) => ({ name, labels: { namespace, tier }, value: pick(n, tier) }))))
 
   // Per namespace: what the application sees.
@@ -137,37 +139,25 @@ export function metricFamilies(stats: CacheStats): MetricFamily[] {
     'nearcache_tier_latency_seconds',
     'Round trips of the tier over all threads (L1 lookups: one in 16 is timed and counted 16 times; L2: every Redis round trip).',
     'histogram',
-    TIERS.flatMap((tier) => histogramSamples('nearcache_tier_latency_seconds', { tier }, (stats[tier] as TierStats).histogram)),
+    TIERS.flatMap((tier) => histogramSamples('nearcache_tier_latency_seconds', { tier }, stats[tier].histogram)),
   )
-  family('nearcache_l1_entries', 'Live entries held by the shared L1 (values and negative entries), over all threads.', 'gauge', [
-    { name: 'nearcache_l1_entries', labels: {}, value: stats.l1.entries },
-  ])
-  family('nearcache_l1_bytes', 'Bytes held by the shared L1, over all threads.', 'gauge', [{ name: 'nearcache_l1_bytes', labels: {}, value: stats.l1.bytes }])
-  family('nearcache_l1_capacity_bytes', 'Bytes the shared L1 may hold (l1.maxBytes; 0 without an L1).', 'gauge', [
-    { name: 'nearcache_l1_capacity_bytes', labels: {}, value: stats.l1.capacity },
-  ])
+  one('nearcache_l1_entries', 'Live entries held by the shared L1 (values and negative entries), over all threads.', 'gauge', stats.l1.entries)
+  one('nearcache_l1_bytes', 'Bytes held by the shared L1, over all threads.', 'gauge', stats.l1.bytes)
+  one('nearcache_l1_capacity_bytes', 'Bytes the shared L1 may hold (l1.maxBytes; 0 without an L1).', 'gauge', stats.l1.capacity)
 
   // Per process.
-  family('nearcache_circuit_state', 'L2 circuit breaker: 0 closed, 1 open, 2 half-open.', 'gauge', [
-    { name: 'nearcache_circuit_state', labels: {}, value: CIRCUIT_STATE_VALUE[stats.circuit] },
-  ])
+  one('nearcache_circuit_state', 'L2 circuit breaker: 0 closed, 1 open, 2 half-open.', 'gauge', CIRCUIT_STATE_VALUE[stats.circuit])
   family('nearcache_invalidation_messages_total', 'Invalidation announcements published to (direction="sent") and received from (direction="received") other processes.', 'counter', [
     { name: 'nearcache_invalidation_messages_total', labels: { direction: 'sent' }, value: stats.process.invalidationsSent },
     { name: 'nearcache_invalidation_messages_total', labels: { direction: 'received' }, value: stats.process.invalidationsReceived },
   ])
-  family('nearcache_l1_flushes_total', 'Times the whole L1 was emptied because invalidations may have been lost (Redis disconnect, sequence gap).', 'counter', [
-    { name: 'nearcache_l1_flushes_total', labels: {}, value: stats.process.l1Flushes },
-  ])
-  family('nearcache_values_written_total', 'Values encoded for writing by this process (set, setMany, getOrSet loads, conditional writes).', 'counter', [
-    { name: 'nearcache_values_written_total', labels: {}, value: stats.process.valuesWritten },
-  ])
+  one('nearcache_l1_flushes_total', 'Times the whole L1 was emptied because invalidations may have been lost (Redis disconnect, sequence gap).', 'counter', stats.process.l1Flushes)
+  one('nearcache_values_written_total', 'Values encoded for writing by this process (set, setMany, getOrSet loads, conditional writes).', 'counter', stats.process.valuesWritten)
   family('nearcache_value_bytes_total', 'Bytes of the values written: encoded (form="encoded", msgpack) and as stored after compression (form="stored").', 'counter', [
     { name: 'nearcache_value_bytes_total', labels: { form: 'encoded' }, value: stats.process.valueBytes },
     { name: 'nearcache_value_bytes_total', labels: { form: 'stored' }, value: stats.process.storedBytes },
   ])
-  family('nearcache_write_behind_queue_depth', 'Writes acknowledged and waiting in the write-behind queue (0 without writeBehind).', 'gauge', [
-    { name: 'nearcache_write_behind_queue_depth', labels: {}, value: stats.process.writeBehindDepth },
-  ])
+  one('nearcache_write_behind_queue_depth', 'Writes acknowledged and waiting in the write-behind queue (0 without writeBehind).', 'gauge', stats.process.writeBehindDepth)
   return families
 }
 
@@ -219,10 +209,10 @@ export function registerPromClient(
     const { sources, names } = entry
     // prom-client calls every metric's get() in one synchronous pass per scrape:
     // one snapshot per cache serves the whole pass.
-    let pass: CacheStats[] | undefined
-    const snapshot = (): CacheStats[] => {
+    let pass: Map<string, MetricFamily>[] | undefined
+    const familiesOfSources = (): Map<string, MetricFamily>[] => {
       if (!pass) {
-        pass = [...sources].map((s) => s.stats())
+        pass = [...sources].map((s) => new Map(metricFamilies(s.stats()).map((f) => [f.name, f])))
         queueMicrotask(() => (pass = undefined))
       }
       return pass
@@ -239,8 +229,8 @@ export function registerPromClient(
           // Counters and gauges leave metricName out: prom-client then uses the metric's
           // name, which it rewrites for OpenMetrics (counters lose '_total' there and get it back per sample).
           const values: { metricName?: string; labels: Record<string, string>; value: number }[] = []
-          for (const stats of snapshot()) {
-            const fam = metricFamilies(stats).find((x) => x.name === f.name)
+          for (const byName of familiesOfSources()) {
+            const fam = byName.get(f.name)
             for (const sample of fam?.samples ?? []) {
               const id = `${sample.name}${labelSet(sample.labels)}`
               if (seen.has(id)) continue
