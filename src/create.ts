@@ -1,6 +1,6 @@
+import type { Cluster } from 'ioredis'
 import { initHash } from '../wasm/hash.js'
 import { assemble, newEmitter, StatsBlock } from './assemble.js'
-import { ProcField } from './stats.js'
 import type { NearCache } from './cache.js'
 import { CodecPool } from './codec/codec_pool.js'
 import { SharedTable } from './l1/shared_table.js'
@@ -9,8 +9,8 @@ import { CircuitBreaker } from './l2/circuit_breaker.js'
 import { wrapRedisError } from './l2/errors.js'
 import { AnnouncingTier, InvalidationBus } from './l2/invalidation_bus.js'
 import { RedisTier } from './l2/redis_tier.js'
+import { ProcField } from './stats.js'
 import type { Tier } from './tier.js'
-import type { Cluster } from 'ioredis'
 import { WriteBehindTier } from './write/write_behind_tier.js'
 
 /** One channel for every nearcache process on a Redis: announcements carry full keys. */

@@ -74,9 +74,9 @@ export function healthReport(input: HealthInput): HealthReport {
     if (s === 'down' || (s === 'degraded' && status === 'ok')) status = s
   }
 
-  // The application's lookups, from the namespace counters; older snapshots without
-  // them: every lookup starts at the first enabled tier, and a hit anywhere counts.
-  const nss = Object.values(stats.namespaces ?? {})
+  // The application's lookups, from the namespace counters; before any (figures from
+  // the tiers alone): every lookup starts at the first enabled tier, and a hit anywhere counts.
+  const nss = Object.values(stats.namespaces)
   const nsHits = nss.reduce((n, x) => n + x.hits.l1 + x.hits.l2, 0)
   const nsLookups = nss.reduce((n, x) => n + x.hits.l1 + x.hits.l2 + x.misses.l1 + x.misses.l2, 0)
   const lookups = nsLookups > 0 ? nsLookups : l1.enabled ? l1.hits + l1.misses : l2.enabled ? l2.hits + l2.misses : 0
@@ -127,7 +127,7 @@ export function healthReport(input: HealthInput): HealthReport {
 
   // Value sizes: from the recorded writes (given, or the process's counters), else the L1's average entry.
   const p = stats.process
-  const v = input.values ?? (p && p.valuesWritten > 0 ? { count: p.valuesWritten, rawBytes: p.valueBytes, storedBytes: p.storedBytes } : undefined)
+  const v = input.values ?? (p.valuesWritten > 0 ? { count: p.valuesWritten, rawBytes: p.valueBytes, storedBytes: p.storedBytes } : undefined)
   if (v && v.count > 0 && v.rawBytes > 0) {
     const avg = v.rawBytes / v.count
     const ratio = v.storedBytes / v.rawBytes

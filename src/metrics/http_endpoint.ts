@@ -1,7 +1,7 @@
 /**
  * A small node:http server exposing a cache's metrics and health:
  *   GET /metrics  Prometheus text format 0.0.4
- *   GET /health   JSON { status, circuit, l1: { entries, bytes }, l2: { enabled } }
+ *   GET /health   JSON HealthReport (the source's health() when it has one, else the check over its stats); 503 when 'down'
  *   GET /events   the cache's events as NDJSON, one eventToJSON object per line,
  *                 until the client goes away (?types=eviction,invalidation to choose)
  * Anything else is 404 (405 for another method on those paths; /events is 404
@@ -16,7 +16,7 @@ import type { CacheStats } from '../stats.js'
 import { renderPrometheus } from './prometheus.js'
 import type { StatsSource } from './prometheus.js'
 import { healthReport } from '../health/health.js'
-import type { HealthReport as FullHealthReport } from '../health/health.js'
+import type { HealthReport } from '../health/health.js'
 
 export const PROMETHEUS_CONTENT_TYPE = 'text/plain; version=0.0.4; charset=utf-8'
 export const EVENTS_CONTENT_TYPE = 'application/x-ndjson'
@@ -37,7 +37,7 @@ export type EventsIterable = AsyncIterable<CacheEvent> & { return(): Promise<unk
 export type MetricsSource = StatsSource & {
   events?(options?: EventsOptions): EventsIterable
   /** The live check (a NearCache has it): /health then includes the Redis ping and Cluster state. */
-  health?(): Promise<FullHealthReport>
+  health?(): Promise<HealthReport>
 }
 
 /** Longest /health waits for the source's live check before answering from the figures alone. */
@@ -54,21 +54,6 @@ export interface MetricsServer {
   /** `http://host:port` (no trailing slash). */
   url: string
   close(): Promise<void>
-}
-
-export type HealthStatus = 'ok' | 'degraded' | 'down'
-
-export interface HealthReport {
-  /** 'down' while the L2 circuit is open, 'degraded' while it is half-open (probing), else 'ok'. */
-  status: HealthStatus
-  circuit: CacheStats['circuit']
-  l1: { entries: number; bytes: number }
-  l2: { enabled: boolean }
-}
-
-export function healthOf(stats: CacheStats): HealthReport {
-  const status: HealthStatus = stats.circuit === 'open' ? 'down' : stats.circuit === 'half-open' ? 'degraded' : 'ok'
-  return { status, circuit: stats.circuit, l1: { entries: stats.l1.entries, bytes: stats.l1.bytes }, l2: { enabled: stats.l2.enabled } }
 }
 
 /**
@@ -204,7 +189,7 @@ function drained(res: ServerResponse): Promise<void> {
  * else the check over its figures alone. Either way a HealthReport: status,
  * circuit, L1 fill, hit ratio and recommendations.
  */
-async function liveHealth(cache: MetricsSource, stats: CacheStats): Promise<FullHealthReport> {
+async function liveHealth(cache: MetricsSource, stats: CacheStats): Promise<HealthReport> {
   const fromStats = () => healthReport({ stats, ...(stats.l1.capacity > 0 ? { l1MaxBytes: stats.l1.capacity } : {}) })
   if (typeof cache.health !== 'function') return fromStats()
   let timer: NodeJS.Timeout | undefined
