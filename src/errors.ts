@@ -14,6 +14,7 @@ export type CacheErrorCode =
   | 'E_CLOSED'
   | 'E_CODEC'
   | 'E_QUEUE_FULL'
+  | 'E_BAD_MESSAGE'
 
 export class CacheError extends Error {
   readonly code: CacheErrorCode
@@ -124,5 +125,18 @@ export class QueueFullError extends CacheError {
   static readonly code = 'E_QUEUE_FULL'
   constructor(message: string) {
     super('E_QUEUE_FULL', message)
+  }
+}
+
+/**
+ * A message from outside the process (an invalidation announcement on the Redis
+ * pub/sub bus) failed validation and was dropped. Reported on the `'error'`
+ * event, at most once per second; the count of dropped messages is in
+ * `stats().process.invalidationsRejected`.
+ */
+export class BadMessageError extends CacheError {
+  static readonly code = 'E_BAD_MESSAGE'
+  constructor(message: string) {
+    super('E_BAD_MESSAGE', message)
   }
 }

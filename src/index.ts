@@ -19,6 +19,7 @@ export {
   CacheClosedError,
   CodecError,
   QueueFullError,
+  BadMessageError,
 } from './errors.js'
 export type { CacheErrorCode } from './errors.js'
 export { renderPrometheus, registerPromClient, metricFamilies, escapeLabelValue, CIRCUIT_STATE_VALUE } from './metrics/prometheus.js'

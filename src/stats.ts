@@ -65,6 +65,8 @@ export interface ProcessStats {
   /** Invalidation announcements published to / received from other processes (Redis pub/sub). */
   invalidationsSent: number
   invalidationsReceived: number
+  /** Invalidation messages dropped because they failed validation (E_BAD_MESSAGE). */
+  invalidationsRejected: number
   /** Times the whole L1 was emptied because announcements may have been lost (disconnect, gap). */
   l1Flushes: number
   /** Writes waiting in the write-behind queue (0 without writeBehind). */
@@ -73,6 +75,11 @@ export interface ProcessStats {
   valuesWritten: number
   valueBytes: number
   storedBytes: number
+  /** Corrupt or foreign write-behind log records found when the log was opened or replayed. */
+  walCorruptions: number
+  /** Records moved to the write-behind dead-letter file (Redis refused them for good), and that file's size in bytes. */
+  deadLetters: number
+  deadLetterBytes: number
 }
 
 export interface CacheStats {
@@ -106,8 +113,12 @@ export const enum ProcField {
   ValuesWritten = 4,
   ValueBytes = 5,
   StoredBytes = 6,
+  InvalidationsRejected = 7,
+  WalCorruptions = 8,
+  DeadLetters = 9,
+  DeadLetterBytes = 10,
 }
-const PROC_FIELDS = 7
+const PROC_FIELDS = 11
 
 export const enum NsField {
   L1Hits = 0,
@@ -377,11 +388,15 @@ export class StatsBlock {
       process: {
         invalidationsSent: p(ProcField.InvalidationsSent),
         invalidationsReceived: p(ProcField.InvalidationsReceived),
+        invalidationsRejected: p(ProcField.InvalidationsRejected),
         l1Flushes: p(ProcField.L1Flushes),
         writeBehindDepth: p(ProcField.WriteBehindDepth),
         valuesWritten: p(ProcField.ValuesWritten),
         valueBytes: p(ProcField.ValueBytes),
         storedBytes: p(ProcField.StoredBytes),
+        walCorruptions: p(ProcField.WalCorruptions),
+        deadLetters: p(ProcField.DeadLetters),
+        deadLetterBytes: p(ProcField.DeadLetterBytes),
       },
     }
   }
@@ -424,6 +439,6 @@ export function emptyStats(): CacheStats {
     latency: { p50: 0, p99: 0, samples: 0 },
     histogram: emptyHistogram(),
   })
-  const process: ProcessStats = { invalidationsSent: 0, invalidationsReceived: 0, l1Flushes: 0, writeBehindDepth: 0, valuesWritten: 0, valueBytes: 0, storedBytes: 0 }
+  const process: ProcessStats = { invalidationsSent: 0, invalidationsReceived: 0, invalidationsRejected: 0, l1Flushes: 0, writeBehindDepth: 0, valuesWritten: 0, valueBytes: 0, storedBytes: 0, walCorruptions: 0, deadLetters: 0, deadLetterBytes: 0 }
   return { l1: tier(), l2: tier(), circuit: 'closed', namespaces: {}, process }
 }

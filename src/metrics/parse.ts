@@ -114,8 +114,12 @@ export function statsFromSamples(samples: Sample[]): CacheStats | undefined {
     else if (base === 'invalidation_messages_total') {
       if (l.direction === 'sent') stats.process.invalidationsSent += s.value
       else if (l.direction === 'received') stats.process.invalidationsReceived += s.value
+      else if (l.direction === 'rejected') stats.process.invalidationsRejected += s.value
     } else if (base === 'l1_flushes_total') stats.process.l1Flushes += s.value
     else if (base === 'write_behind_queue_depth') stats.process.writeBehindDepth += s.value
+    else if (base === 'write_behind_corrupt_records_total') stats.process.walCorruptions += s.value
+    else if (base === 'write_behind_dead_letters_total') stats.process.deadLetters += s.value
+    else if (base === 'write_behind_dead_letter_bytes') stats.process.deadLetterBytes += s.value
     else if (base === 'values_written_total') stats.process.valuesWritten += s.value
     else if (base === 'value_bytes_total') {
       if (l.form === 'encoded') stats.process.valueBytes += s.value

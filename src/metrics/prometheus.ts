@@ -147,9 +147,10 @@ export function metricFamilies(stats: CacheStats): MetricFamily[] {
 
   // Per process.
   one('nearcache_circuit_state', 'L2 circuit breaker: 0 closed, 1 open, 2 half-open.', 'gauge', CIRCUIT_STATE_VALUE[stats.circuit])
-  family('nearcache_invalidation_messages_total', 'Invalidation announcements published to (direction="sent") and received from (direction="received") other processes.', 'counter', [
+  family('nearcache_invalidation_messages_total', 'Invalidation announcements published to (direction="sent") and received from (direction="received") other processes, and messages dropped because they failed validation (direction="rejected").', 'counter', [
     { name: 'nearcache_invalidation_messages_total', labels: { direction: 'sent' }, value: stats.process.invalidationsSent },
     { name: 'nearcache_invalidation_messages_total', labels: { direction: 'received' }, value: stats.process.invalidationsReceived },
+    { name: 'nearcache_invalidation_messages_total', labels: { direction: 'rejected' }, value: stats.process.invalidationsRejected },
   ])
   one('nearcache_l1_flushes_total', 'Times the whole L1 was emptied because invalidations may have been lost (Redis disconnect, sequence gap).', 'counter', stats.process.l1Flushes)
   one('nearcache_values_written_total', 'Values encoded for writing by this process (set, setMany, getOrSet loads, conditional writes).', 'counter', stats.process.valuesWritten)
@@ -157,6 +158,9 @@ export function metricFamilies(stats: CacheStats): MetricFamily[] {
     { name: 'nearcache_value_bytes_total', labels: { form: 'encoded' }, value: stats.process.valueBytes },
     { name: 'nearcache_value_bytes_total', labels: { form: 'stored' }, value: stats.process.storedBytes },
   ])
+  one('nearcache_write_behind_corrupt_records_total', 'Corrupt or foreign write-behind log records found when the log was opened or replayed.', 'counter', stats.process.walCorruptions)
+  one('nearcache_write_behind_dead_letters_total', 'Write-behind records Redis refused for good, moved to the dead-letter file.', 'counter', stats.process.deadLetters)
+  one('nearcache_write_behind_dead_letter_bytes', 'Size of the write-behind dead-letter file in bytes.', 'gauge', stats.process.deadLetterBytes)
   one('nearcache_write_behind_queue_depth', 'Writes acknowledged and waiting in the write-behind queue (0 without writeBehind).', 'gauge', stats.process.writeBehindDepth)
   return families
 }
