@@ -1,7 +1,9 @@
 import type { Cluster, ClusterNode, ClusterOptions, Redis, RedisOptions } from 'ioredis'
 import { InvalidOptionError } from './errors.js'
+import type { CacheError } from './errors.js'
 import { kMinBytes } from './l1/layout.js'
-import { describe, parseBytes, parseDuration } from './util/units.js'
+import { validateNamespace } from './namespace.js'
+import { describe, MAX_TIMER_MS, parseBytes, parseDuration } from './util/units.js'
 
 /** A duration: milliseconds, or a string such as '500ms', '10s', '5m', '1h', '1d'. */
 export type Duration = number | string
@@ -23,7 +25,7 @@ export interface L1Options {
   /**
    * Size of the shared L1: one SharedArrayBuffer of at most this many bytes per
    * process (index and data), shared by every thread attached to the cache.
-   * @default '64mb'
+   * From '256kb' to '2gb'. @default '64mb'
    */
   maxBytes?: ByteSize
   /** Entries larger than this (encoded) stay in L2 only. @default '1mb' (capped by what one L1 shard holds) */
@@ -52,7 +54,9 @@ export interface CacheOptions {
   redis?: RedisOption
   /**
    * Key prefix: entries live at `<namespace>:<key>` in Redis. Caches with different
-   * namespaces never see each other's entries. Must not contain '|'.
+   * namespaces never see each other's entries. Segments of ASCII letters, digits,
+   * '_', '.' and '-', separated by ':' (`shop`, `shop:users`), at most 256
+   * characters; no segment may start with '__nc' (reserved).
    * @default 'nc'
    */
   namespace?: string
@@ -68,7 +72,7 @@ export interface CacheOptions {
   l1?: L1Options | false
   /** Longest key accepted, in UTF-8 bytes. @default 1024 */
   maxKeyBytes?: number
-  /** Largest value accepted, measured as its encoded (serialized, uncompressed) size. @default '16mb' */
+  /** Largest value accepted, measured as its encoded (serialized, uncompressed) size; at most '512mb' (Redis' largest string). @default '16mb' */
   maxValueBytes?: ByteSize
   /** Encoded values at least this large are compressed with LZ4 (kept only when smaller). `false` disables compression. @default '1kb' */
   compressThreshold?: ByteSize | false
@@ -93,11 +97,14 @@ export interface CacheOptions {
   maxInFlight?: number
   /**
    * Keep L1 coherent across processes: every change this process makes in Redis is
-   * announced on Redis pub/sub (channel `__nc|inv`) and every other process drops
-   * its L1 copies of what changed. A process without an L1 still announces (so the
-   * others stay coherent) but does not subscribe. @default true
+   * announced on Redis pub/sub, on its root namespace's channel `__nc|inv|<root>`
+   * (`shop` for `shop:users`), and every other process of that root drops its L1
+   * copies of what changed. A process without an L1 still announces (so the
+   * others stay coherent) but does not subscribe. `{ legacyChannel: true }` also
+   * publishes on and listens to the global channel `__nc|inv` of nearcache before
+   * protocol version 1, for rolling upgrades. @default true
    */
-  invalidation?: boolean
+  invalidation?: boolean | { legacyChannel?: boolean }
   /**
    * After `threshold` L2 failures in a row (unreachable, timed out, Cluster down)
    * the circuit opens: L2 operations fail at once with E_L2_UNAVAILABLE for
@@ -121,9 +128,15 @@ export interface CacheOptions {
    * replayed on the next `createCache` with the same `dir`. At most `maxQueue`
    * writes wait (then `set` rejects with E_QUEUE_FULL). Deletes, conditional writes
    * and invalidations wait for the queue first; `close()` drains it. Needs Redis.
-   * @default false
+   * `dir` is created 0700 (files 0600); one owned by another user or writable by
+   * group/others is refused with E_INVALID_OPTION. Replay writes only this cache's
+   * namespace. A write Redis refuses for good (a reply error such as an invalid
+   * expire or OOM) is tried `maxAttempts` times with backoff, then moved to
+   * `<dir>/dead-letter.jsonl` (at most `maxDeadLetterBytes`; past it new dead letters
+   * are dropped) with an 'error' event; `nearcache dead-letter` shows and replays it.
+   * @default false (fsync 'batch', batchSize 500, flushInterval 50 ms, maxQueue 100 000, maxAttempts 5, maxDeadLetterBytes '64mb')
    */
-  writeBehind?: { dir: string; fsync?: 'always' | 'batch' | 'none'; batchSize?: number; flushInterval?: Duration; maxQueue?: number } | false
+  writeBehind?: { dir: string; fsync?: 'always' | 'batch' | 'none'; batchSize?: number; flushInterval?: Duration; maxQueue?: number; maxAttempts?: number; maxDeadLetterBytes?: ByteSize } | false
   /**
    * Write-through: called with every `set`/`setMany`/`delete`/`deleteMany` change
    * before the cache is written; if it throws, the cache is left alone and the call
@@ -137,6 +150,15 @@ export interface CacheOptions {
    * even when it cannot cache it. Writes still reject. @default false
    */
   suppressL2Errors?: boolean
+  /**
+   * Called with every error the cache reports on its 'error' event, from the start:
+   * also those found while `createCache` is still running, before a listener can be
+   * attached (damage in the write-behind log, dead letters of its replay). Those
+   * early errors are emitted as 'error' events too, right after `createCache`
+   * resolves (on the next turn of the event loop). A throwing `onError` is ignored.
+   * @default none
+   */
+  onError?: (err: CacheError) => void
   /**
    * A piscina pool of codec workers: values whose msgpack encoding is at least
    * `threshold` bytes are LZ4-compressed (and large compressed values inflated on
@@ -164,10 +186,11 @@ export interface ResolvedOptions {
   clock: Clock
   batchGets: boolean | undefined
   maxInFlight: number
-  invalidation: boolean
+  invalidation: { legacyChannel: boolean } | false
   circuitBreaker: { threshold: number; resetTimeout: number } | false
   stampedeLock: { lease: number; waitTimeout: number } | false
-  writeBehind: { dir: string; fsync: 'always' | 'batch' | 'none'; batchSize: number; flushIntervalMs: number; maxQueue: number } | false
+  writeBehind: { dir: string; fsync: 'always' | 'batch' | 'none'; batchSize: number; flushIntervalMs: number; maxQueue: number; maxAttempts: number; maxDeadLetterBytes: number } | false
+  onError: ((err: CacheError) => void) | undefined
   writer: CacheOptions['writer']
   suppressL2Errors: boolean
   codecWorkers: { threads?: number; threshold?: number; adaptive: boolean } | false
@@ -176,15 +199,17 @@ export interface ResolvedOptions {
 const L1_KNOWN = new Set(['maxBytes', 'maxEntryBytes', 'negativeTtl', 'ttl'])
 const KNOWN = new Set([
   'redis', 'namespace', 'ttl', 'ttlJitter', 'l1', 'maxKeyBytes', 'maxValueBytes',
-  'compressThreshold', 'connectTimeout', 'commandTimeout', 'clock', 'batchGets', 'maxInFlight', 'invalidation', 'circuitBreaker', 'stampedeLock', 'writeBehind', 'writer', 'suppressL2Errors', 'codecWorkers',
+  'compressThreshold', 'connectTimeout', 'commandTimeout', 'clock', 'batchGets', 'maxInFlight', 'invalidation', 'circuitBreaker', 'stampedeLock', 'writeBehind', 'writer', 'suppressL2Errors', 'codecWorkers', 'onError',
 ])
 
-export function validateNamespace(ns: unknown, name = 'namespace'): string {
-  if (typeof ns !== 'string' || ns.length === 0 || ns.includes('|') || Buffer.byteLength(ns) > 256) {
-    throw new InvalidOptionError(`${name} must be a non-empty string of at most 256 bytes without '|' (got ${describe(ns)}).`)
-  }
-  return ns
-}
+/** Largest `maxValueBytes`: Redis' largest string (proto-max-bulk-len, 512 MiB). */
+export const MAX_VALUE_BYTES = 512 * 1024 * 1024
+/**
+ * Largest `l1.maxBytes`: 2 GiB. The table addresses its bytes with 32-bit
+ * offsets today, so a larger one would corrupt reads; refused until it does not.
+ */
+export const MAX_L1_BYTES = 2 * 1024 * 1024 * 1024
+export { MAX_NAMESPACE_CHARS, validateNamespace } from './namespace.js'
 
 export function resolveOptions(input: CacheOptions | undefined): ResolvedOptions {
   const o = input ?? {}
@@ -212,7 +237,7 @@ export function resolveOptions(input: CacheOptions | undefined): ResolvedOptions
     for (const k of Object.keys(l1o)) {
       if (!L1_KNOWN.has(k)) throw new InvalidOptionError(`Unknown l1 option '${k}'. Known: ${[...L1_KNOWN].join(', ')}.`)
     }
-    const maxBytes = parseBytes(l1o.maxBytes, 'l1.maxBytes', 64 * 1024 * 1024)
+    const maxBytes = parseBytes(l1o.maxBytes, 'l1.maxBytes', 64 * 1024 * 1024, MAX_L1_BYTES)
     if (maxBytes < kMinBytes) throw new InvalidOptionError(`l1.maxBytes must be at least ${kMinBytes} bytes (256kb) (got ${maxBytes}).`)
     l1 = {
       maxBytes,
@@ -244,13 +269,13 @@ export function resolveOptions(input: CacheOptions | undefined): ResolvedOptions
     if (typeof cb !== 'object' || cb === null) throw new InvalidOptionError(`circuitBreaker must be { threshold?, resetTimeout? } or false (got ${describe(cb)}).`)
     const threshold = cb.threshold ?? 5
     if (!Number.isSafeInteger(threshold) || threshold < 1) throw new InvalidOptionError(`circuitBreaker.threshold must be a whole number of at least 1 (got ${describe(threshold)}).`)
-    circuitBreaker = { threshold, resetTimeout: parseDuration(cb.resetTimeout ?? 5000, 'circuitBreaker.resetTimeout') as number }
+    circuitBreaker = { threshold, resetTimeout: parseDuration(cb.resetTimeout ?? 5000, 'circuitBreaker.resetTimeout', MAX_TIMER_MS) as number }
   }
   let stampedeLock: ResolvedOptions['stampedeLock'] = false
   if (o.stampedeLock) {
     const sl = o.stampedeLock === true ? {} : o.stampedeLock
     if (typeof sl !== 'object') throw new InvalidOptionError(`stampedeLock must be true, false or { lease?, waitTimeout? } (got ${describe(sl)}).`)
-    stampedeLock = { lease: parseDuration(sl.lease ?? 10_000, 'stampedeLock.lease') as number, waitTimeout: parseDuration(sl.waitTimeout ?? 5000, 'stampedeLock.waitTimeout') as number }
+    stampedeLock = { lease: parseDuration(sl.lease ?? 10_000, 'stampedeLock.lease', MAX_TIMER_MS) as number, waitTimeout: parseDuration(sl.waitTimeout ?? 5000, 'stampedeLock.waitTimeout', MAX_TIMER_MS) as number }
   }
   let writeBehind: ResolvedOptions['writeBehind'] = false
   if (o.writeBehind) {
@@ -265,10 +290,17 @@ export function resolveOptions(input: CacheOptions | undefined): ResolvedOptions
     const maxQueue = wb.maxQueue ?? 100_000
     if (!Number.isSafeInteger(batchSize) || batchSize < 1) throw new InvalidOptionError(`writeBehind.batchSize must be a whole number of at least 1 (got ${describe(batchSize)}).`)
     if (!Number.isSafeInteger(maxQueue) || maxQueue < 1) throw new InvalidOptionError(`writeBehind.maxQueue must be a whole number of at least 1 (got ${describe(maxQueue)}).`)
-    writeBehind = { dir: wb.dir, fsync, batchSize, maxQueue, flushIntervalMs: parseDuration(wb.flushInterval ?? 50, 'writeBehind.flushInterval') as number }
+    const maxAttempts = wb.maxAttempts ?? 5
+    if (!Number.isSafeInteger(maxAttempts) || maxAttempts < 1 || maxAttempts > 100) throw new InvalidOptionError(`writeBehind.maxAttempts must be a whole number from 1 to 100 (got ${describe(maxAttempts)}).`)
+    const maxDeadLetterBytes = parseBytes(wb.maxDeadLetterBytes, 'writeBehind.maxDeadLetterBytes', 64 * 1024 * 1024)
+    if (maxDeadLetterBytes < 1) throw new InvalidOptionError(`writeBehind.maxDeadLetterBytes must be at least 1 byte (got ${describe(wb.maxDeadLetterBytes)}).`)
+    writeBehind = { dir: wb.dir, fsync, batchSize, maxQueue, maxAttempts, maxDeadLetterBytes, flushIntervalMs: parseDuration(wb.flushInterval ?? 50, 'writeBehind.flushInterval', MAX_TIMER_MS) as number }
   }
   if (o.writer !== undefined && typeof o.writer !== 'function') {
     throw new InvalidOptionError(`writer must be an async function (changes) => void (got ${describe(o.writer)}).`)
+  }
+  if (o.onError !== undefined && typeof o.onError !== 'function') {
+    throw new InvalidOptionError(`onError must be a function (err) => void (got ${describe(o.onError)}).`)
   }
   if (o.suppressL2Errors !== undefined && typeof o.suppressL2Errors !== 'boolean') {
     throw new InvalidOptionError(`suppressL2Errors must be true or false (got ${describe(o.suppressL2Errors)}).`)
@@ -279,9 +311,7 @@ export function resolveOptions(input: CacheOptions | undefined): ResolvedOptions
     if (typeof cw !== 'object') throw new InvalidOptionError(`codecWorkers must be true, false or { threads?, threshold?, adaptive? } (got ${describe(cw)}).`)
     codecWorkers = { threads: cw.threads, threshold: cw.threshold === undefined ? undefined : parseBytes(cw.threshold, 'codecWorkers.threshold', 0), adaptive: cw.adaptive ?? false }
   }
-  if (o.invalidation !== undefined && typeof o.invalidation !== 'boolean') {
-    throw new InvalidOptionError(`invalidation must be true or false (got ${describe(o.invalidation)}).`)
-  }
+  const invalidation = resolveInvalidation(o.invalidation)
   if (o.batchGets !== undefined && typeof o.batchGets !== 'boolean') {
     throw new InvalidOptionError(`batchGets must be true or false (got ${describe(o.batchGets)}).`)
   }
@@ -292,19 +322,31 @@ export function resolveOptions(input: CacheOptions | undefined): ResolvedOptions
     ttlJitter,
     l1,
     maxKeyBytes,
-    maxValueBytes: parseBytes(o.maxValueBytes, 'maxValueBytes', 16 * 1024 * 1024),
+    maxValueBytes: parseBytes(o.maxValueBytes, 'maxValueBytes', 16 * 1024 * 1024, MAX_VALUE_BYTES),
     compressThreshold: o.compressThreshold === false ? Infinity : parseBytes(o.compressThreshold, 'compressThreshold', 1024),
-    connectTimeout: parseDuration(o.connectTimeout ?? 5000, 'connectTimeout') as number,
-    commandTimeout: parseDuration(o.commandTimeout ?? 5000, 'commandTimeout') as number,
+    connectTimeout: parseDuration(o.connectTimeout ?? 5000, 'connectTimeout', MAX_TIMER_MS) as number,
+    commandTimeout: parseDuration(o.commandTimeout ?? 5000, 'commandTimeout', MAX_TIMER_MS) as number,
     clock,
     batchGets: o.batchGets,
     maxInFlight,
-    invalidation: o.invalidation ?? true,
+    invalidation,
     circuitBreaker,
     stampedeLock,
     writeBehind,
     writer: o.writer,
     suppressL2Errors: o.suppressL2Errors ?? false,
+    onError: o.onError,
     codecWorkers,
   }
+}
+
+function resolveInvalidation(x: unknown): ResolvedOptions['invalidation'] {
+  if (x === undefined || x === true) return { legacyChannel: false }
+  if (x === false) return false
+  const bad = () => new InvalidOptionError(`invalidation must be true, false or { legacyChannel?: boolean } (got ${describe(x)}).`)
+  if (typeof x !== 'object' || x === null || Array.isArray(x)) throw bad()
+  for (const k of Object.keys(x)) if (k !== 'legacyChannel') throw bad()
+  const legacy = (x as { legacyChannel?: unknown }).legacyChannel
+  if (legacy !== undefined && typeof legacy !== 'boolean') throw bad()
+  return { legacyChannel: legacy === true }
 }

@@ -117,9 +117,9 @@ export function resolveGlobals(values: OptionValues, env: NodeJS.ProcessEnv, com
   let namespace = DEFAULT_NAMESPACE
   if (nsValue !== undefined) {
     try {
-      namespace = validateNamespace(nsValue)
-    } catch {
-      throw new UsageError(`--namespace must be a non-empty name without '|' (got ${JSON.stringify(nsValue)})`, command)
+      namespace = validateNamespace(nsValue, '--namespace')
+    } catch (err) {
+      throw new UsageError((err as Error).message.replace(/\.$/, ''), command)
     }
   }
   return { target, namespace, namespaceGiven: nsValue !== undefined, json: values.json === true }

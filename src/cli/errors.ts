@@ -1,9 +1,11 @@
+import { printable } from './output.js'
+
 /** A mistake in how the command was called: exit code 2, with a short usage line. */
 export class UsageError extends Error {
   /** The command whose usage line to print (undefined = the top-level usage). */
   readonly command: string | undefined
   constructor(message: string, command?: string) {
-    super(message)
+    super(printable(message))
     this.name = 'UsageError'
     this.command = command
   }
@@ -17,8 +19,8 @@ export class CliError extends Error {
   }
 }
 
-/** The message of anything thrown, on one line. */
+/** The message of anything thrown, on one line, control characters escaped (messages can quote outside data). */
 export function oneLine(err: unknown): string {
   const msg = err instanceof Error ? err.message : String(err)
-  return msg.replace(/\s*\n\s*/g, ' ').trim()
+  return printable(msg.replace(/\s*\n\s*/g, ' ').trim())
 }

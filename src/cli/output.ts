@@ -16,6 +16,35 @@ export function write(stream: Writable, text: string): Promise<void> | undefined
   })
 }
 
+/**
+ * Characters that must not reach a terminal raw from outside data (keys,
+ * namespaces, channels, messages): C0 controls, DEL, C1 controls (ESC and CSI
+ * start terminal escape sequences), and the bidirectional embeddings, overrides,
+ * isolates and marks that make text display in another order than it is.
+ */
+const UNPRINTABLE = /[\u0000-\u001f\u007f-\u009f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]/g
+
+/** `s` with every unprintable character escaped: `\xNN` below U+0100, `\u{NNNN}` above. */
+export function printable(s: string): string {
+  return s.replace(UNPRINTABLE, (c) => {
+    const cp = c.charCodeAt(0)
+    return cp < 0x100 ? `\\x${cp.toString(16).padStart(2, '0')}` : `\\u{${cp.toString(16)}}`
+  })
+}
+
+/** `s` quoted (JSON string syntax), with the characters JSON leaves raw (DEL, C1, bidi) escaped too. */
+export function quoted(s: string): string {
+  return jsonSafe(JSON.stringify(s))
+}
+
+/** What JSON.stringify leaves raw of UNPRINTABLE (it escapes C0 itself; raw C0 in its output is layout). */
+const JSON_RAW = /[\u007f-\u009f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]/g
+
+/** JSON.stringify output with DEL, C1 controls and bidi characters written as \u escapes (still the same JSON). */
+export function jsonSafe(json: string): string {
+  return json.replace(JSON_RAW, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`)
+}
+
 /** Data for the user: stdout. */
 export async function out(text: string): Promise<void> {
   await write(process.stdout, text.endsWith('\n') ? text : `${text}\n`)
@@ -28,7 +57,7 @@ export function note(text: string): void {
 
 /** Prints a value as JSON on stdout. */
 export function outJson(value: unknown): Promise<void> {
-  return out(JSON.stringify(value, null, 2))
+  return out(jsonSafe(JSON.stringify(value, null, 2)))
 }
 
 export function plural(n: number, one: string, many = `${one}s`): string {
@@ -63,7 +92,7 @@ export class ProblemLog {
     if (this.kept.length < this.max) {
       this.kept.push({ line, error })
       this.before()
-      note(`${this.prefix}: line ${line}: ${error}`)
+      note(`${this.prefix}: line ${line}: ${printable(error)}`)
     }
   }
 

@@ -14,6 +14,8 @@ export class CircuitBreaker {
   private failures = 0
   private openedAt = 0
   private probing = false
+  /** What the last failure was (a sanitized Redis or socket error): the reason given while open. */
+  private lastCause: Error | undefined
   /** Called on every state change. */
   onChange: (state: CircuitState) => void = () => {}
 
@@ -32,7 +34,11 @@ export class CircuitBreaker {
       return true
     }
     const wait = Math.max(0, this.resetMs - (this.now() - this.openedAt))
-    throw new L2UnavailableError(`Redis is unavailable (circuit open after ${this.threshold} failures in a row); ${op} failed fast. The next attempt goes through in ${wait} ms.`)
+    const last = this.lastCause ? `, the last: ${this.lastCause.message}` : ''
+    throw new L2UnavailableError(
+      `Redis is unavailable (circuit open after ${this.threshold} failures in a row${last}); ${op} failed fast. The next attempt goes through in ${wait} ms.`,
+      this.lastCause,
+    )
   }
 
   success(probe: boolean): void {
@@ -41,8 +47,10 @@ export class CircuitBreaker {
     if (this.state !== 'closed') this.move('closed')
   }
 
-  failure(probe: boolean): void {
+  /** `cause`: what went wrong (no command arguments in it), given as the reason while the circuit is open. */
+  failure(probe: boolean, cause?: Error): void {
     if (probe) this.probing = false
+    if (cause) this.lastCause = cause
     this.failures++
     if (this.state === 'half-open' || (this.state === 'closed' && this.failures >= this.threshold)) {
       this.openedAt = this.now()

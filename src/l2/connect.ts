@@ -2,6 +2,20 @@ import { Cluster, Redis } from 'ioredis'
 import type { ClusterOptions, RedisOptions } from 'ioredis'
 import { InvalidOptionError, L2UnavailableError } from '../errors.js'
 import type { ClusterConnection, RedisOption } from '../options.js'
+import { describeFailure, hint, sanitizeRedisError } from './errors.js'
+
+/** The latest connection error of each client nearcache created, until it is ready again. */
+const lastErrors = new WeakMap<Redis | Cluster, Error>()
+
+/**
+ * The client's most recent connection error (WRONGPASS, a certificate error,
+ * ECONNREFUSED, ...) since it was last ready; undefined for clients nearcache did
+ * not create. ioredis reports it only on the 'error' event; a command that fails
+ * afterwards says no more than "Connection is closed".
+ */
+export function lastConnectionError(client: Redis | Cluster): Error | undefined {
+  return lastErrors.get(client)
+}
 
 export interface Connected {
   client: Redis | Cluster
@@ -52,7 +66,18 @@ export async function connectRedis(
   } else {
     client = new Redis({ ...common, ...(option as RedisOptions), lazyConnect: true })
   }
-  client.on('error', onError)
+  const remember = (err: unknown) => {
+    const e = sanitizeRedisError(err)
+    lastErrors.set(client, e)
+    return e
+  }
+  client.on('error', (err: unknown) => {
+    const e = remember(err)
+    onError(new L2UnavailableError(`Redis connection error: ${e.message}`, e))
+  })
+  // A Cluster reports its nodes' connection errors here, not on 'error'.
+  if ((client as Cluster).isCluster) client.on('node error', (err: unknown) => void remember(err))
+  client.on('ready', () => lastErrors.delete(client))
   await waitReady(client, timeouts.connectTimeout, true)
   return { client, owned: true }
 }
@@ -69,10 +94,11 @@ async function waitReady(client: Redis | Cluster, timeoutMs: number, owned: bool
     ])
   } catch (err) {
     if (owned) client.disconnect()
-    const why = err instanceof Error ? err.message : String(err)
+    const e = sanitizeRedisError(err)
+    const last = lastErrors.get(client)
     throw new L2UnavailableError(
-      `Could not connect to Redis (${why}). Start the server, fix the redis option or NEARCACHE_REDIS_URL, or pass redis: false for an L1-only cache.`,
-      err,
+      `Could not connect to Redis (${describeFailure(e, last)}). ${last ? hint(last) : ''}Start the server, fix the redis option or NEARCACHE_REDIS_URL, or pass redis: false for an L1-only cache.`,
+      last ?? e,
     )
   } finally {
     clearTimeout(timer)

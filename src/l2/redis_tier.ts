@@ -3,6 +3,7 @@ import { Field } from '../stats.js'
 import type { Meter } from '../stats.js'
 import type { Tier, TierWrite } from '../tier.js'
 import { wrapRedisError } from './errors.js'
+import { lastConnectionError } from './connect.js'
 import { GetBatcher } from './get_batcher.js'
 import { BUMP_COUNTER, CAS_SET, INIT_COUNTER, randomCounterStart, RELEASE_LOCK, TAKE } from './scripts.js'
 import { chunk, globEscape, groupBySlot } from './slots.js'
@@ -60,8 +61,9 @@ export class RedisTier implements Tier {
       return v
     } catch (err) {
       this.meter.add(Field.Errors)
-      const e = wrapRedisError(err, name)
-      if (e.code === 'E_L2_UNAVAILABLE') this.breaker?.failure(probe)
+      const e = wrapRedisError(err, name, lastConnectionError(this.client))
+      // Only "Redis is unreachable" counts; a reply error (NOPERM, WRONGTYPE, ...) proves it is up.
+      if (e.code === 'E_L2_UNAVAILABLE') this.breaker?.failure(probe, e.cause instanceof Error ? e.cause : undefined)
       else this.breaker?.success(probe)
       throw e
     } finally {
@@ -168,7 +170,7 @@ export class RedisTier implements Tier {
         }),
       )
     } catch (err) {
-      throw wrapRedisError(err, 'reading tag epochs')
+      throw wrapRedisError(err, 'reading tag epochs', lastConnectionError(this.client))
     }
     return out
   }

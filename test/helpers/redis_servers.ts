@@ -131,7 +131,9 @@ class Server implements RedisServerHandle {
     const deadline = Date.now() + timeoutMs;
     while (Date.now() < deadline) {
       if (!this.alive()) throw new Error(`redis-server on port ${this.port} exited during startup.\n${this.logTail()}`);
-      try { if ((await rawCommand(this.port, ['PING'], 1000)) === 'PONG') return; } catch { /* not up yet */ }
+      try { if ((await rawCommand(this.port, ['PING'], 1000)) === 'PONG') return; } catch (e) {
+        if (/^NOAUTH\b/.test((e as Error).message)) return; // up, with --requirepass
+      }
       await sleep(50);
     }
     throw new Error(`redis-server on port ${this.port} did not answer PING within ${timeoutMs} ms.\n${this.logTail()}`);
@@ -191,8 +193,9 @@ async function launch(extraArgs: string[], port: number | undefined, clusterBus:
   throw lastErr;
 }
 
-export async function startStandalone(opts: { port?: number } = {}): Promise<RedisServerHandle> {
-  return launch([], opts.port, false);
+/** `args`: extra redis-server arguments (e.g. ['--requirepass', 'pw'] or TLS settings). */
+export async function startStandalone(opts: { port?: number; args?: string[] } = {}): Promise<RedisServerHandle> {
+  return launch(opts.args ?? [], opts.port, false);
 }
 
 function runRedisCli(args: string[], timeoutMs: number): Promise<string> {

@@ -1,6 +1,11 @@
 import { describe, expect, it } from 'vitest'
 import { CacheError, createCache, InvalidOptionError } from '../../src/index.js'
 import type { CacheOptions, NearCache } from '../../src/index.js'
+import { SharedTable } from '../../src/l1/shared_table.js'
+import { resolveOptions } from '../../src/options.js'
+
+/** The documented longest TTL: 2^47 ms (about 4,460 years). */
+const MAX_TTL_MS = 2 ** 47
 
 /** Bad input: one case per error code and per option message, on the in-process tier (no I/O involved). */
 async function l1Cache(opts: CacheOptions = {}): Promise<NearCache> {
@@ -22,8 +27,37 @@ describe('createCache option validation (E_INVALID_OPTION)', () => {
     ['unknown option', { redis: false, ttll: 5 } as CacheOptions, /Unknown option 'ttll'/],
     ['bad redis type', { redis: 42 as unknown as string }, /redis must be/],
     ['bad redis URL', { redis: 'localhost:6379' }, /redis:\/\//],
-    ['empty namespace', { redis: false, namespace: '' }, /namespace must be/],
-    ['namespace with |', { redis: false, namespace: 'a|b' }, /without '\|'/],
+    ['empty namespace', { redis: false, namespace: '' }, /namespace must be segments .*it is empty/],
+    ['namespace with |', { redis: false, namespace: 'a|b' }, /namespace must be .*'\|' is not allowed/],
+    ['namespace with a glob', { redis: false, namespace: 'shop*' }, /'\*' is not allowed/],
+    ['namespace with ?', { redis: false, namespace: 'sh?p' }, /'\?' is not allowed/],
+    ['namespace with [ ]', { redis: false, namespace: 'sh[o]p' }, /'\[' is not allowed/],
+    ['namespace with a backslash', { redis: false, namespace: 'sh\\op' }, /'\\' is not allowed/],
+    ['namespace with a hash tag', { redis: false, namespace: '{shop}' }, /'\{' is not allowed/],
+    ['namespace with a newline', { redis: false, namespace: 'shop\nFLUSHALL' }, /U\+000A is not allowed/],
+    ['namespace with a space', { redis: false, namespace: 'my shop' }, /U\+0020 is not allowed/],
+    ['namespace with a bidi override', { redis: false, namespace: 'shop\u202e' }, /U\+202E is not allowed/],
+    ['namespace with a lone surrogate', { redis: false, namespace: 'shop\ud800' }, /U\+D800 is not allowed/],
+    ['namespace with non-ASCII letters', { redis: false, namespace: 'café' }, /U\+00E9 is not allowed/],
+    ['namespace starting with __nc', { redis: false, namespace: '__nc' }, /reserved/],
+    ['namespace segment starting with __NC', { redis: false, namespace: 'shop:__NCx' }, /reserved/],
+    ['namespace with an empty segment', { redis: false, namespace: 'shop::users' }, /empty segment/],
+    ['namespace ending in :', { redis: false, namespace: 'shop:' }, /empty segment/],
+    ['namespace over 256 characters', { redis: false, namespace: 'a'.repeat(257) }, /257 characters long/],
+    ['namespace not a string', { redis: false, namespace: 5 as never }, /not a string/],
+    ['ttl beyond what Redis stores', { redis: false, ttl: 1e20 }, /ttl must be at most 140737488355328 ms/],
+    ['ttl one over the cap', { redis: false, ttl: 2 ** 47 + 1 }, /ttl must be at most/],
+    ['ttl string beyond the cap', { redis: false, ttl: '999999999999d' }, /ttl must be at most/],
+    ['l1.ttl beyond the cap', { redis: false, l1: { ttl: 1e300 } }, /l1.ttl must be at most/],
+    ['l1.negativeTtl beyond the cap', { redis: false, l1: { negativeTtl: 2 ** 48 } }, /l1.negativeTtl must be at most/],
+    ['connectTimeout beyond a timer', { redis: false, connectTimeout: 2 ** 31 }, /connectTimeout must be at most 2147483647 ms/],
+    ['commandTimeout beyond a timer', { redis: false, commandTimeout: '30d' }, /commandTimeout must be at most/],
+    ['resetTimeout beyond a timer', { redis: false, circuitBreaker: { resetTimeout: 1e12 } }, /circuitBreaker.resetTimeout must be at most/],
+    ['stampedeLock.lease beyond a timer', { redis: false, stampedeLock: { lease: '100d' } }, /stampedeLock.lease must be at most/],
+    ['maxValueBytes over 512 MiB', { redis: false, maxValueBytes: '10gb' }, /maxValueBytes must be at most 512mb \(got "10gb"\)/],
+    ['maxValueBytes one byte over 512 MiB', { redis: false, maxValueBytes: 512 * 1024 * 1024 + 1 }, /maxValueBytes must be at most 512mb/],
+    ['l1.maxBytes over 2 GiB', { redis: false, l1: { maxBytes: '100gb' } }, /l1.maxBytes must be at most 2gb \(got "100gb"\)/],
+    ['l1.maxBytes just over 2 GiB', { redis: false, l1: { maxBytes: 2 ** 31 + 1 } }, /l1.maxBytes must be at most 2gb/],
     ['zero ttl', { redis: false, ttl: 0 }, /ttl must be a positive/],
     ['negative ttl', { redis: false, ttl: -5 }, /ttl must be a positive/],
     ['bad duration unit', { redis: false, ttl: '5 weeks' }, /duration string/],
@@ -69,6 +103,68 @@ describe('createCache option validation (E_INVALID_OPTION)', () => {
   })
 })
 
+describe('limits on options (E_INVALID_OPTION), and what is still accepted', () => {
+  it('each limit: its largest value is accepted, one more is refused', () => {
+    const refused = (o: CacheOptions) => {
+      try {
+        resolveOptions(o)
+      } catch (e) {
+        return (e as CacheError).code
+      }
+      return 'accepted'
+    }
+    const pairs: [CacheOptions, CacheOptions][] = [
+      [{ ttl: MAX_TTL_MS }, { ttl: MAX_TTL_MS + 1 }],
+      [{ l1: { ttl: MAX_TTL_MS, negativeTtl: MAX_TTL_MS } }, { l1: { negativeTtl: MAX_TTL_MS + 1 } }],
+      [{ maxValueBytes: '512mb' }, { maxValueBytes: 512 * 1024 * 1024 + 1 }],
+      [{ l1: { maxBytes: '2gb' } }, { l1: { maxBytes: 2 ** 31 + 1 } }],
+      [{ connectTimeout: 2 ** 31 - 1, commandTimeout: 2 ** 31 - 1 }, { commandTimeout: 2 ** 31 }],
+      [{ namespace: 'x'.repeat(256) }, { namespace: 'x'.repeat(257) }],
+      [{ namespace: 'shop:users' }, { namespace: 'shop:users:' }],
+      [{ namespace: 'a.b-c_d:E9' }, { namespace: 'a.b-c_d:E9*' }],
+      [{ namespace: '_nc:nc__:a__nc' }, { namespace: 'a:__nc' }],
+    ]
+    for (const [ok, bad] of pairs) {
+      expect(refused({ redis: false, ...ok }), JSON.stringify(ok)).toBe('accepted')
+      expect(refused({ redis: false, ...bad }), JSON.stringify(bad)).toBe('E_INVALID_OPTION')
+    }
+  })
+
+  it('cache.namespace(name) takes a name or an a:b path under the same rule', async () => {
+    const c = await l1Cache()
+    expect(c.namespace('users').prefix).toBe('nc:users')
+    expect(c.namespace('users:eu').prefix).toBe('nc:users:eu')
+    for (const bad of ['a*', 'a b', '{x}', '__nc', 'a::b', '', 'x\u0000', 'a|b']) {
+      expect(() => c.namespace(bad), bad).toThrow(expect.objectContaining({ code: 'E_INVALID_OPTION', message: expect.stringMatching(/^namespace name must be segments/) }))
+    }
+    await c.close()
+  })
+
+  it('an L1 the process cannot allocate is E_INVALID_OPTION naming the size, not a RangeError', () => {
+    let err: unknown
+    try {
+      SharedTable.create(2 ** 50)
+    } catch (e) {
+      err = e
+    }
+    expect(err).toBeInstanceOf(InvalidOptionError)
+    expect((err as Error).message).toMatch(/l1.maxBytes is 1125899906842624 bytes, more shared memory than this process can allocate/)
+  })
+
+  it('error messages quote at most 100 characters of a hostile value', () => {
+    const err = (() => {
+      try {
+        resolveOptions({ redis: false, namespace: 'x'.repeat(5000) + '*' })
+      } catch (e) {
+        return e as Error
+      }
+      return undefined
+    })()
+    expect(err?.message.length).toBeLessThan(400)
+    expect(err?.message).toMatch(/\.\.\. \(5001 characters\)/)
+  })
+})
+
 describe('operation input validation', () => {
   it('E_INVALID_KEY: empty, non-string and over-long keys', async () => {
     const c = await l1Cache({ maxKeyBytes: 8 })
@@ -82,6 +178,26 @@ describe('operation input validation', () => {
     await rejectsWith(c.deleteMany([null as unknown as string]), 'E_INVALID_KEY')
     await rejectsWith(c.setMany([{ key: '', value: 1 }]), 'E_INVALID_KEY')
     expect(await c.set('12345678', 1)).toBe(true)
+    await c.close()
+  })
+
+  it('E_INVALID_KEY: lone UTF-16 surrogates in keys and tags, which would collide with U+FFFD', async () => {
+    const c = await l1Cache()
+    await c.set('\ufffd', 'replacement char')
+    await rejectsWith(c.get('\ud800'), 'E_INVALID_KEY', /lone UTF-16 surrogate \(U\+D800 at index 0\)/)
+    await rejectsWith(c.set('a\udc00', 1), 'E_INVALID_KEY', /U\+DC00 at index 1/)
+    await rejectsWith(c.has('ok\ud83d'), 'E_INVALID_KEY', /U\+D83D at index 2/)
+    await rejectsWith(c.getMany(['ok', '\udfff\ud800']), 'E_INVALID_KEY')
+    await rejectsWith(c.delete('\ud800'), 'E_INVALID_KEY')
+    await rejectsWith(c.getOrSet('\ud800', () => 1), 'E_INVALID_KEY')
+    await rejectsWith(c.compareAndSet('\ud800', 1, 2), 'E_INVALID_KEY')
+    await rejectsWith(c.setMany([{ key: 'x\ud800y', value: 1 }]), 'E_INVALID_KEY')
+    await rejectsWith(c.set('k', 1, { tags: ['t\ud800'] }), 'E_INVALID_KEY', /A tag contains a lone UTF-16 surrogate/)
+    await rejectsWith(c.invalidateTags(['\udc00']), 'E_INVALID_KEY')
+    // Well-formed pairs (astral characters) are fine, and U+FFFD keeps its own entry.
+    expect(await c.set('\ud83d\ude00', 'smile', { tags: ['\ud83c\udf4e'] })).toBe(true)
+    expect(await c.get('\ud83d\ude00')).toBe('smile')
+    expect(await c.get('\ufffd')).toBe('replacement char')
     await c.close()
   })
 
@@ -124,6 +240,7 @@ describe('operation input validation', () => {
     await rejectsWith(c.getOrSet('k', 5 as never), 'E_INVALID_OPTION', /loader function/)
     await rejectsWith(c.invalidateTags('red' as never), 'E_INVALID_OPTION')
     await rejectsWith(c.invalidatePrefix(5 as never), 'E_INVALID_OPTION')
+    await rejectsWith(c.invalidatePrefix('user:\ud800'), 'E_INVALID_KEY', /lone UTF-16 surrogate/)
     await rejectsWith(c.setMany('nope' as never), 'E_INVALID_OPTION')
     await rejectsWith(c.setMany([null as never]), 'E_INVALID_OPTION')
     await rejectsWith(c.compareAndSet('k', 1, 2, { tags: [] } as never), 'E_INVALID_OPTION')

@@ -2,7 +2,7 @@ import { strings } from '../args.js'
 import type { Command } from '../command.js'
 import { closeCache, openCache } from '../connect.js'
 import { UsageError } from '../errors.js'
-import { out, outJson, plural } from '../output.js'
+import { out, outJson, plural, quoted } from '../output.js'
 
 export const invalidate: Command = {
   name: 'invalidate',
@@ -61,9 +61,9 @@ Example:
         const rest = requested - deleted
         lines.push(`keys: deleted ${deleted} of ${requested}${rest > 0 ? ` (${rest} missing, expired or already invalidated)` : ''}`)
       }
-      for (const p of result.prefixes) lines.push(`prefix ${JSON.stringify(p.prefix)}: removed ${plural(p.removed, 'key')}`)
+      for (const p of result.prefixes) lines.push(`prefix ${quoted(p.prefix)}: removed ${plural(p.removed, 'key')}`)
       if (result.tags.length > 0) {
-        lines.push(`tags: invalidated ${plural(result.tags.length, 'tag')} (${result.tags.map((t) => JSON.stringify(t)).join(', ')})`)
+        lines.push(`tags: invalidated ${plural(result.tags.length, 'tag')} (${result.tags.map(quoted).join(', ')})`)
       }
       await out(`namespace '${globals.namespace}' on ${globals.target.label}\n  ${lines.join('\n  ')}`)
       return 0

@@ -3,7 +3,7 @@ import { intOption } from '../args.js'
 import type { Command } from '../command.js'
 import { connect, disconnect, isCluster, masters, nodeAddress } from '../connect.js'
 import type { Client } from '../connect.js'
-import { out, outJson, plural, table } from '../output.js'
+import { out, outJson, plural, printable, table } from '../output.js'
 import { scanNode } from '../scan.js'
 
 const DEFAULT_SCAN_LIMIT = 100_000
@@ -283,7 +283,8 @@ export function formatStatus(r: StatusReport, focus?: string): string {
     const shown = ns.items.slice(0, TEXT_NAMESPACES)
     const focused = ns.items.find((i) => i.namespace === focus)
     if (focused && !shown.includes(focused)) shown.push(focused)
-    for (const i of shown) rows.push([i.namespace, String(i.keys), String(i.tagEpochs)])
+    // Namespaces here are whatever prefixes the keys in Redis have: escaped before they reach a terminal.
+    for (const i of shown) rows.push([printable(i.namespace), String(i.keys), String(i.tagEpochs)])
     if (ns.otherKeys > 0) rows.push(["(keys without ':')", String(ns.otherKeys), ''])
     out.push(table(rows))
     if (ns.items.length > shown.length) out.push(`  ... and ${ns.items.length - shown.length} more (--json lists them all)`)
