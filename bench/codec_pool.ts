@@ -141,7 +141,7 @@ export default async function candidateTask(task: CandidateTask): Promise<unknow
     }
     case 'b-dec': {
       const env = decodeEnvelope(task.bytes)
-      return moveBytes(owned(inflate(env.payload, env.compressed)))
+      return moveBytes(owned(inflate(env.payload, env.compressed, MAX_VALUE)))
     }
     case 'c-enc': {
       const e = serialize(task.value, MAX_VALUE, COMPRESS_THRESHOLD)
@@ -149,7 +149,7 @@ export default async function candidateTask(task: CandidateTask): Promise<unknow
     }
     case 'c-dec': {
       const env = decodeEnvelope(task.bytes)
-      return deserialize(inflate(env.payload, env.compressed))
+      return deserialize(inflate(env.payload, env.compressed, MAX_VALUE))
     }
   }
 }
@@ -242,7 +242,7 @@ function poolPair(pool: CodecPool): Pair {
   return async (v) => {
     const e = await pool.encode(v, MAX_VALUE, COMPRESS_THRESHOLD)
     const env = decodeEnvelope(encodeEnvelope(e.stored, { ...META, compressed: e.compressed }))
-    return pool.decode(env.payload, env.compressed)
+    return pool.decode(env.payload, env.compressed, MAX_VALUE)
   }
 }
 
@@ -255,7 +255,7 @@ function pairs(p: Pools): Record<string, Pair> {
     [INLINE]: async (v) => {
       const e = serialize(v, MAX_VALUE, COMPRESS_THRESHOLD)
       const env = decodeEnvelope(envelope(e.stored, e.compressed))
-      return deserialize(inflate(env.payload, env.compressed))
+      return deserialize(inflate(env.payload, env.compressed, MAX_VALUE))
     },
     [B_BYTES]: async (v) => {
       const raw = owned(serialize(v, MAX_VALUE, Infinity).raw)
@@ -273,7 +273,7 @@ function pairs(p: Pools): Record<string, Pair> {
     [C2]: async (v) => {
       const stored = await run<Uint8Array>({ op: 'c-enc', value: v })
       const env = decodeEnvelope(stored)
-      return deserialize(inflate(env.payload, env.compressed))
+      return deserialize(inflate(env.payload, env.compressed, MAX_VALUE))
     },
     [POOL]: poolPair(p.shipped),
     [POOL_ADAPTIVE]: poolPair(p.adaptive),
@@ -542,8 +542,8 @@ async function measure(): Promise<CodecPoolResult> {
               ['pool', (v) => pools.forced.encode(v, MAX_VALUE, COMPRESS_THRESHOLD)],
             ]],
             ['decode', [
-              ['inline', async (v) => deserialize(inflate((v as Payload).stored, (v as Payload).compressed))],
-              ['pool', (v) => pools.forced.decode((v as Payload).stored, (v as Payload).compressed)],
+              ['inline', async (v) => deserialize(inflate((v as Payload).stored, (v as Payload).compressed, MAX_VALUE))],
+              ['pool', (v) => pools.forced.decode((v as Payload).stored, (v as Payload).compressed, MAX_VALUE)],
             ]],
             ['pair', [['inline', all[INLINE] as Pair], ['pool', all[B_POOL] as Pair]]],
           ]

@@ -6,7 +6,7 @@ import type { DecodeMemo, Memo } from './codec/decode_memo.js'
 import { deepEqual } from './codec/deep_equal.js'
 import type { TagStamp } from './codec/envelope.js'
 import { deserialize } from './codec/value_codec.js'
-import { buildEnvelope, decodeEnvelope, decodeValue, effectiveTtl, payloadBytes, prepareValue } from './entry_codec.js'
+import { buildEnvelope, decodeValue, effectiveTtl, parseEntry, payloadBytes, prepareValue } from './entry_codec.js'
 import type { Envelope, PreparedValue } from './entry_codec.js'
 import { CacheClosedError, ConflictError, CorruptEntryError, InvalidOptionError } from './errors.js'
 import type { CacheError } from './errors.js'
@@ -221,7 +221,7 @@ export class NearCache {
     if (memo) return clonePlain(memo.value)
     // Large compressed values inflate in the codec worker pool when there is one.
     if (this.#s.pool && env.compressed) {
-      return this.#s.pool.decode(env.payload, true).catch((err: unknown) => {
+      return this.#s.pool.decode(env.payload, true, this.#s.opts.maxValueBytes).catch((err: unknown) => {
         this.#corrupt(k, err)
         return undefined
       })
@@ -392,7 +392,14 @@ export class NearCache {
     return this.#conditional(write as TierWrite, (live, env) => {
       if (expected === undefined) return !live
       if (!live || !env) return false
-      return deepEqual(decodeValue(env), expected)
+      let current: unknown
+      try {
+        current = decodeValue(env, this.#s.opts.maxValueBytes)
+      } catch (err) {
+        this.#corrupt(k, err) // a bad payload reads as missing, so it equals no expected value
+        return false
+      }
+      return deepEqual(current, expected)
     })
   }
 
@@ -411,6 +418,8 @@ export class NearCache {
     if (typeof prefix !== 'string' || Buffer.byteLength(prefix) > this.#s.opts.maxKeyBytes) {
       throw new InvalidOptionError(`invalidatePrefix takes a string of at most maxKeyBytes bytes (got ${describe(prefix)}).`)
     }
+    // A lone surrogate would become U+FFFD and match other keys: the key rule applies to prefixes too.
+    if (prefix.length > 0) validateKey(prefix, this.#s.opts.maxKeyBytes)
     const n = await this.#l2(this.#s.tier.deletePrefixes([dataKey(this.#ns, prefix)]))
     this.#m.add(NsField.PrefixInvalidations)
     return n
@@ -532,10 +541,10 @@ export class NearCache {
     return memo ? memo.env : this.#parseRaw(k, raw)
   }
 
-  /** Parses and verifies envelope bytes (the memo was already asked). */
+  /** Parses and verifies envelope bytes, and that their declared size is within maxValueBytes (the memo was already asked). */
   #parseRaw(k: string, raw: Buffer): Envelope | undefined {
     try {
-      return decodeEnvelope(raw)
+      return parseEntry(raw, this.#s.opts.maxValueBytes)
     } catch (err) {
       this.#corrupt(k, err)
       return undefined
@@ -583,7 +592,7 @@ export class NearCache {
   /** Decodes (the memo was already asked); the value may become the key's memo. */
   #decodeFresh(k: string, raw: Buffer, env: Envelope): unknown {
     try {
-      const value = decodeValue(env)
+      const value = decodeValue(env, this.#s.opts.maxValueBytes)
       return this.#s.memo.remember(k, raw, env, value) ? clonePlain(value) : value
     } catch (err) {
       this.#corrupt(k, err)
@@ -613,7 +622,7 @@ export class NearCache {
     if (expired && !(env.staleUntil > now)) return undefined
     if (env.tags && !(await this.#liveness([{ ...env, expiresAt: 0 }]))[0]) return undefined
     try {
-      const bytes = payloadBytes(env)
+      const bytes = payloadBytes(env, this.#s.opts.maxValueBytes)
       return { loaded: { value: deserialize(bytes), raw: bytes }, env, stale: expired }
     } catch (err) {
       this.#corrupt(k, err)

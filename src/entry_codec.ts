@@ -1,6 +1,6 @@
 import { decodeEnvelope, encodeEnvelope, CODEC_MSGPACKR } from './codec/envelope.js'
 import type { Envelope, TagStamp } from './codec/envelope.js'
-import { deserialize, inflate, serialize } from './codec/value_codec.js'
+import { checkDeclaredSize, checkDecodable, deserialize, inflate, serialize } from './codec/value_codec.js'
 import type { ResolvedOptions } from './options.js'
 
 /** What a write needs once the value is encoded: everything but the tag epochs. */
@@ -42,12 +42,32 @@ export function buildEnvelope(v: PreparedValue, now: number, ttl: number | undef
 export { decodeEnvelope }
 export type { Envelope }
 
-/** The msgpack bytes of an envelope's payload; throws on a bad payload. */
-export function payloadBytes(env: Envelope): Uint8Array {
+/**
+ * Parses and verifies envelope bytes from a tier, and refuses (O(1), nothing
+ * allocated) a payload of an unknown codec or whose declared size is over
+ * maxValueBytes or over what its LZ4 bytes can hold. Throws; callers make it a
+ * miss plus an E_CORRUPT_ENTRY 'error' event.
+ */
+export function parseEntry(raw: Uint8Array, maxValueBytes: number): Envelope {
+  const env = decodeEnvelope(raw)
   if (env.codec !== CODEC_MSGPACKR) throw new Error(`unknown codec ${env.codec}`)
-  return inflate(env.payload, env.compressed)
+  checkDeclaredSize(env.payload, env.compressed, maxValueBytes)
+  return env
 }
 
-export function decodeValue(env: Envelope): unknown {
-  return deserialize(payloadBytes(env))
+/**
+ * The msgpack bytes of an envelope's payload, checked against every limit (size
+ * before inflating, then depth and decoded memory: msgpack_limits.ts), ready for
+ * `deserialize`. Throws on a bad payload.
+ */
+export function payloadBytes(env: Envelope, maxValueBytes: number): Uint8Array {
+  if (env.codec !== CODEC_MSGPACKR) throw new Error(`unknown codec ${env.codec}`)
+  const raw = inflate(env.payload, env.compressed, maxValueBytes)
+  checkDecodable(raw, maxValueBytes)
+  return raw
+}
+
+/** The value of an envelope read from a tier, within the limits; throws on a bad payload. */
+export function decodeValue(env: Envelope, maxValueBytes: number): unknown {
+  return deserialize(payloadBytes(env, maxValueBytes))
 }

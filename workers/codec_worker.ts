@@ -16,7 +16,8 @@ import { inflate } from '../src/codec/value_codec.js'
  */
 export type CodecTask =
   | { op: 'compress'; bytes: Uint8Array }
-  | { op: 'inflate'; bytes: Uint8Array }
+  /** Inflating refuses (as an error reply) a payload that claims or inflates to more than `maxValueBytes`. */
+  | { op: 'inflate'; bytes: Uint8Array; maxValueBytes: number }
   | { op: 'ping' }
   /** Test hook: makes this thread die the way a native crash or a bug would. */
   | { op: 'crash'; how: 'exit' | 'throw' }
@@ -74,7 +75,7 @@ export default async function codecTask(task: CodecTask): Promise<unknown> {
     }
     case 'inflate': {
       try {
-        return reply(task, owned(inflate(task.bytes, true)), null, start)
+        return reply(task, owned(inflate(task.bytes, true, task.maxValueBytes)), null, start)
       } catch (err) {
         return reply(task, null, err instanceof Error ? err.message : String(err), start)
       }

@@ -3,7 +3,7 @@ import { fileURLToPath } from 'node:url'
 import { compressSync } from 'lz4-napi'
 import { Piscina } from 'piscina'
 import { CodecError, InvalidOptionError } from '../errors.js'
-import { deserialize, inflate, serialize } from './value_codec.js'
+import { checkDeclaredSize, checkDecodable, deserialize, inflate, lz4Claim, serialize } from './value_codec.js'
 import type { EncodedValue } from './value_codec.js'
 import type { CodecReply, CodecTask } from '../../workers/codec_worker.js'
 
@@ -273,28 +273,44 @@ export class CodecPool {
     )
   }
 
-  /** Like `deserialize(inflate(payload, compressed))`, with large payloads inflated by a worker. */
-  decode(payload: Uint8Array, compressed: boolean): Promise<unknown> {
+  /**
+   * Like `checkDecodable(inflate(payload, compressed, maxValueBytes))` then
+   * `deserialize`, with large payloads inflated by a worker. The declared size is
+   * checked here before anything is handed over or allocated; the worker checks
+   * what it inflated; the msgpack limits are checked here before unpacking.
+   */
+  decode(payload: Uint8Array, compressed: boolean, maxValueBytes: number): Promise<unknown> {
     if (this.#closed) return Promise.reject(closedError())
+    try {
+      checkDeclaredSize(payload, compressed, maxValueBytes)
+    } catch (err) {
+      return Promise.reject(err)
+    }
     // LZ4 block payloads start with the inflated size (u32 LE): the work to expect.
-    const size = compressed && payload.length >= 4 ? ((payload[0] as number) | ((payload[1] as number) << 8) | ((payload[2] as number) << 16) | ((payload[3] as number) << 24)) >>> 0 : payload.length
+    const size = compressed ? lz4Claim(payload) : payload.length
     if (!compressed || !this.#offload('inflate', size)) {
       this.#counts.decode.inline++
       try {
-        if (!compressed) return Promise.resolve(deserialize(payload))
+        if (!compressed) {
+          checkDecodable(payload, maxValueBytes)
+          return Promise.resolve(deserialize(payload))
+        }
         const timed = this.#timeThis('inflate')
         const t0 = timed ? performance.now() : 0
-        const raw = inflate(payload, true)
+        const raw = inflate(payload, true, maxValueBytes)
         if (timed) this.#sample('inflate', raw.length, (performance.now() - t0) * 1000)
+        checkDecodable(raw, maxValueBytes)
         return Promise.resolve(deserialize(raw))
       } catch (err) {
         return Promise.reject(err)
       }
     }
     this.#counts.decode.offloaded++
-    return this.#run('inflate', size, { op: 'inflate', bytes: this.#buffers.copyOf(payload) }).then((reply) => {
+    return this.#run('inflate', size, { op: 'inflate', bytes: this.#buffers.copyOf(payload), maxValueBytes }).then((reply) => {
       if (reply.error !== null) throw new Error(reply.error)
-      return deserialize(asBuffer(reply.bytes as Uint8Array))
+      const raw = asBuffer(reply.bytes as Uint8Array)
+      checkDecodable(raw, maxValueBytes)
+      return deserialize(raw)
     })
   }
 

@@ -51,7 +51,7 @@ function samples(large: boolean): [string, unknown][] {
 /** What the inline codec answers for `value`: the reference every pool result must equal. */
 const inlineRoundTrip = (value: unknown) => {
   const e = serialize(value, MAX, COMPRESS)
-  return deserialize(inflate(e.stored, e.compressed))
+  return deserialize(inflate(e.stored, e.compressed, MAX))
 }
 
 let pool: CodecPool
@@ -75,7 +75,7 @@ describe('round trips', () => {
           expect(Buffer.from(enc.raw).equals(Buffer.from(ref.raw))).toBe(true)
           expect(enc.compressed).toBe(ref.compressed)
           expect(Buffer.from(enc.stored).equals(Buffer.from(ref.stored))).toBe(true)
-          const back = await pool.decode(enc.stored, enc.compressed)
+          const back = await pool.decode(enc.stored, enc.compressed, MAX)
           expect(isDeepStrictEqual(back, inlineRoundTrip(value))).toBe(true)
           if (typeof value === 'object' && value !== null) expect(back).not.toBe(value)
           const after = pool.stats()
@@ -99,7 +99,7 @@ describe('round trips', () => {
       pad: text(30_000),
     }
     const enc = await pool.encode(value, MAX, COMPRESS)
-    const back = (await pool.decode(enc.stored, enc.compressed)) as typeof value
+    const back = (await pool.decode(enc.stored, enc.compressed, MAX)) as typeof value
     expect(back.m).toBeInstanceOf(Map)
     expect(back.s).toBeInstanceOf(Set)
     expect(back.d).toBeInstanceOf(Date)
@@ -108,7 +108,7 @@ describe('round trips', () => {
     expect(Buffer.isBuffer(back.buf)).toBe(true)
     const c = cyclic()
     const e2 = await pool.encode(Object.assign(c, { pad: text(30_000) }), MAX, COMPRESS)
-    const cb = (await pool.decode(e2.stored, e2.compressed)) as Record<string, Record<string, unknown>>
+    const cb = (await pool.decode(e2.stored, e2.compressed, MAX)) as Record<string, Record<string, unknown>>
     expect(cb.self).toBe(cb)
     expect(cb.b?.a).toBe(cb)
   })
@@ -119,7 +119,7 @@ describe('round trips', () => {
     const enc = await pool.encode(noise, MAX, COMPRESS)
     expect(enc.compressed).toBe(false)
     expect(enc.stored).toBe(enc.raw)
-    expect(Buffer.from((await pool.decode(enc.stored, false)) as Uint8Array).equals(noise)).toBe(true)
+    expect(Buffer.from((await pool.decode(enc.stored, false, MAX)) as Uint8Array).equals(noise)).toBe(true)
   })
 
   it('does no LZ4 work below compressThreshold, whatever the size', async () => {
@@ -127,7 +127,7 @@ describe('round trips', () => {
     const enc = await pool.encode(text(100_000), MAX, Infinity)
     expect(enc.compressed).toBe(false)
     expect(pool.stats().offloaded).toBe(before.offloaded)
-    expect(await pool.decode(enc.stored, false)).toBe(text(100_000))
+    expect(await pool.decode(enc.stored, false, MAX)).toBe(text(100_000))
   })
 })
 
@@ -136,14 +136,14 @@ describe('the size rule', () => {
     const before = pool.stats()
     const small = await pool.encode({ a: text(2000) }, MAX, COMPRESS)
     expect(small.compressed).toBe(true)
-    await pool.decode(small.stored, small.compressed)
+    await pool.decode(small.stored, small.compressed, MAX)
     let s = pool.stats()
     expect(s.encode.inline - before.encode.inline).toBe(1)
     expect(s.decode.inline - before.decode.inline).toBe(1)
     expect(s.offloaded).toBe(before.offloaded)
 
     const large = await pool.encode({ a: text(100_000) }, MAX, COMPRESS)
-    await pool.decode(large.stored, large.compressed)
+    await pool.decode(large.stored, large.compressed, MAX)
     s = pool.stats()
     expect(s.encode.offloaded - before.encode.offloaded).toBe(1)
     expect(s.decode.offloaded - before.decode.offloaded).toBe(1)
@@ -170,7 +170,7 @@ describe('the size rule', () => {
       // Text compresses more slowly per byte than the records the defaults were measured on.
       for (let i = 0; i < 200; i++) {
         const e = await p.encode(text(start.compress / 2, i), MAX, COMPRESS)
-        await p.decode(e.stored, e.compressed)
+        await p.decode(e.stored, e.compressed, MAX)
       }
       const now = p.stats().threshold
       expect(now.compress).not.toBe(start.compress)
@@ -219,7 +219,7 @@ describe('errors', () => {
     bad.fill(0xff, 8)
     const inlineErr = (() => {
       try {
-        deserialize(inflate(bad, true))
+        deserialize(inflate(bad, true, MAX))
         return undefined
       } catch (e) {
         return e as Error
@@ -227,16 +227,35 @@ describe('errors', () => {
     })()
     expect(inlineErr).toBeInstanceOf(Error)
     const before = pool.stats()
-    const workerErr = await pool.decode(bad, true).catch((e: unknown) => e)
+    const workerErr = await pool.decode(bad, true, MAX).catch((e: unknown) => e)
     expect(pool.stats().decode.offloaded).toBe(before.decode.offloaded + 1)
     expect(workerErr).toBeInstanceOf(Error)
     expect(workerErr).not.toBeInstanceOf(CodecError)
     expect((workerErr as Error).message).toBe(inlineErr?.message)
     // Small and truncated: inline.
-    await expect(pool.decode(Buffer.from([1, 0]), true)).rejects.toThrow(/truncated/)
+    await expect(pool.decode(Buffer.from([1, 0]), true, MAX)).rejects.toThrow(/truncated/)
     // The pool still works.
     const ok = await pool.encode(text(60_000), MAX, COMPRESS)
-    expect(await pool.decode(ok.stored, ok.compressed)).toBe(text(60_000))
+    expect(await pool.decode(ok.stored, ok.compressed, MAX)).toBe(text(60_000))
+  })
+
+  it('a payload declaring more than maxValueBytes is refused on this thread, before anything is handed to a worker', async () => {
+    const big = serialize(Buffer.alloc(4 * 1024 * 1024), MAX, COMPRESS) // ~16 KB of LZ4 declaring 4 MiB
+    expect(big.compressed).toBe(true)
+    const before = pool.stats()
+    await expect(pool.decode(big.stored, true, 1024 * 1024)).rejects.toThrow(/claims \d+ bytes, over maxValueBytes/)
+    expect(pool.stats().decode).toEqual(before.decode)
+    // Under the limit it is offloaded (over the threshold) and decodes.
+    expect(Buffer.from((await pool.decode(big.stored, true, MAX)) as Uint8Array).equals(Buffer.alloc(4 * 1024 * 1024))).toBe(true)
+    expect(pool.stats().decode.offloaded).toBe(before.decode.offloaded + 1)
+  })
+
+  it('the worker refuses to inflate past maxValueBytes (a task sent with a lower limit than the header allows)', async () => {
+    // 2 MiB of msgpack bytes (a bin32 of zeros) behind LZ4; the limit sits between header check and inflate: the header
+    // check passes at 2 MiB, and the walk after inflating accepts it: both limits agree on the same maxValueBytes.
+    const enc = serialize(Buffer.alloc(2 * 1024 * 1024 - 5), MAX, COMPRESS)
+    await expect(pool.decode(enc.stored, true, 2 * 1024 * 1024 - 1)).rejects.toThrow(/over maxValueBytes/)
+    expect(Buffer.from((await pool.decode(enc.stored, true, 2 * 1024 * 1024)) as Uint8Array).length).toBe(2 * 1024 * 1024 - 5)
   })
 })
 
@@ -264,7 +283,7 @@ describe('worker crashes', () => {
         const before = p.stats().offloaded
         for (let i = 0; i < 3; i++) {
           const e = await p.encode(value, MAX, COMPRESS)
-          expect(await p.decode(e.stored, e.compressed)).toEqual(value)
+          expect(await p.decode(e.stored, e.compressed, MAX)).toEqual(value)
         }
         expect(p.stats().offloaded - before).toBe(6)
         expect(p.stats().workerFailures).toBe(failures)
@@ -285,7 +304,7 @@ describe('worker crashes', () => {
       expect(others.filter((o) => o !== 'ok' && o !== 'E_CODEC')).toEqual([])
       expect(others.filter((o) => o === 'ok').length).toBeGreaterThan(0)
       const e = await p.encode(value, MAX, COMPRESS)
-      expect(await p.decode(e.stored, e.compressed)).toEqual(value)
+      expect(await p.decode(e.stored, e.compressed, MAX)).toEqual(value)
     } finally {
       await p.close()
     }
@@ -302,7 +321,7 @@ describe('concurrency', () => {
         const ref = serialize(values[i], MAX, COMPRESS)
         expect(Buffer.from(e.stored).equals(Buffer.from(ref.stored))).toBe(true)
       })
-      const decoded = await Promise.all(encoded.map((e) => p.decode(e.stored, e.compressed)))
+      const decoded = await Promise.all(encoded.map((e) => p.decode(e.stored, e.compressed, MAX)))
       expect(decoded).toEqual(values)
       const s = p.stats()
       expect(s.encode.inline + s.encode.offloaded).toBe(1000)
@@ -317,12 +336,18 @@ describe('concurrency', () => {
   it('work sharing: a burst larger than the worker keeps up with is partly done inline', async () => {
     const p = await CodecPool.create({ threads: 1, threshold: THRESHOLD, adaptive: false })
     try {
-      const values = Array.from({ length: 64 }, (_, i) => text(200_000, i))
+      // Binary values: packing one is a copy, so the burst is handed out far faster than a
+      // worker compresses it, however slow (or busy) the machine is.
+      const values = Array.from({ length: 64 }, (_, i) => new Uint8Array(Buffer.from(text(400_000, i))))
+      // Warm the serializer first: a cold msgpackr takes over a millisecond per value, which
+      // on a slow machine is longer than a worker's compression and would leave no backlog.
+      for (let round = 0; round < 3; round++) for (const v of values) serialize(v, MAX, Infinity)
       const encoded = await Promise.all(values.map((v) => p.encode(v, MAX, COMPRESS)))
       const s = p.stats()
       expect(s.encode.offloaded).toBeGreaterThan(0)
       expect(s.encode.inline).toBeGreaterThan(0)
-      expect(await Promise.all(encoded.map((e) => p.decode(e.stored, e.compressed)))).toEqual(values)
+      const decoded = (await Promise.all(encoded.map((e) => p.decode(e.stored, e.compressed, MAX)))) as Uint8Array[]
+      expect(decoded.map((d) => Buffer.from(d).equals(Buffer.from(values[decoded.indexOf(d)] as Uint8Array)))).toEqual(values.map(() => true))
     } finally {
       await p.close()
     }
@@ -339,7 +364,7 @@ describe('close()', () => {
     const results = await Promise.all(inFlight)
     for (const r of results) expect(r.compressed).toBe(true)
     await closing
-    for (const call of [p.encode(1, MAX, COMPRESS), p.decode(Buffer.from([0xc0]), false)]) {
+    for (const call of [p.encode(1, MAX, COMPRESS), p.decode(Buffer.from([0xc0]), false, MAX)]) {
       const err = await call.catch((e: unknown) => e)
       expect(err).toBeInstanceOf(CodecError)
       expect((err as CodecError).code).toBe('E_CODEC')
