@@ -14,6 +14,7 @@ import type { Command } from './command.js'
 import { backup } from './commands/backup.js'
 import { bench } from './commands/bench.js'
 import { events } from './commands/events.js'
+import { deadLetter } from './commands/dead_letter.js'
 import { invalidate } from './commands/invalidate.js'
 import { restore } from './commands/restore.js'
 import { stats } from './commands/stats.js'
@@ -23,7 +24,7 @@ import { CliError, oneLine, UsageError } from './errors.js'
 import { note, out } from './output.js'
 import { packageVersion } from './version.js'
 
-export const COMMANDS: Command[] = [status, invalidate, warm, backup, restore, stats, events, bench]
+export const COMMANDS: Command[] = [status, invalidate, warm, backup, restore, stats, events, bench, deadLetter]
 
 function find(name: string | undefined): Command | undefined {
   return COMMANDS.find((c) => c.name === name)

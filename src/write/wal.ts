@@ -21,6 +21,13 @@
  *                              sharing a volume apart).
  *   wal-<seq>.log.corrupt      a segment found damaged on replay, kept for an operator
  *                              (never read or deleted by the log again).
+ *   dead-letter.jsonl          writes write-behind gave up on (dead_letter.ts); not the log's.
+ *
+ * Files and modes (wal_files.ts): the directory is created 0700 and must be owned by
+ * this user and not writable by group or others (else E_INVALID_OPTION); every file
+ * is created 0600 with exclusive create and O_NOFOLLOW; segments and the checkpoint
+ * must be regular files owned by this user to be read. Record format and scanning:
+ * wal_format.ts.
  *
  * Record (little-endian)
  *   u32 length of payload | u32 CRC-32 (IEEE) of payload | payload
@@ -70,12 +77,17 @@
  *   - A missing or unreadable checkpoint means "nothing acknowledged": every
  *     record still in a segment is replayed (at least once, never lost).
  */
-import { mkdir, open as fsOpen, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises'
+import { open as fsOpen, readdir, readFile, rename, rm, stat } from 'node:fs/promises'
 import type { FileHandle } from 'node:fs/promises'
 import { join, resolve as resolvePath } from 'node:path'
-import * as zlib from 'node:zlib'
-import { InvalidOptionError, ValueTooLargeError } from '../errors.js'
+import { CacheError, InvalidOptionError } from '../errors.js'
 import type { TierWrite } from '../tier.js'
+import { encodeRecord, scanSegment, sealRecord } from './wal_format.js'
+import type { Damage, WalRecord } from './wal_format.js'
+import { checkOwnFile, createExclusive, createTemp, secureDir, syncDir, takeLock, writeFully } from './wal_files.js'
+
+export { crc32, crc32Fallback, decodePayload, encodeRecord, scanSegment, sealRecord } from './wal_format.js'
+export type { SegmentScan, WalRecord } from './wal_format.js'
 
 export type FsyncPolicy = 'always' | 'batch' | 'none'
 export const FSYNC_POLICIES: readonly FsyncPolicy[] = ['always', 'batch', 'none']
@@ -86,13 +98,6 @@ export interface WalOptions {
   segmentBytes?: number
   /** Damage found on replay. Default: `process.emitWarning(err)`. */
   onCorruption?: (err: WalCorruptionError) => void
-}
-
-export interface WalRecord {
-  seq: number
-  /** When the batch was appended (ms since the epoch), so TTLs can be shortened on replay. */
-  time: number
-  writes: TierWrite[]
 }
 
 /** What `open` found and repaired. */
@@ -106,10 +111,10 @@ export interface WalRecovery {
 
 /**
  * Damage in the write-ahead log found on replay: records in it were not replayed.
- * Not thrown; reported through `onCorruption`.
+ * Not thrown; reported through `onCorruption` (and by a cache on its `'error'`
+ * event and to its `onError` option). Code E_CORRUPT_ENTRY.
  */
-export class WalCorruptionError extends Error {
-  readonly code = 'E_WAL_CORRUPT'
+export class WalCorruptionError extends CacheError {
   constructor(
     message: string,
     /** The damaged segment (or the log directory, for records missing between segments). */
@@ -123,200 +128,8 @@ export class WalCorruptionError extends Error {
     /** Where the damaged segment was moved to (kept for an operator). */
     readonly quarantinedAs: string | undefined,
   ) {
-    super(message)
-    this.name = 'WalCorruptionError'
+    super('E_CORRUPT_ENTRY', message)
   }
-}
-
-// ---------------------------------------------------------------- CRC-32
-
-let crcTable: Int32Array | undefined
-/** Table-driven CRC-32 (IEEE 802.3, as zlib), for Node versions before 20.15 which lack zlib.crc32. */
-export function crc32Fallback(data: Uint8Array, value = 0): number {
-  if (!crcTable) {
-    crcTable = new Int32Array(256)
-    for (let n = 0; n < 256; n++) {
-      let c = n
-      for (let k = 0; k < 8; k++) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1
-      crcTable[n] = c
-    }
-  }
-  let c = ~value
-  for (let i = 0; i < data.length; i++) c = (crcTable[(c ^ (data[i] as number)) & 0xff] as number) ^ (c >>> 8)
-  return ~c >>> 0
-}
-const nativeCrc32 = (zlib as { crc32?: (data: Uint8Array, value?: number) => number }).crc32
-/** CRC-32 (IEEE): zlib's native one when this Node has it (20.15+), else a table-driven one. */
-export const crc32: (data: Uint8Array, value?: number) => number = nativeCrc32 ?? crc32Fallback
-
-// ---------------------------------------------------------------- record encoding
-
-const HEADER = 8 // u32 length + u32 crc
-const PAYLOAD_FIXED = 20 // u64 seq + f64 time + u32 count
-const MAX_PAYLOAD = 0xffff_ffff
-const TWO_32 = 2 ** 32
-
-/** A whole record (header included) with its seq and CRC still to be filled in by `sealRecord`. */
-export function encodeRecord(writes: readonly TierWrite[], time: number): Buffer {
-  let size = HEADER + PAYLOAD_FIXED
-  const keyLens = new Array<number>(writes.length)
-  for (let i = 0; i < writes.length; i++) {
-    const w = writes[i] as TierWrite
-    const kl = Buffer.byteLength(w.key, 'utf8')
-    keyLens[i] = kl
-    size += 4 + kl + 8 + 4 + w.bytes.length
-  }
-  if (size - HEADER > MAX_PAYLOAD) {
-    throw new ValueTooLargeError(`A write-ahead log record holds at most 4 GiB; this batch of ${writes.length} writes encodes to ${size - HEADER} bytes. Enqueue it in smaller batches.`)
-  }
-  const buf = Buffer.allocUnsafe(size)
-  buf.writeUInt32LE(size - HEADER, 0)
-  let o = HEADER + 8
-  o = buf.writeDoubleLE(time, o)
-  o = buf.writeUInt32LE(writes.length, o)
-  for (let i = 0; i < writes.length; i++) {
-    const w = writes[i] as TierWrite
-    const kl = keyLens[i] as number
-    o = buf.writeUInt32LE(kl, o)
-    o += buf.write(w.key, o, kl, 'utf8')
-    o = buf.writeDoubleLE(w.px === undefined ? NaN : w.px, o)
-    o = buf.writeUInt32LE(w.bytes.length, o)
-    o += Buffer.from(w.bytes.buffer, w.bytes.byteOffset, w.bytes.length).copy(buf, o)
-  }
-  return buf
-}
-
-/** Stamps the sequence number and the CRC into a record made by `encodeRecord`. */
-export function sealRecord(record: Buffer, seq: number): void {
-  record.writeUInt32LE(seq % TWO_32, HEADER)
-  record.writeUInt32LE(Math.floor(seq / TWO_32), HEADER + 4)
-  record.writeUInt32LE(crc32(record.subarray(HEADER)), 4)
-}
-
-function readSeq(buf: Buffer, at: number): number {
-  return (buf.readUInt32LE(at) as number) + (buf.readUInt32LE(at + 4) as number) * TWO_32
-}
-
-/** The record in `payload` (CRC already checked), or a reason it is malformed. Bytes are views into `payload`. */
-export function decodePayload(payload: Buffer): WalRecord | string {
-  if (payload.length < PAYLOAD_FIXED) return 'payload shorter than its fixed fields'
-  const seq = readSeq(payload, 0)
-  const time = payload.readDoubleLE(8)
-  const count = payload.readUInt32LE(16)
-  let o = PAYLOAD_FIXED
-  const writes: TierWrite[] = []
-  for (let i = 0; i < count; i++) {
-    if (o + 4 > payload.length) return `write ${i} of ${count} runs past the payload`
-    const kl = payload.readUInt32LE(o)
-    o += 4
-    if (o + kl + 12 > payload.length) return `write ${i} of ${count} runs past the payload`
-    const key = payload.toString('utf8', o, o + kl)
-    o += kl
-    const pxRaw = payload.readDoubleLE(o)
-    o += 8
-    const bl = payload.readUInt32LE(o)
-    o += 4
-    if (o + bl > payload.length) return `write ${i} of ${count} runs past the payload`
-    writes.push({ key, bytes: payload.subarray(o, o + bl), px: Number.isNaN(pxRaw) ? undefined : pxRaw })
-    o += bl
-  }
-  if (o !== payload.length) return `${payload.length - o} bytes left over after ${count} writes`
-  return { seq, time, writes }
-}
-
-// ---------------------------------------------------------------- segment scanning
-
-interface Damage {
-  offset: number
-  reason: string
-  /** A partial last record of the newest segment (a crash mid-append), not damage. */
-  torn: boolean
-}
-
-export interface SegmentScan {
-  records: WalRecord[]
-  /** End of the last good record. */
-  validEnd: number
-  damage: Damage | undefined
-  /** Highest sequence number seen, good records and any valid record found past damage. */
-  maxSeq: number
-}
-
-/**
- * Looks for CRC-valid records with seq >= minSeq anywhere at or after `from`
- * (only to tell damage from a torn tail, and which numbers are taken): the
- * highest seq found, or -1.
- */
-function findValidRecords(buf: Buffer, from: number, minSeq: number): number {
-  let max = -1
-  for (let p = from; p + HEADER + PAYLOAD_FIXED <= buf.length; ) {
-    const len = buf.readUInt32LE(p)
-    if (len >= PAYLOAD_FIXED && p + HEADER + len <= buf.length) {
-      const seq = readSeq(buf, p + HEADER)
-      if (seq >= minSeq && seq <= Number.MAX_SAFE_INTEGER && crc32(buf.subarray(p + HEADER, p + HEADER + len)) === buf.readUInt32LE(p + 4)) {
-        max = Math.max(max, seq)
-        p += HEADER + len
-        continue
-      }
-    }
-    p++
-  }
-  return max
-}
-
-/**
- * Parses a segment. A bad record in the newest segment (`newest`) with no valid
- * record anywhere after it is a torn tail; any other bad record is damage.
- */
-export function scanSegment(buf: Buffer, base: number, newest: boolean): SegmentScan {
-  const records: WalRecord[] = []
-  let o = 0
-  let expected = base
-  let reason: string | undefined
-  let tearable = true
-  let maxSeq = base - 1
-  while (o < buf.length) {
-    if (buf.length - o < HEADER) {
-      reason = `a record header cut short (${buf.length - o} of ${HEADER} bytes)`
-      break
-    }
-    const len = buf.readUInt32LE(o)
-    if (len < PAYLOAD_FIXED) {
-      reason = `a record length of ${len} (at least ${PAYLOAD_FIXED})`
-      break
-    }
-    if (o + HEADER + len > buf.length) {
-      reason = `a record of ${len} bytes running past the end of the file (${buf.length - o - HEADER} left)`
-      break
-    }
-    const payload = buf.subarray(o + HEADER, o + HEADER + len)
-    if (crc32(payload) !== buf.readUInt32LE(o + 4)) {
-      reason = 'a CRC-32 mismatch'
-      break
-    }
-    const rec = decodePayload(payload)
-    tearable = false // a record with a valid CRC is not a torn write
-    if (typeof rec === 'string') {
-      reason = `a malformed record (${rec})`
-      break
-    }
-    maxSeq = Math.max(maxSeq, rec.seq)
-    if (rec.seq !== expected) {
-      reason = `sequence number ${rec.seq} where ${expected} was expected`
-      break
-    }
-    tearable = true
-    records.push(rec)
-    expected++
-    o += HEADER + len
-  }
-  let damage: Damage | undefined
-  if (reason !== undefined) {
-    const later = findValidRecords(buf, o + 1, expected)
-    maxSeq = Math.max(maxSeq, later)
-    damage = { offset: o, reason, torn: newest && tearable && later < 0 }
-  }
-  return { records, validEnd: o, damage, maxSeq }
 }
 
 // ---------------------------------------------------------------- files
@@ -330,60 +143,9 @@ const LOCK = 'lock'
 const RETIRE_BYTES = 1024 * 1024
 const DEFAULT_SEGMENT_BYTES = 64 * 1024 * 1024
 
-async function syncDir(dir: string): Promise<void> {
-  let fh: FileHandle | undefined
-  try {
-    fh = await fsOpen(dir, 'r')
-    await fh.sync()
-  } catch (err) {
-    // Some platforms (Windows) cannot open or fsync a directory; elsewhere it is an error.
-    const code = (err as NodeJS.ErrnoException).code
-    if (code !== 'EISDIR' && code !== 'EPERM' && code !== 'EINVAL') throw err
-  } finally {
-    await fh?.close()
-  }
-}
-
-async function writeFully(fh: FileHandle, data: Buffer, position: number): Promise<void> {
-  let done = 0
-  while (done < data.length) {
-    const { bytesWritten } = await fh.write(data, done, data.length - done, position + done)
-    if (bytesWritten <= 0) throw new Error(`write to the write-ahead log made no progress at ${position + done}`)
-    done += bytesWritten
-  }
-}
-
-function processAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0)
-    return true
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM'
-  }
-}
+// ---------------------------------------------------------------- the log
 
 const openDirs = new Set<string>()
-
-async function takeLock(dir: string): Promise<void> {
-  const file = join(dir, LOCK)
-  for (let attempt = 0; attempt < 3; attempt++) {
-    try {
-      await writeFile(file, `${process.pid}\n`, { flag: 'wx' })
-      return
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err
-    }
-    const pid = Number.parseInt(await readFile(file, 'utf8').catch(() => ''), 10)
-    if (Number.isInteger(pid) && pid > 0 && pid !== process.pid && processAlive(pid)) {
-      throw new InvalidOptionError(`The write-ahead log in ${dir} is in use by process ${pid}; give each process its own directory (or stop that process).`)
-    }
-    // Left behind by a process that is gone (or by this pid before a restart): stale.
-    await rm(file, { force: true })
-  }
-  throw new InvalidOptionError(`Could not take the lock ${file}; another process keeps creating it.`)
-}
-
-// ---------------------------------------------------------------- the log
 
 interface Segment {
   base: number
@@ -449,7 +211,7 @@ export class WriteAheadLog {
     if (openDirs.has(abs)) throw new InvalidOptionError(`The write-ahead log in ${abs} is already open in this process; close it first.`)
     openDirs.add(abs)
     try {
-      await mkdir(abs, { recursive: true })
+      await secureDir(abs)
       await takeLock(abs)
       const wal = new WriteAheadLog(abs, options)
       try {
@@ -482,6 +244,8 @@ export class WriteAheadLog {
 
   async #recover(): Promise<void> {
     const names = await readdir(this.dir)
+    // Only files of this user are read: a segment or checkpoint owned by anyone else (or a symlink) is refused.
+    for (const n of names) if (SEGMENT_RE.test(n) || n === CHECKPOINT) await checkOwnFile(join(this.dir, n))
     const cp = names.includes(CHECKPOINT) ? await readFile(join(this.dir, CHECKPOINT), 'utf8').catch(() => '') : undefined
     this.#checkpointFound = cp !== undefined
     if (cp !== undefined) {
@@ -633,7 +397,7 @@ export class WriteAheadLog {
     if (this.#active) return this.#active
     const base = this.#nextSeq
     const file = join(this.dir, segmentName(base))
-    const fh = await fsOpen(file, 'wx')
+    const fh = await createExclusive(file)
     if (this.fsync !== 'none') await syncDir(this.dir)
     this.#active = { seg: { base, file, last: base - 1 }, fh, size: 0 }
     return this.#active
@@ -675,7 +439,7 @@ export class WriteAheadLog {
     if (value === this.#ackPersisted) return
     const sync = this.fsync !== 'none'
     const tmp = join(this.dir, CHECKPOINT_TMP)
-    const fh = await fsOpen(tmp, 'w')
+    const fh = await createTemp(tmp)
     try {
       await fh.writeFile(`${JSON.stringify({ version: 1, acked: value })}\n`)
       if (sync) await fh.sync()

@@ -5,9 +5,16 @@
  * batches, in order, retried with backoff until it succeeds.
  *
  * Guarantees
- *   - Nothing acknowledged is dropped: a batch that fails is retried (exponential
- *     backoff with jitter) until `flush` succeeds; writes not yet flushed when the
- *     process dies are replayed from the log on the next `open`, before it resolves.
+ *   - Nothing acknowledged is dropped silently: a batch that fails is retried
+ *     (exponential backoff with jitter) until `flush` succeeds; writes not yet
+ *     flushed when the process dies are replayed from the log on the next `open`,
+ *     before it resolves. The exception is a write the destination refuses for good
+ *     (`isPermanent`, by default a Redis reply error: see flush_retry.ts): after
+ *     `maxAttempts` it moves to the dead-letter file (dead_letter.ts) and an
+ *     E_L2_ERROR `DeadLetterError` is reported, so it never blocks the writes behind
+ *     it, `close()` and the next `open`.
+ *   - Replay takes only the keys `accept` allows (the cache's namespace); records of
+ *     other keys found in the log go to the dead-letter file (E_CORRUPT_ENTRY).
  *   - At least once: a batch is acknowledged in the log only after `flush`
  *     resolved, so a crash (or a `close` timeout) between the two flushes it again.
  *     Flushing `SET`s twice in order is harmless.
@@ -26,6 +33,9 @@
  */
 import { CacheClosedError, InvalidOptionError, QueueFullError } from '../errors.js'
 import type { TierWrite } from '../tier.js'
+import { DeadLetterError, DeadLetterFile, DEFAULT_MAX_DEAD_LETTER_BYTES, someKeys } from './dead_letter.js'
+import type { DeadLetterReason } from './dead_letter.js'
+import { DEFAULT_MAX_ATTEMPTS, flushWithRetry, isPermanentFailure } from './flush_retry.js'
 import { FSYNC_POLICIES, WriteAheadLog } from './wal.js'
 import type { FsyncPolicy, WalCorruptionError, WalRecord } from './wal.js'
 
@@ -47,13 +57,26 @@ export interface WriteBehindOptions {
   /** Size at which a log segment is closed and a new one started. Default 64 MiB. */
   segmentBytes?: number
   /**
-   * Failed flush attempts (each is retried), failed checkpoint writes, and damage in
-   * the log found on replay (`WalCorruptionError`, code 'E_WAL_CORRUPT'). Without it,
-   * damage goes to `process.emitWarning` and the rest only to `stats().lastError`.
+   * Failed flush attempts (each is retried), failed checkpoint writes, dead letters
+   * (`DeadLetterError`) and damage in the log found on replay (`WalCorruptionError`,
+   * code E_CORRUPT_ENTRY). Without it, damage goes to `process.emitWarning` and the
+   * rest only to `stats().lastError`.
    */
   onError?: (err: Error) => void
   /** Told the queue depth whenever it changes (for the process's stats). */
   onDepth?: (depth: number) => void
+  /** Rounds of attempts before a write the destination refuses for good is dead-lettered. Default 5. */
+  maxAttempts?: number
+  /** A failure that retrying cannot fix. Default: a CacheError with code E_L2_ERROR (a Redis reply error). */
+  isPermanent?: (err: unknown) => boolean
+  /** Bound of the dead-letter file; past it further dead letters are dropped (counted, reported). Default 64 MiB. */
+  maxDeadLetterBytes?: number
+  /** Which keys replay may write (the cache's namespace); the others go to the dead-letter file. Default: all. */
+  accept?: (key: string) => boolean
+  /** Told of dead letters: the writes given up on now (at open: none), and the dead-letter file's size. */
+  onDeadLetters?: (writes: TierWrite[], fileBytes: number) => void
+  /** Told of each damage report of the log's replay. */
+  onCorruption?: (err: WalCorruptionError) => void
   /** Aborts `open` while it is still flushing the replayed writes (they stay in the log). */
   signal?: AbortSignal
 }
@@ -75,6 +98,12 @@ export interface WriteBehindStats {
   walCorruptions: number
   /** Bytes of a torn last record cut off the log at open. */
   tornTailBytes: number
+  /** Writes given up on (refused for good, or of another namespace on replay), kept in the dead-letter file or dropped. */
+  deadLetters: number
+  /** Of those, dropped because the dead-letter file was full (or could not be written). */
+  deadLettersDropped: number
+  /** Size of the dead-letter file in bytes. */
+  deadLetterBytes: number
   lastError: Error | undefined
 }
 
@@ -123,7 +152,11 @@ export class WriteBehind {
   readonly #maxMs: number
   readonly #onError: ((err: Error) => void) | undefined
   readonly #onDepth: ((depth: number) => void) | undefined
-  readonly #stats = { flushed: 0, coalesced: 0, batches: 0, retries: 0, replayed: 0, walCorruptions: 0, lastError: undefined as Error | undefined }
+  readonly #stats = { flushed: 0, coalesced: 0, batches: 0, retries: 0, replayed: 0, walCorruptions: 0, deadLetters: 0, deadLettersDropped: 0, lastError: undefined as Error | undefined }
+  readonly #dead: DeadLetterFile
+  readonly #maxAttempts: number
+  readonly #isPermanent: (err: unknown) => boolean
+  readonly #onDeadLetters: ((writes: TierWrite[], fileBytes: number) => void) | undefined
 
   /** The queue: entries[head..] in enqueue (= log) order. */
   #entries: Entry[] = []
@@ -147,8 +180,12 @@ export class WriteBehind {
   #timer: NodeJS.Timeout | undefined
   #idleForever = false
 
-  private constructor(wal: WriteAheadLog, o: WriteBehindOptions, checked: { batchSize: number; intervalMs: number; maxQueue: number; baseMs: number; maxMs: number }) {
+  private constructor(wal: WriteAheadLog, dead: DeadLetterFile, o: WriteBehindOptions, checked: { batchSize: number; intervalMs: number; maxQueue: number; baseMs: number; maxMs: number; maxAttempts: number }) {
     this.#wal = wal
+    this.#dead = dead
+    this.#maxAttempts = checked.maxAttempts
+    this.#isPermanent = o.isPermanent ?? isPermanentFailure
+    this.#onDeadLetters = o.onDeadLetters
     this.#flush = o.flush
     this.#onError = o.onError
     this.#onDepth = o.onDepth
@@ -177,7 +214,10 @@ export class WriteBehind {
       maxQueue: positiveInt(opts.maxQueue, 'maxQueue', 100_000),
       baseMs,
       maxMs: nonNegative(opts.retry?.maxMs, 'retry.maxMs', Math.max(10_000, baseMs)),
+      maxAttempts: positiveInt(opts.maxAttempts, 'maxAttempts', DEFAULT_MAX_ATTEMPTS),
     }
+    const maxDeadLetterBytes = positiveInt(opts.maxDeadLetterBytes, 'maxDeadLetterBytes', DEFAULT_MAX_DEAD_LETTER_BYTES)
+    if (opts.accept !== undefined && typeof opts.accept !== 'function') throw new InvalidOptionError(`accept must be a function (key) => boolean (got ${typeof opts.accept}).`)
     if (checked.maxMs < baseMs) throw new InvalidOptionError(`retry.maxMs (${checked.maxMs}) must be at least retry.baseMs (${baseMs}).`)
     opts.signal?.throwIfAborted()
 
@@ -185,19 +225,32 @@ export class WriteBehind {
     const onCorruption = (err: WalCorruptionError): void => {
       if (!wb) return process.emitWarning(err) // (replay runs after construction; never reached)
       wb.#stats.walCorruptions++
+      opts.onCorruption?.(err)
       if (opts.onError) wb.#error(err)
       else process.emitWarning(err)
     }
     const wal = await WriteAheadLog.open(opts.dir, { fsync, segmentBytes: opts.segmentBytes, onCorruption })
-    wb = new WriteBehind(wal, opts, checked)
+    let dead: DeadLetterFile
+    try {
+      dead = await DeadLetterFile.open(wal.dir, maxDeadLetterBytes, fsync !== 'none')
+    } catch (err) {
+      await wal.close()
+      throw err
+    }
+    wb = new WriteBehind(wal, dead, opts, checked)
+    if (dead.size > 0) opts.onDeadLetters?.([], dead.size)
     const signal = opts.signal
     try {
+      let lastSeq = 0
       for await (const rec of wal.replay()) {
         signal?.throwIfAborted()
-        wb.#pushReplayed(rec)
+        lastSeq = rec.seq
+        await wb.#pushReplayed(rec, opts.accept)
         if (wb.#depth >= wb.#maxQueue) await wb.#abortable(wb.drain(), signal)
       }
       await wb.#abortable(wb.drain(), signal)
+      // Records with nothing left to flush (all of another namespace, or empty) are done too.
+      if (lastSeq > 0) await wal.ack(lastSeq)
     } catch (err) {
       await wb.close({ timeoutMs: 0 }).catch(() => {})
       throw err
@@ -215,13 +268,56 @@ export class WriteBehind {
     })
   }
 
-  #pushReplayed(rec: WalRecord): void {
-    if (rec.writes.length === 0) return
-    this.#entries.push({ id: this.#nextId++, seq: rec.seq, time: rec.time, writes: rec.writes, done: 0, ready: true, readyAt: performance.now() })
-    this.#addDepth(rec.writes.length)
-    this.#ready += rec.writes.length
-    this.#stats.replayed += rec.writes.length
+  async #pushReplayed(rec: WalRecord, accept: ((key: string) => boolean) | undefined): Promise<void> {
+    let writes = rec.writes
+    if (accept) {
+      const foreign = writes.filter((w) => !accept(w.key))
+      if (foreign.length > 0) {
+        writes = writes.filter((w) => accept(w.key))
+        const detail = 'a record of a key outside this cache\'s namespace, found in the write-ahead log on replay'
+        await this.#deadLetter(foreign, rec.seq, rec.time, 'namespace', detail, undefined)
+      }
+    }
+    if (writes.length === 0) return
+    this.#entries.push({ id: this.#nextId++, seq: rec.seq, time: rec.time, writes, done: 0, ready: true, readyAt: performance.now() })
+    this.#addDepth(writes.length)
+    this.#ready += writes.length
+    this.#stats.replayed += writes.length
     this.#poke()
+  }
+
+  /**
+   * Moves writes to the dead-letter file (what fits under its bound) and reports them.
+   * Never throws: a dead-letter file that cannot be written drops them, and says so.
+   */
+  async #deadLetter(writes: TierWrite[], seq: number, time: number, reason: DeadLetterReason, detail: string, cause: unknown): Promise<void> {
+    let kept = 0
+    let writeError: unknown
+    try {
+      kept = await this.#dead.add(writes, writes.map(() => ({ seq, time, reason, detail })))
+    } catch (err) {
+      writeError = err
+    }
+    const n = writes.length
+    this.#stats.deadLetters += n
+    this.#stats.deadLettersDropped += n - kept
+    try {
+      this.#onDeadLetters?.(writes, this.#dead.size)
+    } catch {
+      // A throwing hook must not stop the loop.
+    }
+    const file = this.#dead.file
+    const what =
+      reason === 'namespace'
+        ? `The write-ahead log held ${n} write${n === 1 ? '' : 's'} of keys outside this cache's namespace (${someKeys(writes.map((w) => w.key))}); they were not replayed`
+        : `Redis refused ${n} write${n === 1 ? '' : 's'} for good after ${this.#maxAttempts} attempts (${detail}; keys ${someKeys(writes.map((w) => w.key))}); write-behind gave up on ${n === 1 ? 'it' : 'them'}`
+    const where =
+      kept === n
+        ? `, moved to the dead-letter file ${file}. Inspect with 'nearcache dead-letter show --dir ${this.#wal.dir}'.`
+        : writeError
+          ? `, and the dead-letter file ${file} could not be written (${(writeError as Error).message}): ${n - kept} dropped.`
+          : `; the dead-letter file ${file} is full (${this.#dead.size} bytes, maxDeadLetterBytes): ${n - kept} dropped (${this.#stats.deadLettersDropped} so far), ${kept} kept.`
+    this.#error(new DeadLetterError(reason === 'namespace' ? 'E_CORRUPT_ENTRY' : 'E_L2_ERROR', what + where, writes.map((w) => w.key), file, kept, cause ?? writeError))
   }
 
   /** Changes the queue depth and tells `onDepth`. */
@@ -236,7 +332,7 @@ export class WriteBehind {
   }
 
   stats(): WriteBehindStats {
-    return { depth: this.#depth, ...this.#stats, tornTailBytes: this.#wal.recovery.tornTailBytes }
+    return { depth: this.#depth, ...this.#stats, tornTailBytes: this.#wal.recovery.tornTailBytes, deadLetterBytes: this.#dead.size }
   }
 
   /** The log underneath (for inspection: `recovery`, `corruptions`, `segmentFiles`). */
@@ -318,7 +414,11 @@ export class WriteBehind {
     this.#wakeUp()
     this.#cancelBackoff?.()
     for (const d of this.#drains.splice(0)) d.reject(new CacheClosedError())
-    await this.#wal.close()
+    try {
+      await this.#wal.close()
+    } finally {
+      await this.#dead.close()
+    }
   }
 
   // ------------------------------------------------------------ the loop
@@ -416,23 +516,35 @@ export class WriteBehind {
     taken.forEach((t, i) => lastOf.set(t.w.key, i))
     const kept = taken.filter((t, i) => lastOf.get(t.w.key) === i)
 
-    for (let attempt = 0; ; attempt++) {
-      const now = Date.now()
-      const batch = kept.map(({ w, time }) => (w.px === undefined ? { key: w.key, bytes: w.bytes, px: undefined } : { key: w.key, bytes: w.bytes, px: Math.max(1, Math.ceil(w.px - Math.max(0, now - time))) }))
-      try {
-        await this.#flush(batch)
-        break
-      } catch (err) {
-        if (this.#stopped) return
+    const outcome = await flushWithRetry(kept, {
+      flush: this.#flush,
+      prepare: (items) => {
+        const now = Date.now()
+        return items.map(({ w, time }) => (w.px === undefined ? { key: w.key, bytes: w.bytes, px: undefined } : { key: w.key, bytes: w.bytes, px: Math.max(1, Math.ceil(w.px - Math.max(0, now - time))) }))
+      },
+      isPermanent: this.#isPermanent,
+      maxAttempts: this.#maxAttempts,
+      backoff: (attempt) => {
+        const cap = Math.min(this.#maxMs, this.#baseMs * 2 ** Math.min(attempt, 52))
+        return this.#backoff(cap / 2 + (Math.random() * cap) / 2)
+      },
+      stopped: () => this.#stopped,
+      onFailure: (err) => {
         this.#stats.retries++
         this.#error(asError(err))
-        const cap = Math.min(this.#maxMs, this.#baseMs * 2 ** Math.min(attempt, 52))
-        await this.#backoff(cap / 2 + (Math.random() * cap) / 2)
-        if (this.#stopped) return
-      }
-    }
+      },
+    })
     // Flushed after close gave up: leave the acknowledgement to the replay (at least once).
-    if (this.#stopped) return
+    if (outcome === 'stopped' || this.#stopped) return
+    // Refused for good: to the dead-letter file, one report per log record.
+    const bySeq = new Map<Entry, { writes: TierWrite[]; err: unknown }>()
+    for (const { item, err } of outcome.gaveUp) {
+      const e = parts.find((p) => p.e.writes.includes(item.w))?.e as Entry
+      const g = bySeq.get(e) ?? { writes: [], err }
+      g.writes.push(item.w)
+      bySeq.set(e, g)
+    }
+    for (const [e, g] of bySeq) await this.#deadLetter(g.writes, e.seq, e.time, 'rejected', asError(g.err).message, g.err)
 
     this.#stats.batches++
     this.#stats.flushed += taken.length

@@ -1,3 +1,4 @@
+import { namespacePrefixes } from '../keys.js'
 import type { Tier, TierWrite } from '../tier.js'
 import { WriteBehind } from './write_behind.js'
 import type { WriteBehindOptions } from './write_behind.js'
@@ -19,14 +20,34 @@ export class WriteBehindTier implements Tier {
     private readonly wb: WriteBehind,
   ) {}
 
-  static async open(l2: Tier, opts: Omit<WriteBehindOptions, 'flush'>): Promise<WriteBehindTier> {
+  /**
+   * Opens the log and replays it into `l2`. With `namespace`, replay writes only that
+   * namespace's keys (`<ns>:...` and its tag epochs); records of other keys go to the
+   * dead-letter file.
+   */
+  static async open(l2: Tier, opts: Omit<WriteBehindOptions, 'flush' | 'accept'> & { namespace?: string }): Promise<WriteBehindTier> {
     let self: WriteBehindTier | undefined
+    // Forget what Redis now has (or will never have), unless a later write of the key is still queued.
+    // (Queued writes are copies of the caller's; their bytes are the same Buffer.)
+    const forget = (writes: readonly TierWrite[]) => {
+      for (const w of writes) if (self?.pending.get(w.key)?.bytes === w.bytes) self.pending.delete(w.key)
+    }
     const flush = async (writes: TierWrite[]) => {
       await l2.set(writes)
-      // Forget what Redis now has, unless a later write of the key is still queued.
-      for (const w of writes) if (self?.pending.get(w.key) === w) self.pending.delete(w.key)
+      forget(writes)
     }
-    const wb = await WriteBehind.open({ ...opts, flush })
+    const { namespace, onDeadLetters, ...rest } = opts
+    const prefixes = namespace === undefined ? undefined : namespacePrefixes(namespace)
+    const accept = prefixes && ((key: string) => prefixes.some((p) => key.startsWith(p)))
+    const wb = await WriteBehind.open({
+      ...rest,
+      flush,
+      accept,
+      onDeadLetters: (writes, fileBytes) => {
+        forget(writes)
+        onDeadLetters?.(writes, fileBytes)
+      },
+    })
     self = new WriteBehindTier(l2, wb)
     return self
   }

@@ -22,7 +22,7 @@ const REPO = resolve(fileURLToPath(new URL('../..', import.meta.url)))
 const MAIN = join(REPO, 'src', 'cli', 'main.ts')
 const WARM_FIXTURE = join(REPO, 'test', 'fixtures', 'cli_warm.jsonl')
 const TIMEOUT = 120_000
-const COMMANDS = ['status', 'invalidate', 'warm', 'backup', 'restore', 'stats', 'events', 'bench']
+const COMMANDS = ['status', 'invalidate', 'warm', 'backup', 'restore', 'stats', 'events', 'bench', 'dead-letter']
 
 interface Result {
   code: number | null
@@ -467,7 +467,7 @@ describe.each([standalone, cluster])('nearcache CLI against $name', { timeout: T
     expect(await cache.get('rich')).toBeUndefined()
 
     const t1 = Date.now()
-    const restored = await run(['restore'], backup.stdout)
+    const restored = await run(['restore', '--namespace', ns], backup.stdout)
     expect(restored.code, show(restored)).toBe(0)
     expect(restored.stdout).toMatch(new RegExp(`^restore: namespace '${ns}' .*: 69 restored, 0 skipped, 0 invalid lines, 0 failed`, 'm'))
 
@@ -531,7 +531,7 @@ describe.each([standalone, cluster])('nearcache CLI against $name', { timeout: T
 
       await cache.set('a', 'changed a', { tags: ['t'] })
       await cache.delete('b')
-      const r = await run(['restore', '--from', file])
+      const r = await run(['restore', '--from', file, '--namespace', ns])
       expect(r.code, show(r)).toBe(0)
       expect(r.stdout).toMatch(/: 1 restored, 3 skipped \(already present; --replace overwrites them\)/)
       expect(await cache.getMany(['a', 'b', 'c'])).toEqual(['changed a', 'original b', 'original c'])
@@ -560,7 +560,7 @@ describe.each([standalone, cluster])('nearcache CLI against $name', { timeout: T
 
     const wrongNs = await run(['restore', '--namespace', `${ns}-other`], backup.stdout)
     expect(wrongNs.code, show(wrongNs)).toBe(1)
-    expect(wrongNs.stderr.trim()).toBe(`nearcache: the backup is of namespace '${ns}', not '${ns}-other' (--namespace)`)
+    expect(wrongNs.stderr.trim()).toBe(`nearcache: the backup is of namespace '${ns}', not '${ns}-other' (--namespace): restore it with --namespace ${ns}, or into '${ns}-other' with --into ${ns}-other`)
 
     for (const [input, message] of [
       ['', /stdin is empty: no nearcache backup header/],
@@ -584,12 +584,12 @@ describe.each([standalone, cluster])('nearcache CLI against $name', { timeout: T
       JSON.stringify({ k: `${ns}:bad`, v: Buffer.from('not a dump payload').toString('base64'), pttl: -1 }),
       JSON.stringify({ k: `${ns}:x`, v: 'AAAA', pttl: 'soon' }),
     ].join('\n')
-    const r = await run(['restore'], input)
+    const r = await run(['restore', '--namespace', ns], input)
     expect(r.code, show(r)).toBe(1)
     expect(r.stdout).toMatch(/: 1 restored, 0 skipped, 4 invalid lines, 0 failed/)
     expect(r.stderr).toMatch(/^restore: line 2: not valid JSON/m)
     expect(r.stderr).toMatch(/^restore: line 4: key "someone-else:key" is not in namespace/m)
-    expect(r.stderr).toMatch(/^restore: line 5: Redis refused the key .*payload/m)
+    expect(r.stderr).toMatch(/^restore: line 5: key .*: the DUMP payload fails its CRC64 check/m)
     expect(r.stderr).toMatch(/^restore: line 6: "pttl" must be/m)
     expect(await cache.get('good')).toEqual({ ok: true })
     expect(await namespaceKeys(raw, ns)).toEqual([`${ns}:good`])

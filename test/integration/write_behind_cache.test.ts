@@ -45,6 +45,16 @@ describe('createCache({ writeBehind })', () => {
     await again.close()
   })
 
+  it('forgets a queued write once it is flushed: a deleted key does not come back from the queue', async () => {
+    const dir = await tempDir()
+    const namespace = uniqueNamespace('wbdel')
+    const cache = await createCache({ redis: inject('redisUrl'), namespace, l1: false, writeBehind: { dir } })
+    cleanup.push(() => cache.close())
+    await cache.set('k', 'v')
+    expect(await cache.delete('k')).toBe(true) // drains, then deletes in Redis
+    expect(await cache.get('k')).toBeUndefined()
+  })
+
   it('writes a killed process acknowledged reach Redis when the log is replayed', { timeout: 60_000 }, async () => {
     const dir = await tempDir()
     const namespace = uniqueNamespace('wbcrash')

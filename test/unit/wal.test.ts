@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import * as zlib from 'node:zlib'
 import { afterEach, describe, expect, it } from 'vitest'
-import { QueueFullError } from '../../src/errors.js'
+import { CacheError, QueueFullError } from '../../src/errors.js'
 import type { TierWrite } from '../../src/tier.js'
 import { crc32, crc32Fallback, scanSegment, WalCorruptionError, WriteAheadLog } from '../../src/write/wal.js'
 import type { FsyncPolicy, WalRecord } from '../../src/write/wal.js'
@@ -160,7 +160,8 @@ describe('write-ahead log', () => {
     expect(corruptions).toHaveLength(1)
     const c = corruptions[0] as WalCorruptionError
     expect(c).toBeInstanceOf(WalCorruptionError)
-    expect(c.code).toBe('E_WAL_CORRUPT')
+    expect(c.code).toBe('E_CORRUPT_ENTRY')
+    expect(c).toBeInstanceOf(CacheError)
     expect(c.file).toBe(first)
     expect(c.offset).toBe(offsets[1])
     expect(c.lostSeqs).toEqual({ from: 2, to: perSeg })
