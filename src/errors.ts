@@ -129,10 +129,11 @@ export class QueueFullError extends CacheError {
 }
 
 /**
- * A message from outside the process (an invalidation announcement on the Redis
- * pub/sub bus) failed validation and was dropped. Reported on the `'error'`
- * event, at most once per second; the count of dropped messages is in
- * `stats().process.invalidationsRejected`.
+ * A message from outside the process failed validation. For an invalidation
+ * announcement on the Redis pub/sub bus: it was dropped, counted in
+ * `stats().process.invalidationsRejected`, and reported on the `'error'` event
+ * at most once per second. For metrics text (`parsePrometheus`, `nearcache
+ * stats --from`): the text is refused, naming the bad line.
  */
 export class BadMessageError extends CacheError {
   static readonly code = 'E_BAD_MESSAGE'

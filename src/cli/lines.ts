@@ -3,6 +3,8 @@ import { stat } from 'node:fs/promises'
 import { createInterface } from 'node:readline'
 import type { Readable } from 'node:stream'
 import { CliError, UsageError, oneLine } from './errors.js'
+import { boundedLines } from './bounded_lines.js'
+import type { BoundedLine } from './bounded_lines.js'
 
 export interface Line {
   /** 1-based line number. */
@@ -18,6 +20,8 @@ export interface LineSource {
   /** Bytes consumed so far. */
   readonly consumed: number
   lines(): AsyncGenerator<Line>
+  /** The lines, none held longer than `maxLineBytes`: a longer one comes as `{ no, tooLong }`, skipped. */
+  bounded(maxLineBytes: number): AsyncGenerator<BoundedLine>
 }
 
 /**
@@ -67,6 +71,17 @@ export async function openLines(file: string | undefined, command: string): Prom
         rl.close()
       }
       if (failure) throw new CliError(`cannot read ${name}: ${oneLine(failure)}`, { cause: failure })
+    },
+    async *bounded(maxLineBytes) {
+      try {
+        for await (const l of boundedLines(input, maxLineBytes, name, { skipLong: true })) {
+          consumed += 'bytes' in l ? l.bytes : l.tooLong + 1
+          yield l
+        }
+      } catch (err) {
+        if (err instanceof CliError) throw err
+        throw new CliError(`cannot read ${name}: ${oneLine(failure ?? err)}`, { cause: failure ?? err })
+      }
     },
   }
 }

@@ -7,31 +7,108 @@
 import { emptyNamespaceStats, emptyStats } from '../stats.js'
 import type { CacheStats, HistogramSnapshot, NamespaceStats } from '../stats.js'
 import { histogramQuantile } from '../stats_histogram.js'
+import { BadMessageError } from '../errors.js'
 
 /** One sample of Prometheus text: name, labels, value. */
 export interface Sample {
   name: string
+  /** A null-prototype object: label names such as `__proto__` are plain keys. */
   labels: Record<string, string>
   value: number
 }
 
-/** Prometheus text exposition format (comments and blank lines skipped; timestamps ignored). */
+/** Longest line parsePrometheus reads (nearcache's longest is a few hundred bytes). */
+export const MAX_METRICS_LINE = 64 * 1024
+
+const NAME = /[a-zA-Z_:][a-zA-Z0-9_:]*/y
+const LABEL_NAME = /[a-zA-Z_][a-zA-Z0-9_]*/y
+const VALUE = /^[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?$/
+const TIMESTAMP = /^-?\d{1,20}$/
+
+/**
+ * Prometheus text exposition format 0.0.4 (comments and blank lines skipped;
+ * timestamps ignored). The text is treated as hostile: the work is linear in its
+ * length, and a line that is not a valid sample (bad name, labels, value, a
+ * repeated label, a line over MAX_METRICS_LINE) is a BadMessageError (E_BAD_MESSAGE)
+ * naming the line.
+ */
 export function parsePrometheus(text: string): Sample[] {
   const samples: Sample[] = []
-  for (const raw of text.split(/\r?\n/)) {
-    const line = raw.trim()
+  let no = 0
+  for (let start = 0; start <= text.length; ) {
+    let end = text.indexOf('\n', start)
+    if (end < 0) end = text.length
+    no++
+    if (end - start > MAX_METRICS_LINE) throw bad(no, `is longer than ${MAX_METRICS_LINE} characters`)
+    const line = text.slice(start, end).trim()
+    start = end + 1
     if (line === '' || line.startsWith('#')) continue
-    const m = /^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(.*)\})?\s+(\S+)/.exec(line)
-    if (!m) continue
-    const labels: Record<string, string> = {}
-    for (const l of (m[2] ?? '').matchAll(/([a-zA-Z_][a-zA-Z0-9_]*)\s*=\s*"((?:[^"\\]|\\.)*)"/g)) {
-      labels[l[1] as string] = (l[2] as string).replace(/\\(.)/g, (_, c: string) => (c === 'n' ? '\n' : c))
-    }
-    const v = m[3] as string
-    const value = v === '+Inf' ? Infinity : v === '-Inf' ? -Infinity : Number(v)
-    samples.push({ name: m[1] as string, labels, value })
+    samples.push(parseSample(line, no))
   }
   return samples
+}
+
+function bad(no: number, why: string): BadMessageError {
+  return new BadMessageError(`Metrics text line ${no} ${why}.`)
+}
+
+function parseSample(line: string, no: number): Sample {
+  NAME.lastIndex = 0
+  const name = NAME.exec(line)?.[0]
+  if (name === undefined) throw bad(no, 'does not start with a metric name')
+  let i = name.length
+  const labels: Record<string, string> = Object.create(null) as Record<string, string>
+  if (line[i] === '{') {
+    i++
+    for (;;) {
+      while (line[i] === ' ' || line[i] === '\t') i++
+      if (line[i] === '}') break
+      LABEL_NAME.lastIndex = i
+      const label = LABEL_NAME.exec(line)?.[0]
+      if (label === undefined) throw bad(no, `has a bad label name at column ${i + 1}`)
+      i += label.length
+      const named = label.length > 40 ? `${label.slice(0, 40)}...` : label
+      while (line[i] === ' ' || line[i] === '\t') i++
+      if (line[i] !== '=') throw bad(no, `has no '=' after label ${named}`)
+      i++
+      while (line[i] === ' ' || line[i] === '\t') i++
+      if (line[i] !== '"') throw bad(no, `has an unquoted value for label ${named}`)
+      i++
+      let value = ''
+      let from = i
+      for (;;) {
+        const c = line[i]
+        if (c === undefined) throw bad(no, `has an unterminated value for label ${named}`)
+        if (c === '"') break
+        if (c === '\\') {
+          const e = line[i + 1]
+          if (e !== '\\' && e !== '"' && e !== 'n') throw bad(no, `has a bad escape in label ${named}`)
+          value += line.slice(from, i) + (e === 'n' ? '\n' : e)
+          i += 2
+          from = i
+        } else i++
+      }
+      value += line.slice(from, i)
+      i++
+      if (Object.hasOwn(labels, label)) throw bad(no, `repeats label ${named}`)
+      labels[label] = value
+      while (line[i] === ' ' || line[i] === '\t') i++
+      if (line[i] === ',') i++
+      else if (line[i] !== '}') throw bad(no, `has no ',' or '}' after label ${named}`)
+    }
+    i++
+  }
+  const rest = line.slice(i)
+  if (!/^[ \t]/.test(rest)) throw bad(no, 'has no value')
+  const [v = '', timestamp, ...extra] = rest.trim().split(/[ \t]+/)
+  if (extra.length > 0 || (timestamp !== undefined && !TIMESTAMP.test(timestamp))) throw bad(no, 'has text after the value and timestamp')
+  let value: number
+  if (v === '+Inf' || v === 'Inf') value = Infinity
+  else if (v === '-Inf') value = -Infinity
+  else if (v === 'NaN') value = NaN
+  else if (VALUE.test(v)) value = Number(v)
+  else throw bad(no, `has a value that is not a number (${JSON.stringify(v.slice(0, 40))})`)
+  return { name, labels, value }
 }
 
 const CIRCUIT = ['closed', 'open', 'half-open'] as const
@@ -88,7 +165,13 @@ export function statsFromSamples(samples: Sample[]): CacheStats | undefined {
     if (!h) hists.set(key, (h = new HistogramBuilder()))
     return h
   }
-  const ns = (name: string) => (stats.namespaces[name] ??= emptyNamespaceStats())
+  // Namespace names come from the text: '__proto__' or 'constructor' must be plain keys.
+  const ns = (name: string): NamespaceStats => {
+    if (!Object.hasOwn(stats.namespaces, name)) {
+      Object.defineProperty(stats.namespaces, name, { value: emptyNamespaceStats(), enumerable: true, writable: true, configurable: true })
+    }
+    return stats.namespaces[name] as NamespaceStats
+  }
   let found = false
   for (const s of samples) {
     if (!s.name.startsWith('nearcache_')) continue
@@ -125,7 +208,7 @@ export function statsFromSamples(samples: Sample[]): CacheStats | undefined {
       if (l.form === 'encoded') stats.process.valueBytes += s.value
       else if (l.form === 'stored') stats.process.storedBytes += s.value
     }
-    else if (NS_COUNTERS[base] && l.namespace !== undefined) NS_COUNTERS[base](ns(l.namespace), s.value, l)
+    else if (Object.hasOwn(NS_COUNTERS, base) && l.namespace !== undefined) NS_COUNTERS[base]!(ns(l.namespace), s.value, l)
   }
   if (!found) return undefined
   for (const [key, b] of hists) {

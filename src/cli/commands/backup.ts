@@ -1,13 +1,14 @@
-import { createWriteStream } from 'node:fs'
 import type { Writable } from 'node:stream'
 import { namespacePrefixes } from '../../keys.js'
 import { str } from '../args.js'
 import type { Command } from '../command.js'
 import { connect, disconnect, masters } from '../connect.js'
 import type { Client } from '../connect.js'
-import { CliError, oneLine } from '../errors.js'
 import { note, plural, seconds, write } from '../output.js'
 import { globEscape, scanNode } from '../scan.js'
+import { RDB_TYPE_STRING } from '../dump_payload.js'
+import { openOutFile } from '../safe_file.js'
+import type { OutFile } from '../safe_file.js'
 
 export const BACKUP_FORMAT = 1
 /** Keys dumped at once. */
@@ -34,7 +35,7 @@ export function inNamespace(key: string, namespace: string): boolean {
 export const backup: Command = {
   name: 'backup',
   summary: "Write a namespace's keys to stdout as JSON lines",
-  usage: 'backup [--namespace NS] [--out FILE] > FILE',
+  usage: 'backup [--namespace NS] --out FILE [--force]',
   help: `Writes every Redis key of the namespace - its entries ('NS:*', child namespaces
 included) and its tag epochs ('__nc|t|NS|*') - as JSON lines, scanning every
 master of a Cluster. The first line is a header:
@@ -45,28 +46,34 @@ Values stay in Redis's own serialization, so 'nearcache restore' brings back
 exactly what was there (types, tags and TTLs included). DUMP payloads are
 specific to the Redis version: restore into the same or a newer one. The backup
 is not a point-in-time snapshot: keys written while it runs may or may not be in it.
+Only string keys are backed up (nearcache writes nothing else); others are
+counted and left out.
+
+The file holds every value of the namespace: --out FILE creates it readable by
+its owner only (mode 0600), under a temporary name put in place at the end, and
+never through a symbolic link. A shell redirect (> FILE) would create it 0644.
 
 Options:
-  --out FILE    Write to FILE instead of stdout
+  --out FILE    Write to FILE (mode 0600) instead of stdout; FILE must not exist
+  --force       Replace FILE if it exists (atomically; a symlink is still refused)
 
 The summary goes to stderr.`,
-  options: { out: { type: 'string' } },
+  options: { out: { type: 'string' }, force: { type: 'boolean' } },
   async run({ globals, values }) {
     const ns = globals.namespace
     const outFile = str(values.out)
     let sink: Writable = process.stdout
+    let file: OutFile | undefined
     if (outFile !== undefined && outFile !== '-') {
-      sink = createWriteStream(outFile)
-      await new Promise<void>((resolve, reject) => {
-        sink.once('open', () => resolve())
-        sink.once('error', (err) => reject(new CliError(`cannot write ${outFile}: ${oneLine(err)}`, { cause: err })))
-      })
+      file = await openOutFile(outFile, values.force === true)
+      sink = file.stream
     }
     let client: Client | undefined
     const started = performance.now()
     let entries = 0
     let epochs = 0
     let bytes = 0
+    let notStrings = 0
     try {
       client = await connect(globals.target)
       const header: BackupHeader = { nearcache_backup: BACKUP_FORMAT, namespace: ns, created: new Date().toISOString() }
@@ -91,6 +98,11 @@ The summary goes to stderr.`,
               let chunk = ''
               for (const { k, pttl, dump } of dumped) {
                 if (dump === null || pttl === -2) continue // expired or removed since the SCAN
+                // restore takes only strings (what nearcache writes): leave the others out, counted.
+                if (dump[0] !== RDB_TYPE_STRING) {
+                  notStrings++
+                  continue
+                }
                 const line: BackupLine = { k, v: dump.toString('base64'), pttl: pttl < 0 ? -1 : pttl }
                 chunk += `${JSON.stringify(line)}\n`
                 bytes += dump.length
@@ -102,8 +114,10 @@ The summary goes to stderr.`,
           }
         }
       }
-      if (sink !== process.stdout) {
+      if (file) {
         await new Promise<void>((resolve, reject) => sink.end((err?: Error | null) => (err ? reject(err) : resolve())))
+        await file.commit()
+        file = undefined
       }
       const summary = {
         namespace: ns,
@@ -112,6 +126,7 @@ The summary goes to stderr.`,
         tagEpochs: epochs,
         bytes,
         nodes: nodes.length,
+        notStrings,
         ms: Math.round(performance.now() - started),
         ...(outFile !== undefined && outFile !== '-' ? { file: outFile } : {}),
       }
@@ -120,11 +135,14 @@ The summary goes to stderr.`,
         note(
           `backup: ${plural(summary.keys, 'key')} of namespace '${ns}' (${plural(entries, 'entry', 'entries')}, ` +
             `${plural(epochs, 'tag epoch')}, ${bytes} bytes of DUMP) from ${plural(nodes.length, 'master')} of ` +
-            `${globals.target.label} in ${seconds(summary.ms)}${summary.file ? ` to ${summary.file}` : ''}`,
+            `${globals.target.label} in ${seconds(summary.ms)}${summary.file ? ` to ${summary.file}` : ''}` +
+            (notStrings > 0 ? `; ${plural(notStrings, 'key')} left out: not strings` : ''),
         )
       }
       return 0
     } finally {
+      // A failed backup leaves no file (the temporary one is removed).
+      await file?.abort()
       await disconnect(client)
     }
   },

@@ -9,6 +9,7 @@ import type { Command } from '../command.js'
 import { connect, disconnect, isCluster, masters, nodeAddress } from '../connect.js'
 import type { Client } from '../connect.js'
 import { CliError, UsageError, oneLine } from '../errors.js'
+import { boundedText, MAX_METRICS_BYTES, metricsToken, requestHeaders, statusHint, TOKEN_HELP } from '../http_fetch.js'
 import { note, out, table } from '../output.js'
 import { formatCacheStats } from '../stats_format.js'
 import { parseInfo } from './status.js'
@@ -134,17 +135,25 @@ export function formatRedisStats(r: RedisStats): string {
   return lines.join('\n')
 }
 
-/** GET of a Prometheus text endpoint. */
-export async function fetchMetrics(url: string): Promise<string> {
+/**
+ * GET of a Prometheus text endpoint, with the bearer token when there is one: at
+ * most MAX_METRICS_BYTES within FETCH_TIMEOUT_MS, redirects not followed (they
+ * would carry the token elsewhere).
+ */
+export async function fetchMetrics(url: string, token?: string): Promise<string> {
   let res: Response
+  const signal = AbortSignal.timeout(FETCH_TIMEOUT_MS)
   try {
-    res = await fetch(url, { signal: AbortSignal.timeout(FETCH_TIMEOUT_MS), headers: { accept: 'text/plain' } })
+    res = await fetch(url, { signal, redirect: 'manual', headers: requestHeaders('text/plain', token) })
   } catch (err) {
     const cause = (err as { cause?: unknown }).cause
-    throw new CliError(`cannot read metrics from ${url} (${oneLine(cause ?? err)})`, { cause: err })
+    throw new CliError(`cannot read metrics from ${url} (${oneLine(signal.aborted ? `no answer within ${FETCH_TIMEOUT_MS / 1000} s` : (cause ?? err))})`, { cause: err })
   }
-  if (!res.ok) throw new CliError(`cannot read metrics from ${url} (HTTP ${res.status} ${res.statusText})`)
-  return res.text()
+  if (!res.ok) {
+    void res.body?.cancel().catch(() => {})
+    throw new CliError(`cannot read metrics from ${url} (HTTP ${res.status} ${res.statusText}${statusHint(res.status, token)})`)
+  }
+  return boundedText(res, MAX_METRICS_BYTES, `the metrics from ${url}`)
 }
 
 /** Resolves after `ms`, or at once when the signal aborts. */
@@ -164,7 +173,7 @@ function sleep(ms: number, signal: AbortSignal): Promise<void> {
 export const stats: Command = {
   name: 'stats',
   summary: "Hit ratios and figures of a running process, or Redis's own",
-  usage: 'stats [--from URL] [--watch] [--interval DURATION] [--json]',
+  usage: 'stats [--from URL [--token TOKEN]] [--watch] [--interval DURATION] [--json]',
   help: `With --from, reads a running process's Prometheus metrics (serveMetrics) and prints
 the L1 fill; per tier, hits, misses, the hit ratio, sets, deletes, errors,
 evictions and round-trip p50/p99; per namespace, hits by tier, misses, sets,
@@ -176,6 +185,8 @@ the server, not only nearcache), ops/s, keys, expired and evicted keys, memory.
 
 Options:
   --from URL            A process's metrics endpoint, e.g. http://127.0.0.1:9464/metrics
+                        (at most ${MAX_METRICS_BYTES / 1024 / 1024} MiB read, within ${FETCH_TIMEOUT_MS / 1000} s)
+${TOKEN_HELP}
   --watch               Print again every interval until Ctrl-C (with --json: one
                         JSON object per line)
   --interval DURATION   Time between prints with --watch (default 2s)
@@ -183,12 +194,14 @@ Options:
 Examples:
   nearcache stats --from http://127.0.0.1:9464/metrics --watch
   nearcache stats --cluster 127.0.0.1:7000 --json`,
-  options: { from: { type: 'string' }, watch: { type: 'boolean' }, interval: { type: 'string' } },
+  options: { from: { type: 'string' }, watch: { type: 'boolean' }, interval: { type: 'string' }, token: { type: 'string' } },
   async run({ globals, values }) {
     const from = str(values.from)
     if (from !== undefined && !/^https?:\/\/\S+$/.test(from)) {
       throw new UsageError(`--from takes an http:// or https:// URL (got ${JSON.stringify(from)})`, 'stats')
     }
+    const token = metricsToken(values, process.env, 'stats')
+    if (token !== undefined && str(values.token) !== undefined && from === undefined) throw new UsageError('--token works with --from only', 'stats')
     const intervalText = str(values.interval)
     if (intervalText !== undefined && values.watch !== true) throw new UsageError('--interval needs --watch', 'stats')
     let interval = DEFAULT_INTERVAL_MS
@@ -209,7 +222,7 @@ Examples:
       const label = globals.target.label
       const sample = async (): Promise<{ json: unknown; text: string }> => {
         if (from !== undefined) {
-          const p = processFigures(await fetchMetrics(from), from)
+          const p = processFigures(await fetchMetrics(from, token), from)
           return { json: p, text: formatProcessFigures(p) }
         }
         const r = await collectRedisStats(client as Client, label)
