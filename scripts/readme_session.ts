@@ -97,10 +97,8 @@ try {
     await run({ shown: `nearcache invalidate --redis ${R} --namespace shop --tag products --prefix item:2 --key users:user:1 --key users:user:99`, args: ['invalidate', '--redis', R, '--namespace', 'shop', '--tag', 'products', '--prefix', 'item:2', '--key', 'users:user:1', '--key', 'users:user:99'] }),
   )
   sections.push(await run({ shown: `nearcache warm --redis ${R} --namespace shop --from products.jsonl --ttl 1h`, args: ['warm', '--redis', R, '--namespace', 'shop', '--from', 'products.jsonl', '--ttl', '1h'] }))
-  sections.push(await run({ shown: `nearcache backup --redis ${R} --namespace shop > shop.backup`, args: ['backup', '--redis', R, '--namespace', 'shop'], stdoutTo: 'shop.backup' }))
-  const { readFileSync } = await import('node:fs')
-  const backup = readFileSync(join(work, 'shop.backup'), 'utf8')
-  sections.push(await run({ shown: `nearcache restore --cluster ${seeds} < shop.backup`, args: ['restore', '--cluster', seeds], stdin: backup }))
+  sections.push(await run({ shown: `nearcache backup --redis ${R} --namespace shop --out shop.backup`, args: ['backup', '--redis', R, '--namespace', 'shop', '--out', 'shop.backup'] }))
+  sections.push(await run({ shown: `nearcache restore --cluster ${seeds} --namespace shop --from shop.backup`, args: ['restore', '--cluster', seeds, '--namespace', 'shop', '--from', 'shop.backup'] }))
   sections.push(await run({ shown: `nearcache status --redis redis://127.0.0.1:6390`, args: ['status', '--redis', 'redis://127.0.0.1:6390'] }))
   sections.push(await run({ shown: 'nearcache bench --suite hash', args: ['bench', '--suite', 'hash'] }))
   await server.close()

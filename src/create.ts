@@ -7,14 +7,14 @@ import { SharedTable } from './l1/shared_table.js'
 import { connectRedis } from './l2/connect.js'
 import { CircuitBreaker } from './l2/circuit_breaker.js'
 import { wrapRedisError } from './l2/errors.js'
-import { AnnouncingTier, InvalidationBus } from './l2/invalidation_bus.js'
+import { AnnouncingTier } from './l2/announcing_tier.js'
+import { InvalidationBus } from './l2/invalidation_bus.js'
 import { RedisTier } from './l2/redis_tier.js'
 import { ProcField } from './stats.js'
+import { BadMessageError } from './errors.js'
 import type { Tier } from './tier.js'
+import { ErrorRelay } from './write/error_relay.js'
 import { WriteBehindTier } from './write/write_behind_tier.js'
-
-/** One channel for every nearcache process on a Redis: announcements carry full keys. */
-const INVALIDATION_CHANNEL = '__nc|inv'
 import { resolveOptions } from './options.js'
 import type { CacheOptions } from './options.js'
 
@@ -26,7 +26,10 @@ import type { CacheOptions } from './options.js'
 export async function createCache(options?: CacheOptions): Promise<NearCache> {
   const opts = resolveOptions(options)
   await initHash()
-  const { emitter, emitError } = newEmitter()
+  const { emitter } = newEmitter()
+  // Errors go to opts.onError from the start; those found before this resolves are emitted after it.
+  const relay = new ErrorRelay(emitter, opts.onError)
+  const emitError = relay.report
   const stats = new StatsBlock(undefined, { l1: opts.l1 !== false, l2: opts.redis !== false })
   const table = opts.l1 === false ? undefined : SharedTable.create(opts.l1.maxBytes)
   let l2: Tier | undefined
@@ -44,7 +47,8 @@ export async function createCache(options?: CacheOptions): Promise<NearCache> {
     l2 = new RedisTier(client, owned, opts.batchGets, stats.l2, opts.maxInFlight, breaker, opts.commandTimeout)
     if (opts.invalidation) {
       try {
-        const bus = await InvalidationBus.start(client, INVALIDATION_CHANNEL, table, emitError)
+        const bus = await InvalidationBus.start(client, opts.namespace, table, { legacyChannel: opts.invalidation.legacyChannel, onError: emitError })
+        bus.onRejected = rejectedReporter(stats, emitError)
         bus.onAnnounce = (notice) => {
           if (notice.direction === 'sent') stats.process.add(ProcField.InvalidationsSent)
           else if (notice.direction === 'received') stats.process.add(ProcField.InvalidationsReceived)
@@ -58,13 +62,44 @@ export async function createCache(options?: CacheOptions): Promise<NearCache> {
       }
     }
     if (opts.writeBehind) {
-      const { dir, fsync, batchSize, flushIntervalMs, maxQueue } = opts.writeBehind
+      const { dir, fsync, batchSize, flushIntervalMs, maxQueue, maxAttempts, maxDeadLetterBytes } = opts.writeBehind
       const onDepth = (depth: number) => stats.process.set(ProcField.WriteBehindDepth, depth)
-      l2 = await WriteBehindTier.open(l2, { dir, fsync, batchSize, flushIntervalMs, maxQueue, onError: emitError, onDepth })
+      const onCorruption = () => stats.process.add(ProcField.WalCorruptions)
+      const onDeadLetters = (writes: unknown[], fileBytes: number) => {
+        stats.process.add(ProcField.DeadLetters, writes.length)
+        stats.process.set(ProcField.DeadLetterBytes, fileBytes)
+      }
+      const wbOptions = { dir, fsync, batchSize, flushIntervalMs, maxQueue, maxAttempts, maxDeadLetterBytes, namespace: opts.namespace, onError: emitError, onDepth, onCorruption, onDeadLetters }
+      const inner = l2
+      l2 = await WriteBehindTier.open(inner, wbOptions).catch(async (err: unknown) => {
+        await inner.close().catch(() => {})
+        throw err
+      })
     }
   }
   const pool = opts.codecWorkers ? await CodecPool.create(opts.codecWorkers) : undefined
-  return assemble({ opts, table, stats, l2, serveL2: true, emitter, namespace: opts.namespace, pool, clusterState })
+  const cache = assemble({ opts, table, stats, l2, serveL2: true, emitter, namespace: opts.namespace, pool, clusterState })
+  relay.live()
+  return cache
+}
+
+/**
+ * Counts every invalidation message dropped by validation, and reports them as an
+ * E_BAD_MESSAGE 'error' at most once per second (with how many since the last report).
+ */
+function rejectedReporter(stats: StatsBlock, emitError: (err: Error) => void): (why: string, channel: string) => void {
+  let lastReport = -Infinity
+  let unreported = 0
+  return (why, channel) => {
+    stats.process.add(ProcField.InvalidationsRejected)
+    unreported++
+    const now = performance.now()
+    if (now - lastReport < 1000) return
+    lastReport = now
+    const n = unreported
+    unreported = 0
+    emitError(new BadMessageError(`Dropped ${n} invalidation message${n === 1 ? '' : 's'} on '${channel}' that failed validation (last: ${why}). Another program is publishing on nearcache's channel; see stats().process.invalidationsRejected.`))
+  }
 }
 
 /** CLUSTER INFO's cluster_state as every master sees it: 'ok' only when all say so. */

@@ -22,6 +22,8 @@ export {
   BadMessageError,
 } from './errors.js'
 export type { CacheErrorCode } from './errors.js'
+export { DeadLetterError } from './write/dead_letter.js'
+export { WalCorruptionError } from './write/wal.js'
 export { renderPrometheus, registerPromClient, metricFamilies, escapeLabelValue, CIRCUIT_STATE_VALUE } from './metrics/prometheus.js'
 export { parsePrometheus, statsFromSamples } from './metrics/parse.js'
 export type { StatsSource, PromClientRegistration, MetricFamily } from './metrics/prometheus.js'

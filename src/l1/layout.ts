@@ -7,18 +7,22 @@
  *   shard ctl    Int32[nShards * kShardInts]     lock, ring heads/tails/used, entries
  *   lock times   Float64[nShards]
  *   epochs       Int32[kEpochs]                  bumped by every write/delete (fill guard)
+ *   generations  Int32[kRootGens + 1]            per root namespace (hashed), then one for the whole table:
+ *                                                bumping one voids every record of that root at once (O(1) flush)
  *   ghosts       Int32[nShards * ghostSlots]     S3-FIFO ghost hashes (direct-mapped)
  *   index        Int32[nShards * buckets * kSlotsPerBucket * kSlotInts]
  *   data         bytes[nShards * shardDataBytes] small ring | main ring, per shard
  */
 export const kMagic = 0x4e434c31 // 'NCL1'
-export const kLayoutVersion = 1
+export const kLayoutVersion = 2
 export const kHeaderInts = 16
 export const kShardInts = 16
 export const kSlotsPerBucket = 8
 export const kSlotInts = 4
 export const kEpochs = 4096
-export const kRecordHeader = 32
+/** Generation words for root namespaces (hashed; a power of two), plus one more for the whole table. */
+export const kRootGens = 64
+export const kRecordHeader = 40
 /** Share of each shard's data bytes given to the small (probationary) FIFO. */
 export const kSmallShare = 0.1
 
@@ -62,6 +66,10 @@ export const R_VALLEN = 12
 export const R_DEADLINE = 16
 export const R_FLAGS = 24
 export const R_TOTAL = 28
+/** The record's generation: its root's word plus the table's word when it was written. */
+export const R_GEN = 32
+/** Index of the record's root generation word (0 … kRootGens-1). */
+export const R_ROOT = 36
 export const F_NEGATIVE = 1
 export const F_FILLER = 2
 
@@ -75,6 +83,7 @@ export interface Layout {
   shardCtlOff: number
   lockTimeOff: number
   epochsOff: number
+  gensOff: number
   ghostsOff: number
   indexOff: number
   dataOff: number
@@ -96,7 +105,8 @@ export function computeLayout(maxBytes: number): Layout {
   const shardCtlOff = kHeaderInts * 4
   const lockTimeOff = align8(shardCtlOff + nShards * kShardInts * 4)
   const epochsOff = lockTimeOff + nShards * 8
-  const ghostsOff = epochsOff + kEpochs * 4
+  const gensOff = epochsOff + kEpochs * 4
+  const ghostsOff = gensOff + (kRootGens + 2) * 4
   const indexOff = ghostsOff + nShards * ghostSlots * 4
   const dataOff = align8(indexOff + nShards * buckets * kSlotsPerBucket * kSlotInts * 4)
   const shardDataBytes = Math.floor((maxBytes - dataOff) / nShards / 8) * 8
@@ -111,6 +121,7 @@ export function computeLayout(maxBytes: number): Layout {
     shardCtlOff,
     lockTimeOff,
     epochsOff,
+    gensOff,
     ghostsOff,
     indexOff,
     dataOff,

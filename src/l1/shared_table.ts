@@ -2,6 +2,17 @@ import { murmur3_32 } from '../../wasm/hash.js'
 import { beginWrite, endWrite, withLock } from '../sync/atomics.js'
 import * as K from './layout.js'
 import type { Layout } from './layout.js'
+import { InvalidOptionError } from '../errors.js'
+
+/** The table's memory; a size the process cannot get is the user's l1.maxBytes, not a crash. */
+function allocate(bytes: number, maxBytes: number): SharedArrayBuffer {
+  try {
+    return new SharedArrayBuffer(bytes)
+  } catch (err) {
+    if (!(err instanceof RangeError)) throw err
+    throw new InvalidOptionError(`l1.maxBytes is ${maxBytes} bytes, more shared memory than this process can allocate (${err.message}); choose a smaller L1.`)
+  }
+}
 
 /** Answer of a lookup that found a negative ("known missing") entry. */
 export const NEGATIVE = new Uint8Array(0)
@@ -43,6 +54,7 @@ export class SharedTable {
   private readonly indexBase: number
   private readonly ghostBase: number
   private readonly epochBase: number
+  private readonly gensBase: number
   private readonly enc = new TextEncoder()
   private kbuf = new Uint8Array(1024)
   private klen = 0
@@ -76,12 +88,13 @@ export class SharedTable {
     this.indexBase = layout.indexOff / 4
     this.ghostBase = layout.ghostsOff / 4
     this.epochBase = layout.epochsOff / 4
+    this.gensBase = layout.gensOff / 4
   }
 
   /** Lays out a new table of at most `maxBytes`. */
   static create(maxBytes: number): SharedTable {
     const layout = K.computeLayout(maxBytes)
-    const sab = new SharedArrayBuffer(layout.totalBytes)
+    const sab = allocate(layout.totalBytes, maxBytes)
     const t = new SharedTable(sab, layout)
     const i = t.i32
     i[K.H_MAGIC] = K.kMagic
@@ -147,9 +160,58 @@ export class SharedTable {
     return Atomics.load(this.i32, K.H_TRUST_EPOCH)
   }
 
-  /** The fill/write guard word for a hash: bumped by every write or delete of a key that maps to it. */
+  /**
+   * The fill/write guard of a key: its epoch word (bumped by every write or delete
+   * of a key that maps to it) plus its root's generation (bumped by invalidateRoots).
+   * Both only grow, so the sum changes whenever either does.
+   */
   epochOf(key: string): number {
-    return Atomics.load(this.i32, this.epochBase + (this.prepare(key) & (K.kEpochs - 1)))
+    const h = this.prepare(key)
+    return this.guardOf(h, this.rootIndex())
+  }
+
+  private guardOf(h: number, root: number): number {
+    return (Atomics.load(this.i32, this.epochBase + (h & (K.kEpochs - 1))) + this.generation(root)) | 0
+  }
+
+  /** The current generation of a root: its word plus the whole table's. */
+  private generation(root: number): number {
+    return (Atomics.load(this.i32, this.gensBase + root) + Atomics.load(this.i32, this.gensBase + K.kRootGens)) | 0
+  }
+
+  /**
+   * The generation word of the prepared key's root namespace: the bytes before the
+   * first ':' or '|' (after '__nc|t|' for tag epochs, which belong to the namespace
+   * they name). Hashed (FNV-1a) onto kRootGens words; a collision only makes an
+   * invalidation drop more than it must.
+   */
+  private rootIndex(): number {
+    return rootIndexOf(this.kbuf, this.klen)
+  }
+
+  /**
+   * Drops, in O(1) per root, every entry of the root namespaces the prefixes fall
+   * in (a prefix whose root cannot be told, such as '', drops the whole table).
+   * Coarser than deletePrefixes (every key of the root goes, not only the
+   * prefix's), but its cost does not depend on the table's size: a record is seen
+   * as gone when its generation is not its root's current one, and its space is
+   * reclaimed when the ring reaches it.
+   */
+  invalidateRoots(prefixes: readonly string[]): void {
+    const roots = new Set<number>()
+    for (const p of prefixes) {
+      const bytes = this.enc.encode(p)
+      roots.add(rootEnd(bytes, bytes.length) < 0 ? K.kRootGens : rootIndexOf(bytes, bytes.length))
+    }
+    // The table's own word voids every root at once.
+    const bump = roots.has(K.kRootGens) ? [K.kRootGens] : roots
+    for (const r of bump) Atomics.add(this.i32, this.gensBase + r, 1)
+  }
+
+  /** Whether the record at `at` was written in its root's current generation. */
+  private current(at: number): boolean {
+    const w = at >> 2
+    return this.i32[w + (K.R_GEN >> 2)] === this.generation((this.i32[w + (K.R_ROOT >> 2)] as number) & (K.kRootGens - 1))
   }
 
   // ── lock-free read ─────────────────────────────────────────────────────
@@ -186,6 +248,7 @@ export class SharedTable {
           if (keyLen === n && valLen >= 0 && ref + K.kRecordHeader + keyLen + valLen <= limit && this.keyEquals(at + K.kRecordHeader, n)) {
             deadline = this.f64[(at >> 3) + 2] as number
             const from = at + K.kRecordHeader + n
+            if (!this.current(at)) deadline = -1
             if ((i32[w + 6] as number) & K.F_NEGATIVE) out = NEGATIVE
             else {
               out = Buffer.allocUnsafe(valLen)
@@ -242,8 +305,9 @@ export class SharedTable {
   put(key: string, value: Uint8Array | null, deadline: number, now: number, guard?: { epoch: number; removeOnRace: boolean; bump: boolean }): boolean {
     const h = this.prepare(key)
     const epochIdx = this.epochBase + (h & (K.kEpochs - 1))
+    const root = this.rootIndex()
     return this.locked(h, (shard) => {
-      if (guard && Atomics.load(this.i32, epochIdx) !== guard.epoch) {
+      if (guard && this.guardOf(h, root) !== guard.epoch) {
         if (guard.removeOnRace) {
           this.unlinkKey(h, shard)
           Atomics.add(this.i32, epochIdx, 1)
@@ -319,7 +383,7 @@ export class SharedTable {
     if (s < 0) return null
     const at = this.dataBase(shard) + (this.i32[this.indexBase + s * K.kSlotInts + K.SL_REF] as number)
     const deadline = this.dv.getFloat64(at + K.R_DEADLINE, LE)
-    if (deadline !== 0 && deadline <= now) return null
+    if ((deadline !== 0 && deadline <= now) || !this.current(at)) return null
     if (this.dv.getUint32(at + K.R_FLAGS, LE) & K.F_NEGATIVE) return NEGATIVE
     const from = at + K.kRecordHeader + this.klen
     return this.u8.slice(from, from + this.dv.getUint32(at + K.R_VALLEN, LE))
@@ -368,6 +432,7 @@ export class SharedTable {
     const existing = this.findSlot(h, shard)
     const existingMain = existing >= 0 && (this.i32[this.indexBase + existing * K.kSlotInts + K.SL_REF] as number) >= L.smallBytes
     const toMain = existingMain || size > L.smallBytes || this.ghostTake(h, shard)
+    const root = this.rootIndex()
     // The key's bytes must survive evictions below (they may move records through scratch).
     const keyCopy = this.kbuf.slice(0, n)
     const off = this.alloc(shard, toMain ? 1 : 0, size, now)
@@ -381,6 +446,8 @@ export class SharedTable {
     dv.setFloat64(at + K.R_DEADLINE, deadline, LE)
     dv.setUint32(at + K.R_FLAGS, value === null ? K.F_NEGATIVE : 0, LE)
     dv.setUint32(at + K.R_TOTAL, size, LE)
+    dv.setInt32(at + K.R_GEN, this.generation(root), LE)
+    dv.setUint32(at + K.R_ROOT, root, LE)
     this.u8.set(keyCopy, at + K.kRecordHeader)
     if (value !== null) this.u8.set(value, at + K.kRecordHeader + n)
     let s = this.findSlot(h, shard)
@@ -498,8 +565,9 @@ export class SharedTable {
     if (!live || (i[si + K.SL_SEQ] as number) & 1) return advance(len)
     const deadline = this.dv.getFloat64(at + K.R_DEADLINE, LE)
     const freq = i[si + K.SL_FREQ] as number
-    if ((deadline !== 0 && deadline <= now) || freq === 0) {
-      if (ring === 0 && freq === 0) this.ghostPut(this.dv.getInt32(at + K.R_TAG, LE), shard)
+    const gone = !this.current(at)
+    if ((deadline !== 0 && deadline <= now) || freq === 0 || gone) {
+      if (ring === 0 && freq === 0 && !gone) this.ghostPut(this.dv.getInt32(at + K.R_TAG, LE), shard)
       this.unlinkSlot(s)
       this.evicted(at)
       return advance(len)
@@ -602,4 +670,31 @@ export class SharedTable {
     }
     return problems
   }
+}
+
+const COLON = 0x3a
+const BAR = 0x7c
+/** '__nc|t|': tag epoch keys belong to the namespace that follows. */
+const TAG_PREFIX = [0x5f, 0x5f, 0x6e, 0x63, 0x7c, 0x74, 0x7c]
+
+function rootStart(b: Uint8Array, len: number): number {
+  if (len < TAG_PREFIX.length) return 0
+  for (let i = 0; i < TAG_PREFIX.length; i++) if (b[i] !== TAG_PREFIX[i]) return 0
+  return TAG_PREFIX.length
+}
+
+/** Offset of the ':' or '|' that ends the root namespace, or -1 when the bytes end first. */
+function rootEnd(b: Uint8Array, len: number): number {
+  for (let i = rootStart(b, len); i < len; i++) if (b[i] === COLON || b[i] === BAR) return i
+  return -1
+}
+
+/** The root generation word of a key (or of a prefix that names its root). */
+export function rootIndexOf(b: Uint8Array, len: number): number {
+  const start = rootStart(b, len)
+  let end = rootEnd(b, len)
+  if (end < 0) end = len
+  let h = 0x811c9dc5
+  for (let i = start; i < end; i++) h = Math.imul(h ^ (b[i] as number), 0x01000193)
+  return (h >>> 0) & (K.kRootGens - 1)
 }

@@ -207,7 +207,8 @@ export class TieredStore implements Tier {
     try {
       return await this.l2.deletePrefixes(prefixes)
     } finally {
-      this.table.deletePrefixes(prefixes)
+      // O(1) whatever the table's size: the whole root namespace's L1 copies go.
+      this.table.invalidateRoots(prefixes)
     }
   }
 

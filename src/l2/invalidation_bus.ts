@@ -1,31 +1,37 @@
 import { randomUUID } from 'node:crypto'
 import type { Cluster, Redis } from 'ioredis'
 import type { SharedTable } from '../l1/shared_table.js'
-import type { Tier, TierWrite } from '../tier.js'
+import { channelFor, encodeMessages, LEGACY_CHANNEL, parseMessage, rootNamespace } from './bus_protocol.js'
 
 /**
  * Cross-process L1 coherence over Redis pub/sub. Every write, delete and
  * invalidation that reaches L2 from any thread of this process is announced on
- * one channel (batched per tick); every other process drops the affected L1
+ * its root namespace's channel (batched per tick, split to the protocol's
+ * limits: see bus_protocol.ts); every other process drops the affected L1
  * entries when the announcement arrives (which also voids fills in flight there,
- * through the table's epoch words). On a Cluster, PUBLISH reaches subscribers on
- * every node, so one subscription per process suffices.
+ * through the table's epoch words and root generations). On a Cluster, PUBLISH
+ * reaches subscribers on every node, so one subscription per process suffices.
  *
  * No permanent staleness: while the subscriber is not connected the table is
  * marked untrusted (no L1 fills in any thread) and flushed; it is flushed again
- * when the subscription is back, and whenever a gap in a publisher's sequence
- * numbers shows that a message was lost.
+ * when the subscription is back, and the root's entries are dropped whenever a
+ * gap in a publisher's sequence numbers shows that a message was lost.
+ *
+ * Hostile input: every message is validated before use; a bad one is dropped and
+ * counted (`onRejected`). The work one message can cause is bounded: at most
+ * MAX_KEYS key removals, and prefixes cost O(1) (the root's generation is
+ * bumped). Root flushes caused by messages (gaps, newer protocol versions) are
+ * rate-limited: at most one per FLUSH_INTERVAL_MS, later ones coalesce into one
+ * at the end of the interval. Per-publisher state is bounded (MAX_PUBLISHERS,
+ * least recently heard forgotten first).
  */
-interface Message {
-  /** publisher id */
-  o: string
-  /** publisher sequence number */
-  s: number
-  /** keys */
-  k?: string[]
-  /** prefixes */
-  p?: string[]
-}
+
+/** Root flushes caused by messages: at most one per this many ms; later requests coalesce. */
+export const FLUSH_INTERVAL_MS = 100
+/** Publishers whose sequence numbers are remembered per channel; the least recently heard go first. */
+export const MAX_PUBLISHERS = 1024
+
+export type FlushReason = 'disconnect' | 'gap' | 'version' | 'overflow'
 
 /**
  * What the bus did, for observers (`InvalidationBus.onAnnounce`). Keys and
@@ -35,61 +41,84 @@ interface Message {
  * - `sent`: an announcement this process published.
  * - `received`: an announcement from another process (`publisher`, its bus id),
  *   applied to this process's L1.
- * - `flush`: the whole L1 was dropped (`prefixes: ['']`) because announcements may
- *   have been lost: the subscriber connection went down or came back
- *   (`reason: 'disconnect'`), or a publisher's sequence numbers skipped (`'gap'`).
+ * - `flush`: L1 copies were dropped because announcements may have been lost or
+ *   could not be read: the subscriber connection went down or came back
+ *   (`reason: 'disconnect'`, the whole L1: `prefixes: ['']`), a publisher's
+ *   sequence numbers skipped (`'gap'`), a newer nearcache sent a message this
+ *   version cannot read (`'version'`), or a process of the previous protocol sent
+ *   a message over the limits (`'overflow'`); for those, the root namespace's
+ *   entries (`prefixes: ['<root>:']`).
  */
 export type InvalidationNotice =
   | { direction: 'sent'; keys: string[]; prefixes: string[] }
   | { direction: 'received'; keys: string[]; prefixes: string[]; publisher: string }
-  | { direction: 'flush'; keys: []; prefixes: ['']; reason: 'disconnect' | 'gap' }
+  | { direction: 'flush'; keys: []; prefixes: string[]; reason: FlushReason }
+
+export interface BusOptions {
+  /** Also publish on and listen to the pre-1.0 global channel (rolling upgrades). */
+  legacyChannel: boolean
+  /** Client errors of the subscriber connection. */
+  onError: (e: Error) => void
+}
+
+/** A sequence counter per channel for this publisher. */
+interface Outbox {
+  channel: string
+  legacy: boolean
+  seq: number
+}
 
 export class InvalidationBus {
   readonly origin = randomUUID()
-  private seq = 0
+  readonly channel: string
+  private readonly root: string
+  private readonly outboxes: Outbox[]
   private keys = new Set<string>()
   private prefixes = new Set<string>()
   private scheduled = false
-  private readonly lastSeen = new Map<string, number>()
+  /** Per channel: publisher id → last sequence number (insertion order = least recently heard first). */
+  private readonly lastSeen = new Map<string, Map<string, number>>()
   private closed = false
+  private lastFlushAt = -Infinity
+  private flushTimer: NodeJS.Timeout | undefined
+  private pendingFlush: FlushReason | undefined
   /** Figures for stats and tests. */
   sent = 0
   received = 0
   flushes = 0
+  rejected = 0
   /**
    * Observer of every announcement sent, every one received and applied, and every
-   * full L1 flush. Called synchronously; what it throws is ignored, so an observer
-   * cannot break the bus.
+   * flush. Called synchronously; what it throws is ignored, so an observer cannot
+   * break the bus.
    */
   onAnnounce: (a: InvalidationNotice) => void = () => {}
-
-  private notify(a: InvalidationNotice): void {
-    try {
-      this.onAnnounce(a)
-    } catch {
-      // The bus must go on whatever an observer does.
-    }
-  }
+  /** Called for every message dropped by validation, with why (never the message's content). */
+  onRejected: (why: string, channel: string) => void = () => {}
 
   private constructor(
     private readonly pub: Redis | Cluster,
     private readonly sub: Redis | Cluster | undefined,
-    private readonly channel: string,
+    namespace: string,
     private readonly table: SharedTable | undefined,
-  ) {}
+    legacyChannel: boolean,
+  ) {
+    this.root = rootNamespace(namespace)
+    this.channel = channelFor(namespace)
+    this.outboxes = [{ channel: this.channel, legacy: false, seq: 0 }]
+    if (legacyChannel) this.outboxes.push({ channel: LEGACY_CHANNEL, legacy: true, seq: 0 })
+  }
 
   /**
-   * Starts the bus. Without a table (a process with no L1) it only announces:
-   * other processes must still hear about the changes this one makes.
+   * Starts the bus of `namespace`'s root. Without a table (a process with no L1) it
+   * only announces: other processes must still hear about the changes this one makes.
    */
-  static async start(client: Redis | Cluster, channel: string, table: SharedTable | undefined, onError: (e: Error) => void): Promise<InvalidationBus> {
-    if (!table) return new InvalidationBus(client, undefined, channel, undefined)
+  static async start(client: Redis | Cluster, namespace: string, table: SharedTable | undefined, opts: BusOptions): Promise<InvalidationBus> {
+    if (!table) return new InvalidationBus(client, undefined, namespace, undefined, opts.legacyChannel)
     const sub = client.duplicate()
-    const bus = new InvalidationBus(client, sub, channel, table)
-    sub.on('error', onError)
-    sub.on('message', (ch: string, text: string) => {
-      if (ch === channel) bus.receive(text)
-    })
+    const bus = new InvalidationBus(client, sub, namespace, table, opts.legacyChannel)
+    sub.on('error', opts.onError)
+    sub.on('message', (ch: unknown, text: unknown) => bus.onMessage(ch, text))
     const lost = () => bus.untrust()
     sub.on('close', lost)
     sub.on('reconnecting', lost)
@@ -99,9 +128,20 @@ export class InvalidationBus {
       if (!table.trusted && !bus.closed) bus.retrust()
     })
     table.setTrusted(false)
-    await sub.subscribe(channel)
+    await sub.subscribe(...bus.outboxes.map((o) => o.channel))
     table.setTrusted(true)
     return bus
+  }
+
+  /** The subscriber's message handler: nothing a message contains can make it throw. */
+  private onMessage(ch: unknown, text: unknown): void {
+    try {
+      if (ch === this.channel) this.receive(this.channel, text, false)
+      else if (ch === LEGACY_CHANNEL && this.outboxes.length > 1) this.receive(LEGACY_CHANNEL, text, true)
+    } catch (err) {
+      // A bug of ours, not the message's; still never let it out of the event handler.
+      this.reject(`the message could not be applied (${err instanceof Error ? err.name : 'error'})`, String(ch))
+    }
   }
 
   private untrust(): void {
@@ -116,33 +156,82 @@ export class InvalidationBus {
     this.table?.setTrusted(true)
   }
 
-  private flush(reason: 'disconnect' | 'gap'): void {
+  private flush(reason: FlushReason): void {
     this.flushes++
-    this.table?.deletePrefixes([''])
-    this.notify({ direction: 'flush', keys: [], prefixes: [''], reason })
+    const prefixes = reason === 'disconnect' ? [''] : [`${this.root}:`]
+    this.table?.invalidateRoots(prefixes)
+    this.notify({ direction: 'flush', keys: [], prefixes, reason })
   }
 
-  private receive(text: string): void {
-    let m: Message
+  /** A root flush asked for by a message: at once, or coalesced at the end of the current interval. */
+  private requestFlush(reason: FlushReason): void {
+    const now = performance.now()
+    if (this.flushTimer === undefined && now - this.lastFlushAt >= FLUSH_INTERVAL_MS) {
+      this.lastFlushAt = now
+      this.flush(reason)
+      return
+    }
+    this.pendingFlush = reason
+    if (this.flushTimer !== undefined) return
+    this.flushTimer = setTimeout(() => {
+      this.flushTimer = undefined
+      const r = this.pendingFlush
+      this.pendingFlush = undefined
+      if (r === undefined || this.closed) return
+      this.lastFlushAt = performance.now()
+      this.flush(r)
+    }, Math.max(1, FLUSH_INTERVAL_MS - (now - this.lastFlushAt)))
+    this.flushTimer.unref()
+  }
+
+  private reject(why: string, channel: string): void {
+    this.rejected++
     try {
-      m = JSON.parse(text) as Message
+      this.onRejected(why, channel)
     } catch {
-      return
+      // An observer cannot break the bus.
     }
-    if (m.o === this.origin) return
+  }
+
+  private receive(channel: string, text: unknown, legacy: boolean): void {
+    const parsed = parseMessage(text, this.root, legacy)
+    if (parsed.kind === 'bad') return this.reject(parsed.why, channel)
+    if (parsed.kind === 'overflow') {
+      this.received++
+      return this.requestFlush('overflow')
+    }
+    if (parsed.kind === 'newer') {
+      this.reject(`the message is of protocol version ${parsed.version}, newer than this nearcache reads; its namespace's L1 copies were dropped`, channel)
+      return this.requestFlush('version')
+    }
+    const m = parsed.message
+    if (m.origin === this.origin) return
     this.received++
-    const last = this.lastSeen.get(m.o)
-    this.lastSeen.set(m.o, m.s)
-    if (last !== undefined && m.s !== last + 1) {
-      this.flush('gap')
-      return
-    }
+    const gap = this.sawGap(channel, m.origin, m.seq)
     const now = Date.now()
-    const keys = m.k ?? []
-    const prefixes = m.p ?? []
-    for (const k of keys) this.table?.take(k, now)
-    if (prefixes.length) this.table?.deletePrefixes(prefixes)
-    this.notify({ direction: 'received', keys, prefixes, publisher: m.o })
+    for (const k of m.keys) this.table?.take(k, now)
+    if (m.prefixes.length) this.table?.invalidateRoots(m.prefixes)
+    this.notify({ direction: 'received', keys: m.keys, prefixes: m.prefixes, publisher: m.origin })
+    if (gap) this.requestFlush('gap')
+  }
+
+  /** Records a publisher's sequence number; answers whether messages were lost since its last one. */
+  private sawGap(channel: string, origin: string, seq: number): boolean {
+    let seen = this.lastSeen.get(channel)
+    if (!seen) this.lastSeen.set(channel, (seen = new Map()))
+    const last = seen.get(origin)
+    seen.delete(origin)
+    seen.set(origin, seq)
+    if (seen.size > MAX_PUBLISHERS) seen.delete(seen.keys().next().value as string)
+    return last !== undefined && seq !== last + 1
+  }
+
+  private notify(a: InvalidationNotice): void {
+    try {
+      this.onAnnounce(a)
+    } catch {
+      // The bus must go on whatever an observer does.
+    }
   }
 
   announce(keys: readonly string[], prefixes: readonly string[] = []): void {
@@ -159,16 +248,19 @@ export class InvalidationBus {
   private send(): void {
     this.scheduled = false
     if (this.closed || (this.keys.size === 0 && this.prefixes.size === 0)) return
-    const m: Message = { o: this.origin, s: this.seq++ }
     const keys = [...this.keys]
     const prefixes = [...this.prefixes]
-    if (keys.length) m.k = keys
-    if (prefixes.length) m.p = prefixes
     this.keys = new Set()
     this.prefixes = new Set()
-    this.sent++
-    // A lost announcement is seen by receivers as a sequence gap (they flush).
-    this.sending = this.pub.publish(this.channel, JSON.stringify(m)).catch(() => {})
+    const sends: Promise<unknown>[] = []
+    for (const box of this.outboxes) {
+      for (const text of encodeMessages(this.origin, () => box.seq++, keys, prefixes, this.root, box.legacy)) {
+        this.sent++
+        // A lost announcement is seen by receivers as a sequence gap (they flush).
+        sends.push(this.pub.publish(box.channel, text).catch(() => {}))
+      }
+    }
+    this.sending = Promise.all(sends)
     // Copies: the observer may keep or change them without touching the message.
     this.notify({ direction: 'sent', keys: [...keys], prefixes: [...prefixes] })
   }
@@ -177,77 +269,8 @@ export class InvalidationBus {
   async close(): Promise<void> {
     this.send()
     this.closed = true
+    if (this.flushTimer) clearTimeout(this.flushTimer)
     await this.sending
     this.sub?.disconnect()
-  }
-}
-
-/** An L2 tier that announces every change it makes on the invalidation bus. */
-export class AnnouncingTier implements Tier {
-  constructor(
-    private readonly l2: Tier,
-    private readonly bus: InvalidationBus,
-  ) {}
-
-  get(key: string) {
-    return this.l2.get(key)
-  }
-  peek(key: string) {
-    return this.l2.peek(key)
-  }
-  fetch(key: string) {
-    return this.l2.fetch(key)
-  }
-  getFresh(key: string) {
-    return this.l2.getFresh(key)
-  }
-  mget(keys: string[]) {
-    return this.l2.mget(keys)
-  }
-  readCounters(keys: string[], init: boolean) {
-    return this.l2.readCounters(keys, init)
-  }
-  acquireLock(key: string, token: string, px: number) {
-    return this.l2.acquireLock(key, token, px)
-  }
-  releaseLock(key: string, token: string) {
-    return this.l2.releaseLock(key, token)
-  }
-  async set(writes: TierWrite[]): Promise<void> {
-    try {
-      await this.l2.set(writes)
-    } finally {
-      this.bus.announce(writes.map((w) => w.key))
-    }
-  }
-  async casSet(w: TierWrite, expectSha1: string | null): Promise<boolean> {
-    const ok = await this.l2.casSet(w, expectSha1)
-    if (ok) this.bus.announce([w.key])
-    return ok
-  }
-  async take(keys: string[]): Promise<(Buffer | null)[]> {
-    try {
-      return await this.l2.take(keys)
-    } finally {
-      this.bus.announce(keys)
-    }
-  }
-  async bumpCounters(keys: string[]): Promise<void> {
-    try {
-      await this.l2.bumpCounters(keys)
-    } finally {
-      this.bus.announce(keys)
-    }
-  }
-  async deletePrefixes(prefixes: string[]): Promise<number> {
-    try {
-      return await this.l2.deletePrefixes(prefixes)
-    } finally {
-      this.bus.announce([], prefixes)
-    }
-  }
-  async close(): Promise<void> {
-    await this.bus.close()
-    await this.l2.close()
   }
 }

@@ -231,6 +231,26 @@ describe('nearcache events tail', { timeout: CLI_TIMEOUT }, () => {
     }
   })
 
+  it("follows the namespace's root channel, and prints messages that fail validation as 'rejected' without their content", async () => {
+    const root = uniqueNamespace('tail')
+    const run = start(['events', 'tail', '--redis', inject('redisUrl'), '--namespace', `${root}:users`, '--count', '2'])
+    await until(() => run.output().stderr.includes('listening'), 20_000, 'the subscription')
+    expect(run.output().stderr).toContain(`'__nc|inv|${root}'`)
+    const raw = new Redis(inject('redisUrl'))
+    try {
+      await raw.publish(`__nc|inv|${root}`, '{"k":["\u001b[31mred"]}')
+      await raw.publish(`__nc|inv|${root}`, JSON.stringify({ v: 1, o: 'p1', s: 0, k: [`${root}:users:1`, `${root}:orders:1`] }))
+      const r = await run.done
+      expect(r.code, show(r)).toBe(0)
+      const lines = r.stdout.trim().split('\n')
+      expect(lines[0]).toMatch(/  rejected  the message is not JSON$/)
+      expect(lines[1]).toMatch(new RegExp(`publisher p1  seq 0  keys "${root}:users:1"$`))
+      expect(r.stdout).not.toContain('\u001b')
+    } finally {
+      raw.disconnect()
+    }
+  })
+
   it('SIGINT stops it with exit 0; no subcommand or an unknown one: exit 2', async () => {
     const run = start(['events', 'tail', '--redis', inject('redisUrl')])
     await until(() => run.output().stderr.includes('listening'), 20_000, 'the subscription')

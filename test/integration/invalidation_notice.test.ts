@@ -10,7 +10,7 @@ import type { InvalidationNotice } from '../../src/l2/invalidation_bus.js'
 /**
  * InvalidationBus.onAnnounce against the harness's real Redis: what a process
  * sends, what it receives and applies, and the full flushes (sequence gap, lost
- * subscriber connection). Each test uses its own channel.
+ * subscriber connection). Each test uses its own root namespace, so its own channel.
  */
 
 const cleanups: (() => Promise<unknown>)[] = []
@@ -30,8 +30,8 @@ function client(): Redis {
 }
 
 /** A started bus with an observer; `flushes` counts the flushes since it started (start itself flushes once). */
-async function bus(channel: string, table: SharedTable | undefined) {
-  const b = await InvalidationBus.start(client(), channel, table, () => {})
+async function bus(namespace: string, table: SharedTable | undefined) {
+  const b = await InvalidationBus.start(client(), namespace, table, { legacyChannel: false, onError: () => {} })
   cleanups.push(() => b.close())
   const notices: InvalidationNotice[] = []
   b.onAnnounce = (n) => notices.push(n)
@@ -57,24 +57,24 @@ const value = new Uint8Array([1, 2, 3])
 
 describe('InvalidationBus.onAnnounce', () => {
   it('reports what it sends, and what it receives and applies to L1 with the publisher', async () => {
-    const channel = `__nc|test|${randomUUID()}`
+    const app = `app${randomUUID().slice(0, 8)}`
     const tableB = SharedTable.create(kMinBytes)
-    const a = await bus(channel, SharedTable.create(kMinBytes))
-    const b = await bus(channel, tableB)
-    tableB.put('app:user:1', value, 0, Date.now())
-    tableB.put('app:item:9', value, 0, Date.now())
+    const a = await bus(app, SharedTable.create(kMinBytes))
+    const b = await bus(app, tableB)
+    tableB.put(`${app}:user:1`, value, 0, Date.now())
+    tableB.put(`${app}:item:9`, value, 0, Date.now())
     tableB.put('other:x', value, 0, Date.now())
 
-    a.bus.announce(['app:user:1', '__nc|t|app|tag'])
-    a.bus.announce(['app:user:1'], ['app:item:'])
+    a.bus.announce([`${app}:user:1`, `__nc|t|${app}|tag`])
+    a.bus.announce([`${app}:user:1`], [`${app}:item:`])
     await until('the announcement to arrive', () => b.notices.length > 0)
 
     // Batched per tick: one message, keys deduplicated.
-    expect(a.notices).toEqual([{ direction: 'sent', keys: ['app:user:1', '__nc|t|app|tag'], prefixes: ['app:item:'] }])
-    expect(b.notices).toEqual([{ direction: 'received', keys: ['app:user:1', '__nc|t|app|tag'], prefixes: ['app:item:'], publisher: a.bus.origin }])
+    expect(a.notices).toEqual([{ direction: 'sent', keys: [`${app}:user:1`, `__nc|t|${app}|tag`], prefixes: [`${app}:item:`] }])
+    expect(b.notices).toEqual([{ direction: 'received', keys: [`${app}:user:1`, `__nc|t|${app}|tag`], prefixes: [`${app}:item:`], publisher: a.bus.origin }])
     // Applied before the observer heard of it.
-    expect(tableB.lookup('app:user:1', Date.now())).toBeNull()
-    expect(tableB.lookup('app:item:9', Date.now())).toBeNull()
+    expect(tableB.lookup(`${app}:user:1`, Date.now())).toBeNull()
+    expect(tableB.lookup(`${app}:item:9`, Date.now())).toBeNull()
     expect(tableB.lookup('other:x', Date.now())).not.toBeNull()
     expect(a.bus.sent).toBe(1)
     expect(b.bus.received).toBe(1)
@@ -85,37 +85,38 @@ describe('InvalidationBus.onAnnounce', () => {
   })
 
   it('a process without L1 still reports what it sends', async () => {
-    const channel = `__nc|test|${randomUUID()}`
-    const a = await bus(channel, undefined)
-    a.bus.announce(['app:k'])
+    const app = `app${randomUUID().slice(0, 8)}`
+    const a = await bus(app, undefined)
+    a.bus.announce([`${app}:k`])
     await until('the send', () => a.notices.length > 0)
-    expect(a.notices).toEqual([{ direction: 'sent', keys: ['app:k'], prefixes: [] }])
+    expect(a.notices).toEqual([{ direction: 'sent', keys: [`${app}:k`], prefixes: [] }])
   })
 
-  it('reports a full flush when a publisher skips a sequence number', async () => {
-    const channel = `__nc|test|${randomUUID()}`
+  it('drops its root namespace from L1 when a publisher skips a sequence number', async () => {
+    const app = `app${randomUUID().slice(0, 8)}`
     const table = SharedTable.create(kMinBytes)
-    const b = await bus(channel, table)
+    const b = await bus(app, table)
     const raw = client()
-    await raw.publish(channel, JSON.stringify({ o: 'other', s: 1, k: ['app:a'] }))
+    await raw.publish(b.bus.channel, JSON.stringify({ v: 1, o: 'other', s: 1, k: [`${app}:a`] }))
     await until('the first message', () => b.notices.length === 1)
-    table.put('app:b', value, 0, Date.now())
-    await raw.publish(channel, JSON.stringify({ o: 'other', s: 5, k: ['app:c'] }))
-    await until('the flush', () => b.notices.length === 2)
+    table.put(`${app}:b`, value, 0, Date.now())
+    await raw.publish(b.bus.channel, JSON.stringify({ v: 1, o: 'other', s: 5, k: [`${app}:c`] }))
+    await until('the flush', () => b.notices.length === 3)
     expect(b.notices).toEqual([
-      { direction: 'received', keys: ['app:a'], prefixes: [], publisher: 'other' },
-      { direction: 'flush', keys: [], prefixes: [''], reason: 'gap' },
+      { direction: 'received', keys: [`${app}:a`], prefixes: [], publisher: 'other' },
+      { direction: 'received', keys: [`${app}:c`], prefixes: [], publisher: 'other' },
+      { direction: 'flush', keys: [], prefixes: [`${app}:`], reason: 'gap' },
     ])
-    expect(table.lookup('app:b', Date.now())).toBeNull()
+    expect(table.lookup(`${app}:b`, Date.now())).toBeNull()
     expect(b.flushes).toBe(1)
     expect(b.bus.received).toBe(2)
   })
 
   it('reports full flushes when the subscriber connection drops and comes back', async () => {
-    const channel = `__nc|test|${randomUUID()}`
+    const app = `app${randomUUID().slice(0, 8)}`
     const table = SharedTable.create(kMinBytes)
-    const b = await bus(channel, table)
-    table.put('app:b', value, 0, Date.now())
+    const b = await bus(app, table)
+    table.put(`${app}:b`, value, 0, Date.now())
     // Kill this bus's subscriber connection only (other test files share the server).
     const sub = (b.bus as unknown as { sub: Redis & { stream: { localAddress: string; localPort: number } } }).sub
     const raw = client()
@@ -123,23 +124,23 @@ describe('InvalidationBus.onAnnounce', () => {
     await until('the subscription to come back', () => table.trusted && b.notices.length >= 2)
     expect(b.notices.length).toBe(b.flushes)
     for (const n of b.notices) expect(n).toEqual({ direction: 'flush', keys: [], prefixes: [''], reason: 'disconnect' })
-    expect(table.lookup('app:b', Date.now())).toBeNull()
+    expect(table.lookup(`${app}:b`, Date.now())).toBeNull()
   })
 
   it('an observer that throws does not stop the bus', async () => {
-    const channel = `__nc|test|${randomUUID()}`
+    const app = `app${randomUUID().slice(0, 8)}`
     const table = SharedTable.create(kMinBytes)
-    const a = await bus(channel, undefined)
-    const b = await bus(channel, table)
+    const a = await bus(app, undefined)
+    const b = await bus(app, table)
     a.bus.onAnnounce = () => {
       throw new Error('observer broke')
     }
     b.bus.onAnnounce = () => {
       throw new Error('observer broke')
     }
-    table.put('app:k', value, 0, Date.now())
-    a.bus.announce(['app:k'])
-    await until('the announcement to be applied', () => table.lookup('app:k', Date.now()) === null)
+    table.put(`${app}:k`, value, 0, Date.now())
+    a.bus.announce([`${app}:k`])
+    await until('the announcement to be applied', () => table.lookup(`${app}:k`, Date.now()) === null)
     expect(a.bus.sent).toBe(1)
     expect(b.bus.received).toBe(1)
   })

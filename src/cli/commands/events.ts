@@ -6,13 +6,10 @@ import type { Command } from '../command.js'
 import { connect, disconnect } from '../connect.js'
 import type { Client } from '../connect.js'
 import { CliError, oneLine, UsageError } from '../errors.js'
-import { note, out } from '../output.js'
-
-/**
- * The channel and message format of the library's cross-process invalidation bus
- * (src/l2/invalidation_bus.ts, channel set in src/create.ts). Keep in step with it.
- */
-export const INVALIDATION_CHANNEL = '__nc|inv'
+import { jsonSafe, note, out, printable, quoted } from '../output.js'
+import { channelFor, LEGACY_CHANNEL, parseMessage, rootNamespace } from '../../l2/bus_protocol.js'
+import { boundedLines } from '../bounded_lines.js'
+import { MAX_EVENT_LINE_BYTES, metricsToken, requestHeaders, statusHint, TOKEN_ENV } from '../http_fetch.js'
 
 export interface Announcement {
   /** ISO time the command received it. */
@@ -24,24 +21,18 @@ export interface Announcement {
   prefixes: string[]
 }
 
-/** One bus message as an announcement; undefined when it is not one. */
-export function parseAnnouncement(text: string, at = new Date()): Announcement | undefined {
-  let m: unknown
-  try {
-    m = JSON.parse(text)
-  } catch {
-    return undefined
-  }
-  if (typeof m !== 'object' || m === null) return undefined
-  const o = m as { o?: unknown; s?: unknown; k?: unknown; p?: unknown }
-  const list = (v: unknown) => (Array.isArray(v) ? v.filter((x): x is string => typeof x === 'string') : [])
-  return {
-    at: at.toISOString(),
-    publisher: typeof o.o === 'string' ? o.o : '?',
-    seq: typeof o.s === 'number' ? o.s : -1,
-    keys: list(o.k),
-    prefixes: list(o.p),
-  }
+/**
+ * One bus message of root namespace `root` as an announcement, validated as the
+ * library validates it (src/l2/bus_protocol.ts); `{ rejected }` says why a
+ * message was refused, without quoting it.
+ */
+export function parseAnnouncement(text: string, root: string, legacy = false, at = new Date()): Announcement | { rejected: string } {
+  const parsed = parseMessage(text, root, legacy)
+  if (parsed.kind === 'bad') return { rejected: parsed.why }
+  if (parsed.kind === 'newer') return { rejected: `a message of protocol version ${parsed.version}, newer than this command reads` }
+  if (parsed.kind === 'overflow') return { rejected: 'a message of the previous protocol over the limits (receivers drop the namespace from L1)' }
+  const m = parsed.message
+  return { at: at.toISOString(), publisher: m.origin, seq: m.seq, keys: m.keys, prefixes: m.prefixes }
 }
 
 /** Whether full internal key `key` belongs to namespace `ns`: one of its data keys (`ns:...`) or tag epochs. */
@@ -67,9 +58,9 @@ export function forNamespace(a: Announcement, ns: string): Announcement | undefi
 }
 
 export function formatAnnouncement(a: Announcement): string {
-  const parts = [a.at, `publisher ${a.publisher}`, `seq ${a.seq}`]
-  if (a.keys.length) parts.push(`keys ${a.keys.map((k) => JSON.stringify(k)).join(' ')}`)
-  if (a.prefixes.length) parts.push(`prefixes ${a.prefixes.map((p) => JSON.stringify(p)).join(' ')}`)
+  const parts = [a.at, `publisher ${printable(a.publisher)}`, `seq ${a.seq}`]
+  if (a.keys.length) parts.push(`keys ${a.keys.map(quoted).join(' ')}`)
+  if (a.prefixes.length) parts.push(`prefixes ${a.prefixes.map(quoted).join(' ')}`)
   return parts.join('  ')
 }
 
@@ -131,31 +122,31 @@ export function eventForNamespace(e: ServedEvent, ns: string): ServedEvent | und
 
 /** One readable line: time, type, then what happened. */
 export function formatEvent(e: ServedEvent): string {
-  const parts = [isoTime(e.at), e.type]
-  const quoted = (v: unknown) => (Array.isArray(v) ? v.map((x) => JSON.stringify(String(x))).join(' ') : '')
+  const parts = [isoTime(e.at), printable(e.type)]
+  const quotedList = (v: unknown) => (Array.isArray(v) ? v.map((x) => quoted(String(x))).join(' ') : '')
   const ev = e as Record<string, unknown>
   switch (e.type) {
     case 'eviction':
-      parts.push(`key ${JSON.stringify(String(ev.key))}`)
+      parts.push(`key ${quoted(String(ev.key))}`)
       break
     case 'invalidation': {
-      parts.push(String(ev.direction))
-      if (typeof ev.publisher === 'string') parts.push(`publisher ${ev.publisher}`)
-      if (typeof ev.reason === 'string') parts.push(`reason ${ev.reason}`)
-      if (Array.isArray(ev.keys) && ev.keys.length) parts.push(`keys ${quoted(ev.keys)}`)
-      if (Array.isArray(ev.prefixes) && ev.prefixes.length) parts.push(`prefixes ${quoted(ev.prefixes)}`)
+      parts.push(printable(String(ev.direction)))
+      if (typeof ev.publisher === 'string') parts.push(`publisher ${printable(ev.publisher)}`)
+      if (typeof ev.reason === 'string') parts.push(`reason ${printable(ev.reason)}`)
+      if (Array.isArray(ev.keys) && ev.keys.length) parts.push(`keys ${quotedList(ev.keys)}`)
+      if (Array.isArray(ev.prefixes) && ev.prefixes.length) parts.push(`prefixes ${quotedList(ev.prefixes)}`)
       break
     }
     case 'error':
-      if (typeof ev.code === 'string') parts.push(ev.code)
+      if (typeof ev.code === 'string') parts.push(printable(ev.code))
       parts.push(oneLine(String(ev.message)))
       break
     case 'circuit':
-      parts.push(String(ev.state))
+      parts.push(printable(String(ev.state)))
       break
     default: {
       const { type: _type, at: _at, ...rest } = ev
-      parts.push(JSON.stringify(rest))
+      parts.push(jsonSafe(JSON.stringify(rest)))
     }
   }
   return parts.join('  ')
@@ -176,7 +167,7 @@ const EVENTS_CONTENT_TYPE = 'application/x-ndjson'
  * the process went away). One-line CliErrors when the URL cannot be reached or
  * is not a nearcache events endpoint.
  */
-async function tailHttp(url: string, globals: GlobalOptions, ns: string | undefined, count: number): Promise<number> {
+async function tailHttp(url: string, globals: GlobalOptions, ns: string | undefined, count: number, token: string | undefined): Promise<number> {
   const ac = new AbortController()
   let interrupted = false
   const onSigint = () => {
@@ -188,7 +179,8 @@ async function tailHttp(url: string, globals: GlobalOptions, ns: string | undefi
   try {
     let res: Response
     try {
-      res = await fetch(url, { signal: ac.signal, headers: { accept: EVENTS_CONTENT_TYPE } })
+      // Redirects are not followed: they would carry the token elsewhere.
+      res = await fetch(url, { signal: ac.signal, redirect: 'manual', headers: requestHeaders(EVENTS_CONTENT_TYPE, token) })
     } catch (err) {
       if (interrupted) return 0
       const reason = ac.signal.aborted && ac.signal.reason instanceof Error ? ac.signal.reason : ((err as { cause?: unknown }).cause ?? err)
@@ -198,7 +190,7 @@ async function tailHttp(url: string, globals: GlobalOptions, ns: string | undefi
     }
     if (!res.ok) {
       void res.body?.cancel().catch(() => {})
-      const hint = res.status === 404 ? '; is it a serveMetrics endpoint of a cache with events?' : ''
+      const hint = res.status === 404 ? '; is it a serveMetrics endpoint of a cache with events?' : statusHint(res.status, token)
       throw new CliError(`cannot read events from ${url} (HTTP ${res.status} ${res.statusText}${hint})`)
     }
     const type = res.headers.get('content-type') ?? ''
@@ -207,27 +199,20 @@ async function tailHttp(url: string, globals: GlobalOptions, ns: string | undefi
       throw new CliError(`${url} is not a nearcache events endpoint (Content-Type ${JSON.stringify(type)}, expected ${EVENTS_CONTENT_TYPE})`)
     }
     note(`events: listening to ${url}${ns !== undefined ? ` for namespace '${ns}'` : ''}; Ctrl-C to stop`)
-    const decoder = new TextDecoder()
-    let rest = ''
     let seen = 0
-    let lineNo = 0
     try {
-      for await (const chunk of res.body as unknown as AsyncIterable<Uint8Array>) {
-        rest += decoder.decode(chunk, { stream: true })
-        let nl: number
-        while ((nl = rest.indexOf('\n')) >= 0) {
-          const line = rest.slice(0, nl).trim()
-          rest = rest.slice(nl + 1)
-          lineNo++
-          if (line === '') continue
-          let e: ServedEvent | undefined = parseServedEvent(line)
-          if (!e) throw new CliError(`${url} is not a nearcache events endpoint (line ${lineNo} is not an event: ${JSON.stringify(line.slice(0, 80))})`)
-          if (ns !== undefined) e = eventForNamespace(e, ns)
-          if (!e) continue
-          seen++
-          await out(globals.json ? JSON.stringify({ ...e, at: isoTime(e.at) }) : formatEvent(e))
-          if (seen >= count) return 0
-        }
+      // Lines are bounded: a peer cannot make us buffer an endless line.
+      for await (const l of boundedLines(res.body as unknown as AsyncIterable<Uint8Array>, MAX_EVENT_LINE_BYTES, `the event stream from ${url}`, { unterminated: false })) {
+        if (!('text' in l)) continue
+        const line = l.text.trim()
+        if (line === '') continue
+        let e: ServedEvent | undefined = parseServedEvent(line)
+        if (!e) throw new CliError(`${url} is not a nearcache events endpoint (line ${l.no} is not an event: ${JSON.stringify(line.slice(0, 80))})`)
+        if (ns !== undefined) e = eventForNamespace(e, ns)
+        if (!e) continue
+        seen++
+        await out(globals.json ? jsonSafe(JSON.stringify({ ...e, at: isoTime(e.at) })) : formatEvent(e))
+        if (seen >= count) return 0
       }
     } catch (err) {
       if (interrupted) return 0
@@ -260,13 +245,16 @@ const SUBCOMMANDS = ['tail']
 export const events: Command = {
   name: 'events',
   summary: 'Follow the invalidation announcements on Redis, or one process\'s events',
-  usage: 'events tail [--from URL [--type TYPES]] [--count N] [--namespace NS] [--json]',
-  help: `events tail subscribes to the invalidation bus (Redis pub/sub channel '${INVALIDATION_CHANNEL}')
+  usage: 'events tail [--from URL [--type TYPES]] [--token TOKEN] [--count N] [--namespace NS] [--legacy] [--json]',
+  help: `events tail subscribes to the invalidation bus of the namespace's root
+(Redis pub/sub channel '__nc|inv|<root>', root 'shop' for --namespace shop:users)
 and prints every announcement running nearcache processes make: the keys they
 wrote or deleted and the prefixes they invalidated, with the publisher's id and
 sequence number; one line each (one JSON object per line with --json), until
 Ctrl-C or --count announcements. With --namespace, only announcements that
-concern that namespace, narrowed to its keys and prefixes.
+concern that namespace, narrowed to its keys and prefixes. A message that
+fails the library's validation prints as 'rejected' with the reason (never its
+content).
 
 With --from, it follows one process's own events instead, from the /events
 endpoint of its serveMetrics server: L1 evictions (the key), invalidations
@@ -281,13 +269,18 @@ Options:
                    http://HOST:PORT/events (its /metrics URL works too)
   --type TYPES     With --from: only these event types, comma-separated
                    (${CACHE_EVENT_TYPES.join(', ')}; default all)
+  --token TOKEN    With --from: the endpoint's bearer token (serveMetrics's
+                   token); default $${TOKEN_ENV}, which keeps it out of ps
   --count N        Stop after N announcements (events with --from)
-  --namespace NS   Only what concerns namespace NS (default: all)
+  --namespace NS   The channel of NS's root, and only what concerns NS (default
+                   'nc'; with --from: all namespaces unless given)
+  --legacy         Also follow the global channel '__nc|inv' of nearcache
+                   before protocol 1 (processes with invalidation.legacyChannel)
 
 Examples:
   nearcache events tail --namespace shop --count 10
   nearcache events tail --from http://127.0.0.1:9464 --type eviction,invalidation --namespace shop`,
-  options: { count: { type: 'string' }, from: { type: 'string' }, type: { type: 'string', multiple: true } },
+  options: { count: { type: 'string' }, from: { type: 'string' }, type: { type: 'string', multiple: true }, token: { type: 'string' }, legacy: { type: 'boolean' } },
   subcommands: SUBCOMMANDS,
   async run({ globals, values, subcommand }) {
     if (subcommand === undefined) throw new UsageError(`events needs a subcommand: ${SUBCOMMANDS.join(', ')}`, 'events')
@@ -299,14 +292,16 @@ Examples:
     if (from === undefined && typeValues.length > 0) throw new UsageError('--type works with --from only (Redis carries only invalidation announcements)', 'events')
     if (from !== undefined) {
       if (str(values.redis) !== undefined || str(values.cluster) !== undefined) throw new UsageError('give either --from or --redis/--cluster, not both', 'events')
-      return tailHttp(eventsUrl(from, parseTypes(typeValues)), globals, ns, count)
+      return tailHttp(eventsUrl(from, parseTypes(typeValues)), globals, ns, count, metricsToken(values, process.env, 'events'))
     }
-    return tailRedis(globals, ns, count)
+    return tailRedis(globals, ns, count, values.legacy === true)
   },
 }
 
 /** Follows the invalidation bus on Redis. */
-async function tailRedis(globals: GlobalOptions, ns: string | undefined, count: number): Promise<number> {
+async function tailRedis(globals: GlobalOptions, ns: string | undefined, count: number, legacy: boolean): Promise<number> {
+  const root = rootNamespace(globals.namespace)
+  const channel = channelFor(globals.namespace)
   let client: Client | undefined
   try {
     client = await connect(globals.target)
@@ -325,21 +320,27 @@ async function tailRedis(globals: GlobalOptions, ns: string | undefined, count: 
         process.off('SIGINT', onSigint)
         reject(new CliError(`lost the connection to ${globals.target.label}`))
       }
-      const onMessage = (channel: string, text: string) => {
-        if (channel !== INVALIDATION_CHANNEL || seen >= count) return
-        let a = parseAnnouncement(text)
-        if (a && ns !== undefined) a = forNamespace(a, ns)
-        if (!a) return
+      const onMessage = (ch: string, text: string) => {
+        if ((ch !== channel && !(legacy && ch === LEGACY_CHANNEL)) || seen >= count) return
+        const parsed = parseAnnouncement(text, root, ch === LEGACY_CHANNEL)
+        let line: string
+        if ('rejected' in parsed) {
+          line = globals.json ? jsonSafe(JSON.stringify({ at: new Date().toISOString(), rejected: parsed.rejected })) : `${new Date().toISOString()}  rejected  ${printable(parsed.rejected)}`
+        } else {
+          const a = ns !== undefined ? forNamespace(parsed, ns) : parsed
+          if (!a) return
+          line = globals.json ? jsonSafe(JSON.stringify(a)) : formatAnnouncement(a)
+        }
         seen++
-        const line = globals.json ? JSON.stringify(a) : formatAnnouncement(a)
         writing = writing.then(() => out(line))
         if (seen >= count) finish(0)
       }
       process.once('SIGINT', onSigint)
       sub.on('message', onMessage)
       sub.on('end', onEnd)
-      sub.subscribe(INVALIDATION_CHANNEL).then(
-        () => note(`events: listening on '${INVALIDATION_CHANNEL}' at ${globals.target.label}${ns !== undefined ? ` for namespace '${ns}'` : ''}; Ctrl-C to stop`),
+      const channels = legacy ? [channel, LEGACY_CHANNEL] : [channel]
+      sub.subscribe(...channels).then(
+        () => note(`events: listening on ${channels.map((c) => `'${c}'`).join(' and ')} at ${globals.target.label}${ns !== undefined ? ` for namespace '${ns}'` : ''}; Ctrl-C to stop`),
         (err: unknown) => {
           process.off('SIGINT', onSigint)
           reject(err)
