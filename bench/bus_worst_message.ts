@@ -41,6 +41,7 @@ async function main(): Promise<void> {
   const bus = await InvalidationBus.start(client, root, table, { legacyChannel: false, onError: () => {} })
   const handle = (bus as unknown as { onMessage(ch: string, text: string): void }).onMessage.bind(bus)
   const times: number[] = []
+  let liveBefore = 0
   for (let r = 0; r < ROUNDS; r++) {
     // Every entry live again (the previous message's prefixes dropped the root).
     fill(table, ENTRIES - MAX_KEYS, (i) => `${root}:k:${i}`)
@@ -57,10 +58,10 @@ async function main(): Promise<void> {
     const t = performance.now()
     handle(bus.channel, text)
     times.push(performance.now() - t)
-    if (r === 0) console.log(`  entries in L1 before the message: ${live}`)
+    liveBefore = live
   }
   if (bus.received !== ROUNDS || bus.rejected !== 0) throw new Error(`expected ${ROUNDS} messages applied, got ${bus.received} (${bus.rejected} rejected)`)
-  console.log(`  64 MB L1, ${ENTRIES} entries: one message blocks the receiver ${stats(times)} (goal < 20 ms)`)
+  console.log(`  64 MB L1, ${ENTRIES} entries written (${liveBefore} kept by the table): one message blocks the receiver ${stats(times)} (goal < 20 ms)`)
 
   // 2. The 282 KB message with 20,000 prefixes (over a second before): now refused before any work.
   const flood = JSON.stringify({ v: PROTOCOL_VERSION, o: 'flood', s: 0, p: Array.from({ length: 20_000 }, (_, i) => `${root}:${i}:`) })

@@ -72,8 +72,9 @@ export function formatCacheStats(s: CacheStats, health?: HealthReport): string {
     lines.push('Namespaces', table(rows))
   }
   const p = s.process
-  lines.push(`Invalidations sent ${p.invalidationsSent}, received ${p.invalidationsReceived}, L1 flushes ${p.l1Flushes}`)
-  lines.push(`Write-behind  ${p.writeBehindDepth} queued`)
+  lines.push(`Invalidations sent ${p.invalidationsSent}, received ${p.invalidationsReceived}, rejected ${p.invalidationsRejected}, L1 flushes ${p.l1Flushes}`)
+  const dead = p.deadLetters > 0 || p.walCorruptions > 0 ? `, ${p.deadLetters} dead letters (${p.deadLetterBytes} bytes), ${p.walCorruptions} damaged log records` : ''
+  lines.push(`Write-behind  ${p.writeBehindDepth} queued${dead}`)
   if (p.valuesWritten > 0) {
     const avg = p.valueBytes / p.valuesWritten / 1024
     lines.push(`Values      ${p.valuesWritten} written, ${avg.toFixed(1)} KiB on average encoded, stored at ${((p.storedBytes / Math.max(1, p.valueBytes)) * 100).toFixed(1)}% of that`)

@@ -40,7 +40,7 @@ function fixedStats(): CacheStats {
     circuit: 'closed',
     namespaces: { shop: ns(900, 30, 20, 300, 250), blog: ns(100, 10, 140, 100, 50) },
     // 500 values of ~195 KiB that LZ4 shrank by only 5%.
-    process: { invalidationsSent: 12, invalidationsReceived: 34, invalidationsRejected: 0, l1Flushes: 0, writeBehindDepth: 0, valuesWritten: 500, valueBytes: 500 * 200_000, storedBytes: 500 * 190_000, walCorruptions: 0, deadLetters: 0, deadLetterBytes: 0 },
+    process: { invalidationsSent: 12, invalidationsReceived: 34, invalidationsRejected: 3, l1Flushes: 0, writeBehindDepth: 0, valuesWritten: 500, valueBytes: 500 * 200_000, storedBytes: 500 * 190_000, walCorruptions: 1, deadLetters: 2, deadLetterBytes: 300 },
   }
 }
 const METRICS = renderPrometheus(fixedStats())
@@ -121,7 +121,8 @@ describe('nearcache stats', { timeout: CLI_TIMEOUT, concurrent: true }, () => {
     // NAMESPACE L1-HITS L2-HITS MISSES HIT-RATIO SETS DELETES EXPIRED EVICTED LOADS COALESCED LOOKUP-P50 LOOKUP-P99
     expect(cells('shop')).toEqual(['shop', '900', '30', '20', '97.9%', '300', '0', '3', '250', '20', '1', '7.8 µs', '477.5 µs'])
     expect(cells('blog')).toEqual(['blog', '100', '10', '140', '44.0%', '100', '0', '3', '50', '140', '1', '7.8 µs', '477.5 µs'])
-    expect(r.stdout).toContain('Invalidations sent 12, received 34, L1 flushes 0')
+    expect(r.stdout).toContain('Invalidations sent 12, received 34, rejected 3, L1 flushes 0')
+    expect(r.stdout).toContain('Write-behind  0 queued, 2 dead letters (300 bytes), 1 damaged log records')
     expect(r.stdout).toContain('Values      500 written, 195.3 KiB on average encoded, stored at 95.0% of that')
     // 1040 hits in 1200 application lookups; L1 evicts 75% of its sets; L2 p99 over 50 ms.
     expect(r.stdout).toContain('Health      degraded, overall hit ratio 86.7% over 1200 lookups')
