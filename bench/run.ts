@@ -7,6 +7,7 @@ import * as getBatching from './get_batching.js'
 import * as codecPool from './codec_pool.js'
 import * as goals from './goals.js'
 import * as hash from './hash.js'
+import * as l1Fill from './l1_fill.js'
 import * as l1Hit from './l1_hit.js'
 import { report } from './report.js'
 import { withServers } from './servers.js'
@@ -29,6 +30,7 @@ interface RedisSuite {
 const localSuites: LocalSuite[] = [
   { SUITE: l1Hit.SUITE, run: async () => report(await l1Hit.run(), l1Hit.SETTINGS) },
   { SUITE: zipfHitRatio.SUITE, run: async () => zipfHitRatio.report(await zipfHitRatio.run()) },
+  { SUITE: l1Fill.SUITE, run: async () => l1Fill.report(await l1Fill.run()) },
   { SUITE: hash.SUITE, run: async () => hash.report(await hash.run()) },
   { SUITE: threadsSharedL1.SUITE, run: async () => threadsSharedL1.report(await threadsSharedL1.run()) },
   { SUITE: codecPool.SUITE, run: async () => codecPool.report(await codecPool.run()) },
