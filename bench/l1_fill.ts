@@ -11,7 +11,8 @@
 // "held per MB" is the entries found per MiB of budget.
 //
 // No Redis needed. Alone: node --import tsx bench/l1_fill.ts
-// Bigger tables: NEARCACHE_L1_FILL_SIZES=64mb,2gb (the 2 GB run takes minutes).
+// Bigger tables: NEARCACHE_L1_FILL_SIZES=64mb,2gb (the 2 GB run takes minutes and a large heap:
+// node --max-old-space-size=12000); other fills: NEARCACHE_L1_FILL_FILLS=0.5,0.8,0.95.
 import { pathToFileURL } from 'node:url'
 import { LRUCache } from 'lru-cache'
 import { createCache } from '../src/index.js'
@@ -19,12 +20,14 @@ import { writeJson } from './results_json.js'
 
 export const SUITE = 'l1_fill'
 const SIZES = (process.env.NEARCACHE_L1_FILL_SIZES ?? '64mb').split(',')
-const FILLS = [0.25, 0.5, 1, 2]
+const FILLS = (process.env.NEARCACHE_L1_FILL_FILLS ?? '0.25,0.5,1,2').split(',').map(Number)
 
 export const SETTINGS = { sizes: SIZES, fills: FILLS, entry: '{ id, name, email, active } (~150-byte record)' }
 
-const value = (i: number) => ({ id: i, name: `user ${i}`, email: `user${i}@example.com`, active: i % 2 === 0 })
-const key = (i: number) => `user:${i}`
+// Fixed-width ids, so that every entry's record has the same size as the probe's.
+const id = (i: number) => String(i + 1).padStart(8, '0')
+const value = (i: number) => ({ id: id(i), name: `user ${id(i)}`, email: `${id(i)}@x.io`, active: i % 2 === 0 })
+const key = (i: number) => `user:${id(i)}`
 
 export interface FillRow {
   size: string

@@ -10,11 +10,11 @@
  *   generations  Int32[kRootGens + 1]            per root namespace (hashed), then one for the whole table:
  *                                                bumping one voids every record of that root at once (O(1) flush)
  *   ghosts       Int32[nShards * ghostSlots]     S3-FIFO ghost hashes (direct-mapped)
- *   index        Int32[nShards * buckets * kSlotsPerBucket * kSlotInts]
+ *   index        Int32[nShards * buckets * kSlotsPerBucket * kSlotInts]   two-choice: a key's slot is in one of two buckets
  *   data         bytes[nShards * shardDataBytes] small ring | main ring, per shard
  */
 export const kMagic = 0x4e434c31 // 'NCL1'
-export const kLayoutVersion = 2
+export const kLayoutVersion = 4
 export const kHeaderInts = 16
 export const kShardInts = 16
 export const kSlotsPerBucket = 8
@@ -22,7 +22,7 @@ export const kSlotInts = 4
 export const kEpochs = 4096
 /** Generation words for root namespaces (hashed; a power of two), plus one more for the whole table. */
 export const kRootGens = 64
-export const kRecordHeader = 40
+export const kRecordHeader = 32
 /** Share of each shard's data bytes given to the small (probationary) FIFO. */
 export const kSmallShare = 0.1
 
@@ -51,6 +51,8 @@ export const S_MAIN_HEAD = 4
 export const S_MAIN_TAIL = 5
 export const S_MAIN_USED = 6
 export const S_ENTRIES = 7
+/** Bytes of probationary records (F_PROBATION) in the main ring, dead or alive, until its tail passes them. */
+export const S_PROBATION = 8
 
 // slot fields
 export const SL_SEQ = 0
@@ -65,13 +67,23 @@ export const R_KEYLEN = 8
 export const R_VALLEN = 12
 export const R_DEADLINE = 16
 export const R_FLAGS = 24
-export const R_TOTAL = 28
-/** The record's generation: its root's word plus the table's word when it was written. */
-export const R_GEN = 32
-/** Index of the record's root generation word (0 … kRootGens-1). */
-export const R_ROOT = 36
+/**
+ * The record's generation: its root's word plus the table's word when it was
+ * written. (A record's total size is not stored: it is ALIGN(header + key + value);
+ * a filler keeps its length in R_VALLEN.)
+ */
+export const R_GEN = 28
+/** Bits of R_FLAGS above the flags: the index of the record's root generation word (0 … kRootGens-1). */
+export const ROOT_SHIFT = 8
 export const F_NEGATIVE = 1
 export const F_FILLER = 2
+/**
+ * A record moved from the small ring to main only because main had room: still
+ * probationary (logically part of the small FIFO, which may exceed its target
+ * share while the shard has room). Once the shard is full, such records at main's
+ * tail are the oldest of the small FIFO: evicted first, or promoted if used.
+ */
+export const F_PROBATION = 4
 
 export interface Layout {
   nShards: number

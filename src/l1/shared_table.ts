@@ -3,6 +3,10 @@ import { beginWrite, endWrite, withLock } from '../sync/atomics.js'
 import * as K from './layout.js'
 import type { Layout } from './layout.js'
 import { InvalidOptionError } from '../errors.js'
+import { firstBucket, leastUsedSlot, pickFreeSlot, secondBucket } from './index_probe.js'
+import { rootEnd, rootIndexOf } from './root_namespace.js'
+
+export { rootIndexOf }
 
 /** The table's memory; a size the process cannot get is the user's l1.maxBytes, not a crash. */
 function allocate(bytes: number, maxBytes: number): SharedArrayBuffer {
@@ -16,6 +20,9 @@ function allocate(bytes: number, maxBytes: number): SharedArrayBuffer {
 
 /** Answer of a lookup that found a negative ("known missing") entry. */
 export const NEGATIVE = new Uint8Array(0)
+/** probe(): the key is not in this bucket / a slot changed while it read, read again. */
+const ABSENT = new Uint8Array(0)
+const RETRY = new Uint8Array(0)
 
 const ALIGN = (n: number) => (n + 7) & ~7
 /** Record headers are read through Int32/Float64 views too, so all access uses the platform's byte order. */
@@ -136,9 +143,14 @@ export class SharedTable {
     return h >>> this.shardShift
   }
 
+  /** First slot of the key's first bucket (the shard takes the hash's top bits, see index_probe). */
   private slotBase(h: number): number {
-    // The shard takes the top bits; the bucket comes from the others.
-    return (this.shardOf(h) * this.layout.buckets + ((h & 0x0fffffff) % this.layout.buckets)) * K.kSlotsPerBucket
+    return (this.shardOf(h) * this.layout.buckets + firstBucket(h, this.layout.buckets)) * K.kSlotsPerBucket
+  }
+
+  /** First slot of the key's second bucket. */
+  private altBase(h: number): number {
+    return (this.shardOf(h) * this.layout.buckets + secondBucket(h, this.layout.buckets)) * K.kSlotsPerBucket
   }
 
   private dataBase(shard: number): number {
@@ -211,7 +223,7 @@ export class SharedTable {
   /** Whether the record at `at` was written in its root's current generation. */
   private current(at: number): boolean {
     const w = at >> 2
-    return this.i32[w + (K.R_GEN >> 2)] === this.generation((this.i32[w + (K.R_ROOT >> 2)] as number) & (K.kRootGens - 1))
+    return this.i32[w + (K.R_GEN >> 2)] === this.generation(((this.i32[w + (K.R_FLAGS >> 2)] as number) >>> K.ROOT_SHIFT) & (K.kRootGens - 1))
   }
 
   // ── lock-free read ─────────────────────────────────────────────────────
@@ -219,56 +231,54 @@ export class SharedTable {
   /** The value bytes (a private copy), NEGATIVE, or null when absent or expired. */
   lookup(key: string, now: number): Uint8Array | null {
     const h = this.prepare(key)
-    const tag = h | 1
-    const shard = this.shardOf(h)
-    const data = this.dataBase(shard)
-    const limit = this.layout.shardDataBytes
-    const base = this.slotBase(h)
-    const i32 = this.i32
-    const n = this.klen
+    const data = this.dataBase(this.shardOf(h))
     for (let attempt = 0; attempt < READ_ATTEMPTS; attempt++) {
-      let retry = false
-      for (let j = 0; j < K.kSlotsPerBucket; j++) {
-        const si = this.indexBase + (base + j) * K.kSlotInts
-        const s1 = Atomics.load(i32, si + K.SL_SEQ)
-        if (s1 & 1) {
-          retry = true
-          break
-        }
-        if (Atomics.load(i32, si + K.SL_TAG) !== tag) continue
-        const ref = Atomics.load(i32, si + K.SL_REF)
-        let out: Uint8Array | undefined
-        let deadline = 0
-        if (ref >= 0 && ref + K.kRecordHeader <= limit) {
-          // Records are 8-aligned: read their header through the Int32/Float64 views.
-          const at = data + ref
-          const w = at >> 2
-          const keyLen = i32[w + 2] as number
-          const valLen = i32[w + 3] as number
-          if (keyLen === n && valLen >= 0 && ref + K.kRecordHeader + keyLen + valLen <= limit && this.keyEquals(at + K.kRecordHeader, n)) {
-            deadline = this.f64[(at >> 3) + 2] as number
-            const from = at + K.kRecordHeader + n
-            if (!this.current(at)) deadline = -1
-            if ((i32[w + 6] as number) & K.F_NEGATIVE) out = NEGATIVE
-            else {
-              out = Buffer.allocUnsafe(valLen)
-              out.set(this.u8.subarray(from, from + valLen))
-            }
-          }
-        }
-        if (Atomics.load(i32, si + K.SL_SEQ) !== s1) {
-          retry = true
-          break
-        }
-        if (out === undefined) continue
-        if (deadline !== 0 && deadline <= now) return null
-        const f = Atomics.load(i32, si + K.SL_FREQ)
-        if (f < 3) Atomics.compareExchange(i32, si + K.SL_FREQ, f, f + 1)
-        return out
-      }
-      if (!retry) return null
+      // Most keys sit in their first bucket; only a miss there pays for the second.
+      let got = this.probe(this.slotBase(h), h | 1, data, now)
+      if (got === ABSENT && this.layout.buckets > 1) got = this.probe(this.altBase(h), h | 1, data, now)
+      if (got !== RETRY) return got === ABSENT ? null : got
     }
     return null
+  }
+
+  /** Looks for the prepared key in one bucket: its bytes, null (expired or voided), ABSENT, or RETRY (a slot changed under us). */
+  private probe(base: number, tag: number, data: number, now: number): Uint8Array | null {
+    const i32 = this.i32
+    const limit = this.layout.shardDataBytes
+    const n = this.klen
+    for (let j = 0; j < K.kSlotsPerBucket; j++) {
+      const si = this.indexBase + (base + j) * K.kSlotInts
+      const s1 = Atomics.load(i32, si + K.SL_SEQ)
+      if (s1 & 1) return RETRY
+      if (Atomics.load(i32, si + K.SL_TAG) !== tag) continue
+      const ref = Atomics.load(i32, si + K.SL_REF)
+      let out: Uint8Array | undefined
+      let deadline = 0
+      if (ref >= 0 && ref + K.kRecordHeader <= limit) {
+        // Records are 8-aligned: read their header through the Int32/Float64 views.
+        const at = data + ref
+        const w = at >> 2
+        const keyLen = i32[w + 2] as number
+        const valLen = i32[w + 3] as number
+        if (keyLen === n && valLen >= 0 && ref + K.kRecordHeader + keyLen + valLen <= limit && this.keyEquals(at + K.kRecordHeader, n)) {
+          deadline = this.f64[(at >> 3) + 2] as number
+          const from = at + K.kRecordHeader + n
+          if (!this.current(at)) deadline = -1
+          if ((i32[w + 6] as number) & K.F_NEGATIVE) out = NEGATIVE
+          else {
+            out = Buffer.allocUnsafe(valLen)
+            out.set(this.u8.subarray(from, from + valLen))
+          }
+        }
+      }
+      if (Atomics.load(i32, si + K.SL_SEQ) !== s1) return RETRY
+      if (out === undefined) continue
+      if (deadline !== 0 && deadline <= now) return null
+      const f = Atomics.load(i32, si + K.SL_FREQ)
+      if (f < 3) Atomics.compareExchange(i32, si + K.SL_FREQ, f, f + 1)
+      return out
+    }
+    return ABSENT
   }
 
   private keyEquals(at: number, n: number): boolean {
@@ -389,10 +399,14 @@ export class SharedTable {
     return this.u8.slice(from, from + this.dv.getUint32(at + K.R_VALLEN, LE))
   }
 
-  /** Slot index holding the prepared key, or -1. */
+  /** Slot index holding the prepared key (in either of its buckets), or -1. */
   private findSlot(h: number, shard: number): number {
+    const s = this.findIn(this.slotBase(h), h, shard)
+    return s >= 0 || this.layout.buckets === 1 ? s : this.findIn(this.altBase(h), h, shard)
+  }
+
+  private findIn(base: number, h: number, shard: number): number {
     const tag = h | 1
-    const base = this.slotBase(h)
     const data = this.dataBase(shard)
     for (let j = 0; j < K.kSlotsPerBucket; j++) {
       const si = this.indexBase + (base + j) * K.kSlotInts
@@ -430,8 +444,15 @@ export class SharedTable {
       return false
     }
     const existing = this.findSlot(h, shard)
-    const existingMain = existing >= 0 && (this.i32[this.indexBase + existing * K.kSlotInts + K.SL_REF] as number) >= L.smallBytes
-    const toMain = existingMain || size > L.smallBytes || this.ghostTake(h, shard)
+    const esi = this.indexBase + existing * K.kSlotInts
+    // A key already in main, or used since it was queued (even if its copy expired since), goes to main.
+    const known = existing >= 0 && ((this.i32[esi + K.SL_REF] as number) >= L.smallBytes || (this.i32[esi + K.SL_FREQ] as number) > 0)
+    // An unused probationary record rewritten stays probationary.
+    const probation =
+      existing >= 0 && this.i32[esi + K.SL_FREQ] === 0 && this.dv.getUint32(this.dataBase(shard) + (this.i32[esi + K.SL_REF] as number) + K.R_FLAGS, LE) & K.F_PROBATION
+    // A ghost: the key was dropped lately; if it had been used (it only expired), it comes back with one use.
+    const ghost = known ? 0 : this.ghostTake(h, shard)
+    const toMain = known || size > L.smallBytes || ghost > 0
     const root = this.rootIndex()
     // The key's bytes must survive evictions below (they may move records through scratch).
     const keyCopy = this.kbuf.slice(0, n)
@@ -444,14 +465,13 @@ export class SharedTable {
     dv.setUint32(at + K.R_KEYLEN, n, LE)
     dv.setUint32(at + K.R_VALLEN, vlen, LE)
     dv.setFloat64(at + K.R_DEADLINE, deadline, LE)
-    dv.setUint32(at + K.R_FLAGS, value === null ? K.F_NEGATIVE : 0, LE)
-    dv.setUint32(at + K.R_TOTAL, size, LE)
+    dv.setUint32(at + K.R_FLAGS, (value === null ? K.F_NEGATIVE : 0) | (toMain && probation ? K.F_PROBATION : 0) | (root << K.ROOT_SHIFT), LE)
+    if (toMain && probation) this.i32[this.ctlBase + shard * K.kShardInts + K.S_PROBATION]! += size
     dv.setInt32(at + K.R_GEN, this.generation(root), LE)
-    dv.setUint32(at + K.R_ROOT, root, LE)
     this.u8.set(keyCopy, at + K.kRecordHeader)
     if (value !== null) this.u8.set(value, at + K.kRecordHeader + n)
     let s = this.findSlot(h, shard)
-    let freq = 0
+    let freq = ghost === 2 ? 1 : 0
     if (s >= 0) freq = Math.min(1, this.i32[this.indexBase + s * K.kSlotInts + K.SL_FREQ] as number)
     else s = this.freeSlot(h, shard)
     dv.setInt32(at + K.R_SLOT, s, LE)
@@ -466,20 +486,12 @@ export class SharedTable {
     return true
   }
 
-  /** An empty slot in the key's bucket, evicting the least-used entry when full. */
+  /** An empty slot in the key's first bucket, else its second; when both are full, evicts the least-used of either. */
   private freeSlot(h: number, shard: number): number {
-    const base = this.slotBase(h)
-    let victim = base
-    let victimFreq = 99
-    for (let j = 0; j < K.kSlotsPerBucket; j++) {
-      const si = this.indexBase + (base + j) * K.kSlotInts
-      if (this.i32[si + K.SL_TAG] === 0) return base + j
-      const f = this.i32[si + K.SL_FREQ] as number
-      if (f < victimFreq) {
-        victim = base + j
-        victimFreq = f
-      }
-    }
+    const bases = this.layout.buckets > 1 ? [this.slotBase(h), this.altBase(h)] : [this.slotBase(h)]
+    const free = pickFreeSlot(this.i32, this.indexBase, bases)
+    if (free >= 0) return free
+    const victim = leastUsedSlot(this.i32, this.indexBase, bases)
     const at = this.dataBase(shard) + (this.i32[this.indexBase + victim * K.kSlotInts + K.SL_REF] as number)
     this.unlinkSlot(victim)
     this.evicted(at)
@@ -533,10 +545,16 @@ export class SharedTable {
     }
   }
 
+  /** A record's whole size: header, key and value, 8-aligned (a filler's own length). */
+  private recordBytes(at: number, flags: number): number {
+    const valLen = this.dv.getUint32(at + K.R_VALLEN, LE)
+    return flags & K.F_FILLER ? valLen : ALIGN(K.kRecordHeader + this.dv.getUint32(at + K.R_KEYLEN, LE) + valLen)
+  }
+
   private writeFiller(shard: number, off: number, len: number): void {
     const at = this.dataBase(shard) + off
     this.dv.setUint32(at + K.R_FLAGS, K.F_FILLER, LE)
-    this.dv.setUint32(at + K.R_TOTAL, len, LE)
+    this.dv.setUint32(at + K.R_VALLEN, len, LE)
   }
 
   /** Frees the record at a ring's tail: dropped, promoted to main, or reinserted. */
@@ -546,18 +564,21 @@ export class SharedTable {
     const end = ring === 0 ? this.layout.smallBytes : this.layout.shardDataBytes
     const i = this.i32
     const tail = i[c + 1] as number
-    const advance = (len: number) => {
-      i[c + 2]! -= len
-      i[c + 1] = tail + len === end ? start : tail + len
-    }
     if (end - tail < K.kRecordHeader) {
       i[c + 2]! -= end - tail
       i[c + 1] = start
       return
     }
     const at = this.dataBase(shard) + tail
-    const len = this.dv.getUint32(at + K.R_TOTAL, LE)
-    if (this.dv.getUint32(at + K.R_FLAGS, LE) & K.F_FILLER) return advance(len)
+    const flags = this.dv.getUint32(at + K.R_FLAGS, LE)
+    const len = this.recordBytes(at, flags)
+    const probation = ring === 0 || (flags & K.F_PROBATION) !== 0
+    const advance = (len: number) => {
+      if (ring === 1 && probation) i[this.ctlBase + shard * K.kShardInts + K.S_PROBATION]! -= len
+      i[c + 2]! -= len
+      i[c + 1] = tail + len === end ? start : tail + len
+    }
+    if (flags & K.F_FILLER) return advance(len)
     const s = this.dv.getInt32(at + K.R_SLOT, LE)
     const si = this.indexBase + s * K.kSlotInts
     const live = s >= 0 && i[si + K.SL_REF] === tail && i[si + K.SL_TAG] === this.dv.getInt32(at + K.R_TAG, LE)
@@ -566,35 +587,95 @@ export class SharedTable {
     const deadline = this.dv.getFloat64(at + K.R_DEADLINE, LE)
     const freq = i[si + K.SL_FREQ] as number
     const gone = !this.current(at)
-    if ((deadline !== 0 && deadline <= now) || freq === 0 || gone) {
-      if (ring === 0 && freq === 0 && !gone) this.ghostPut(this.dv.getInt32(at + K.R_TAG, LE), shard)
+    const expired = deadline !== 0 && deadline <= now
+    if (ring === 0 && !expired && !gone) {
+      // While the shard has room, the small FIFO is only a target share: its tail
+      // moves on to main as a probationary record, frequency kept, instead of being
+      // dropped (S3-FIFO evicts nothing until the cache is full).
+      if (this.mainFits(shard, len)) return this.moveToMain(shard, si, at, len, freq, K.F_PROBATION, advance, now)
+      // Full: the oldest of the small FIFO (probationary records at main's tail) and
+      // dead or expired records there go first; else the usual S3-FIFO step below.
+      if (this.mainTailReclaimable(shard, now)) return this.evictOne(shard, 1, now)
+    }
+    if (expired || freq === 0 || gone) {
+      // Ghosts: a stranger dropped from the small FIFO, or a used entry that only expired, comes back into main.
+      if (!gone && ((probation && freq === 0) || (expired && freq > 0))) this.ghostPut(this.dv.getInt32(at + K.R_TAG, LE), shard, freq > 0)
       this.unlinkSlot(s)
       this.evicted(at)
       return advance(len)
     }
-    // Hit since queued: small → main, or main → main again, with one use spent.
-    // The copy is private to this move: the allocation below may move other records.
+    // Hit since queued: small → main (promoted), or main → main again (a probationary record is promoted so), with one use spent.
+    this.moveToMain(shard, si, at, len, ring === 0 ? 0 : freq - 1, 0, advance, now)
+  }
+
+  /** Whether main's tail holds nothing the main FIFO owns: wasted end, a dead, expired or voided record, or a probationary one. */
+  private mainTailReclaimable(shard: number, now: number): boolean {
+    const c = this.ctlBase + shard * K.kShardInts + K.S_MAIN_HEAD
+    const i = this.i32
+    if (i[c + 2] === 0) return false
+    const tail = i[c + 1] as number
+    if (this.layout.shardDataBytes - tail < K.kRecordHeader) return true
+    const at = this.dataBase(shard) + tail
+    const flags = this.dv.getUint32(at + K.R_FLAGS, LE)
+    if (flags & (K.F_FILLER | K.F_PROBATION)) return true
+    const s = this.dv.getInt32(at + K.R_SLOT, LE)
+    const si = this.indexBase + s * K.kSlotInts
+    if (s < 0 || i[si + K.SL_REF] !== tail || i[si + K.SL_TAG] !== this.dv.getInt32(at + K.R_TAG, LE)) return true
+    const deadline = this.dv.getFloat64(at + K.R_DEADLINE, LE)
+    if ((deadline !== 0 && deadline <= now) || !this.current(at)) return true
+    // An unused main record (the main FIFO's next victim anyway) goes when the small
+    // FIFO's oldest records wait behind it; a used one stays (scan resistance).
+    return i[si + K.SL_FREQ] === 0 && (i[this.ctlBase + shard * K.kShardInts + K.S_PROBATION] as number) > 0
+  }
+
+  /**
+   * Copies the record at a ring's tail to main's head and repoints its slot (under
+   * a sequence bump, so a reader of the old bytes retries). The copy is private to
+   * this move: the allocation below may move other records.
+   */
+  private moveToMain(shard: number, si: number, at: number, len: number, freq: number, probation: number, advance: (len: number) => void, now: number): void {
+    const i = this.i32
     beginWrite(i, si + K.SL_SEQ)
     const copy = this.u8.slice(at, at + len)
     advance(len)
     const off = this.alloc(shard, 1, len, now)
-    this.u8.set(copy, this.dataBase(shard) + off)
+    const to = this.dataBase(shard) + off
+    this.u8.set(copy, to)
+    this.dv.setUint32(to + K.R_FLAGS, (this.dv.getUint32(to + K.R_FLAGS, LE) & ~K.F_PROBATION) | probation, LE)
+    if (probation) i[this.ctlBase + shard * K.kShardInts + K.S_PROBATION]! += len
     Atomics.store(i, si + K.SL_REF, off)
-    Atomics.store(i, si + K.SL_FREQ, ring === 0 ? 0 : freq - 1)
+    Atomics.store(i, si + K.SL_FREQ, freq)
     endWrite(i, si + K.SL_SEQ)
   }
 
-  private ghostPut(tag: number, shard: number): void {
-    const g = this.layout.ghostSlots
-    this.i32[this.ghostBase + shard * g + ((tag >>> 1) & (g - 1))] = tag
+  /** Whether main can take `size` bytes at its head without evicting (counting the end it wastes when it wraps). */
+  private mainFits(shard: number, size: number): boolean {
+    const c = this.ctlBase + shard * K.kShardInts + K.S_MAIN_HEAD
+    const start = this.layout.smallBytes
+    const end = this.layout.shardDataBytes
+    const i = this.i32
+    if (i[c + 2] === 0) return end - start >= size
+    const head = i[c] as number
+    const tail = i[c + 1] as number
+    if (head === tail) return false
+    if (head > tail) return end - head >= size || tail - start >= size
+    return tail - head >= size
   }
 
-  private ghostTake(h: number, shard: number): boolean {
+  /** Remembers a dropped key's hash; a used one is stored with its low bit cleared (a tag's is always set). */
+  private ghostPut(tag: number, shard: number, used: boolean): void {
+    const g = this.layout.ghostSlots
+    this.i32[this.ghostBase + shard * g + ((tag >>> 1) & (g - 1))] = used ? tag ^ 1 : tag
+  }
+
+  /** Takes the key's ghost: 0 none, 1 dropped unused, 2 dropped after use. */
+  private ghostTake(h: number, shard: number): 0 | 1 | 2 {
     const g = this.layout.ghostSlots
     const idx = this.ghostBase + shard * g + (((h | 1) >>> 1) & (g - 1))
-    if (this.i32[idx] !== (h | 1)) return false
+    const v = this.i32[idx] as number
+    if (v !== (h | 1) && v !== ((h | 1) ^ 1)) return 0
     this.i32[idx] = 0
-    return true
+    return v === (h | 1) ? 1 : 2
   }
 
   /** Empties a shard: at creation, and when a lock is stolen from a thread that died mid-write. */
@@ -621,6 +702,7 @@ export class SharedTable {
     this.i32[c + K.S_MAIN_HEAD] = this.i32[c + K.S_MAIN_TAIL] = this.layout.smallBytes
     this.i32[c + K.S_MAIN_USED] = 0
     this.i32[c + K.S_ENTRIES] = 0
+    this.i32[c + K.S_PROBATION] = 0
   }
 
   // ── figures ─────────────────────────────────────────────────────────────
@@ -667,34 +749,9 @@ export class SharedTable {
       const main = this.i32[c + K.S_MAIN_USED] as number
       if (small < 0 || small > L.smallBytes) problems.push(`shard ${shard}: small ring used ${small}`)
       if (main < 0 || main > L.shardDataBytes - L.smallBytes) problems.push(`shard ${shard}: main ring used ${main}`)
+      const probation = this.i32[c + K.S_PROBATION] as number
+      if (probation < 0 || probation > main) problems.push(`shard ${shard}: probationary bytes ${probation} of ${main} in main`)
     }
     return problems
   }
-}
-
-const COLON = 0x3a
-const BAR = 0x7c
-/** '__nc|t|': tag epoch keys belong to the namespace that follows. */
-const TAG_PREFIX = [0x5f, 0x5f, 0x6e, 0x63, 0x7c, 0x74, 0x7c]
-
-function rootStart(b: Uint8Array, len: number): number {
-  if (len < TAG_PREFIX.length) return 0
-  for (let i = 0; i < TAG_PREFIX.length; i++) if (b[i] !== TAG_PREFIX[i]) return 0
-  return TAG_PREFIX.length
-}
-
-/** Offset of the ':' or '|' that ends the root namespace, or -1 when the bytes end first. */
-function rootEnd(b: Uint8Array, len: number): number {
-  for (let i = rootStart(b, len); i < len; i++) if (b[i] === COLON || b[i] === BAR) return i
-  return -1
-}
-
-/** The root generation word of a key (or of a prefix that names its root). */
-export function rootIndexOf(b: Uint8Array, len: number): number {
-  const start = rootStart(b, len)
-  let end = rootEnd(b, len)
-  if (end < 0) end = len
-  let h = 0x811c9dc5
-  for (let i = start; i < end; i++) h = Math.imul(h ^ (b[i] as number), 0x01000193)
-  return (h >>> 0) & (K.kRootGens - 1)
 }
