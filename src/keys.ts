@@ -19,6 +19,11 @@ export function namespacePrefixes(ns: string): string[] {
   return [`${ns}:`, `__nc|t|${ns}|`, `__nc|t|${ns}:`]
 }
 
+/** Whether full internal key `key` belongs to namespace `ns` (or a child): a data key or a tag epoch. */
+export function inNamespace(key: string, ns: string): boolean {
+  return namespacePrefixes(ns).some((p) => key.startsWith(p))
+}
+
 /** String.prototype.isWellFormed (Node 20, ES2024; the project's TypeScript lib is ES2023). */
 interface WellFormed {
   isWellFormed(): boolean

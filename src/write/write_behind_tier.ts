@@ -1,4 +1,4 @@
-import { namespacePrefixes } from '../keys.js'
+import { inNamespace } from '../keys.js'
 import type { Tier, TierWrite } from '../tier.js'
 import { WriteBehind } from './write_behind.js'
 import type { WriteBehindOptions } from './write_behind.js'
@@ -37,8 +37,7 @@ export class WriteBehindTier implements Tier {
       forget(writes)
     }
     const { namespace, onDeadLetters, ...rest } = opts
-    const prefixes = namespace === undefined ? undefined : namespacePrefixes(namespace)
-    const accept = prefixes && ((key: string) => prefixes.some((p) => key.startsWith(p)))
+    const accept = namespace === undefined ? undefined : (key: string) => inNamespace(key, namespace)
     const wb = await WriteBehind.open({
       ...rest,
       flush,

@@ -27,11 +27,6 @@ export interface BackupLine {
   pttl: number
 }
 
-/** Whether a Redis key belongs to the namespace (its entries, its child namespaces, their tag epochs). */
-export function inNamespace(key: string, namespace: string): boolean {
-  return namespacePrefixes(namespace).some((p) => key.startsWith(p))
-}
-
 export const backup: Command = {
   name: 'backup',
   summary: "Write a namespace's keys to stdout as JSON lines",

@@ -1,7 +1,7 @@
 import { announceKeysChanged } from '../announce.js'
 import { rm, stat } from 'node:fs/promises'
 import { join, resolve } from 'node:path'
-import { namespacePrefixes } from '../../keys.js'
+import { inNamespace } from '../../keys.js'
 import { printableKey, readDeadLetters, rewriteDeadLetters } from '../../write/dead_letter.js'
 import type { DeadLetter } from '../../write/dead_letter.js'
 import { takeLock } from '../../write/wal_files.js'
@@ -13,7 +13,6 @@ import { note, out, outJson, plural, table } from '../output.js'
 
 const SUBCOMMANDS = ['show', 'replay']
 
-const inNamespace = (key: string, ns: string): boolean => namespacePrefixes(ns).some((p) => key.startsWith(p))
 
 /** TTL left now, in ms: undefined = none, <= 0 = expired. */
 function ttlLeft(d: DeadLetter, now: number): number | undefined {

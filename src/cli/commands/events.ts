@@ -7,6 +7,7 @@ import { connect, disconnect } from '../connect.js'
 import type { Client } from '../connect.js'
 import { CliError, oneLine, UsageError } from '../errors.js'
 import { jsonSafe, note, out, printable, quoted } from '../output.js'
+import { inNamespace, namespacePrefixes } from '../../keys.js'
 import { channelFor, LEGACY_CHANNEL, parseMessage, rootNamespace } from '../../l2/bus_protocol.js'
 import { boundedLines } from '../bounded_lines.js'
 import { MAX_EVENT_LINE_BYTES, metricsToken, requestHeaders, statusHint, TOKEN_ENV } from '../http_fetch.js'
@@ -35,14 +36,9 @@ export function parseAnnouncement(text: string, root: string, legacy = false, at
   return { at: at.toISOString(), publisher: m.origin, seq: m.seq, keys: m.keys, prefixes: m.prefixes }
 }
 
-/** Whether full internal key `key` belongs to namespace `ns`: one of its data keys (`ns:...`) or tag epochs. */
-export function inNamespace(key: string, ns: string): boolean {
-  return [`${ns}:`, `__nc|t|${ns}|`, `__nc|t|${ns}:`].some((p) => key.startsWith(p))
-}
-
 /** The keys and prefixes that concern namespace `ns`; undefined when none do. */
 export function narrowToNamespace(keys: readonly string[], prefixes: readonly string[], ns: string): { keys: string[]; prefixes: string[] } | undefined {
-  const owned = [`${ns}:`, `__nc|t|${ns}|`, `__nc|t|${ns}:`]
+  const owned = namespacePrefixes(ns)
   const mine = (k: string) => inNamespace(k, ns)
   // A prefix concerns the namespace when it covers part of it, or all of it ('', 'sh' for 'shop:').
   const covers = (p: string) => mine(p) || owned.some((o) => o.startsWith(p))
