@@ -116,9 +116,10 @@ describe('metrics text through the stats --from parser (fuzz)', () => {
     )
     expect(Object.getOwnPropertyNames(Object.prototype).sort()).toEqual(protoBefore)
     // Every kind of ending was reached: the generators are not all refused (or all accepted).
-    expect(counts.stats).toBeGreaterThan(1000)
-    expect(counts.refused).toBeGreaterThan(1000)
-    expect(counts.none).toBeGreaterThan(100)
+    // (Unseeded: a run gives ~1,000 of each of the first two; the bounds leave room for chance.)
+    expect(counts.stats).toBeGreaterThan(500)
+    expect(counts.refused).toBeGreaterThan(500)
+    expect(counts.none).toBeGreaterThan(50)
   })
 
   // Regression cases (each crashed, polluted or hung the old parser).
