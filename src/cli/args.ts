@@ -1,6 +1,6 @@
 import { parseArgs } from 'node:util'
 import type { ParseArgsConfig } from 'node:util'
-import { validateNamespace } from '../options.js'
+import { validateNamespace } from '../options/options.js'
 import { UsageError } from './errors.js'
 
 export type OptionSpec = NonNullable<ParseArgsConfig['options']>[string]

@@ -8,7 +8,7 @@
  */
 import { createCache, L2UnavailableError } from '../index.js'
 import type { NearCache } from '../index.js'
-import { parsePrometheus, statsFromSamples } from '../metrics/parse.js'
+import { parsePrometheus, statsFromSamples } from '../observability/prometheus_parse.js'
 import { formatCacheStats } from './stats_format.js'
 
 const KEYS = 20_000

@@ -3,9 +3,9 @@
  * tier table, a namespace table, the process figures, and the health check.
  * Shared by `nearcache stats --from` and the demo.
  */
-import type { HealthReport } from '../health/health.js'
-import type { CacheStats, HistogramSnapshot } from '../stats.js'
-import { histogramQuantile } from '../stats_histogram.js'
+import type { HealthReport } from '../observability/health.js'
+import type { CacheStats, HistogramSnapshot } from '../observability/stats.js'
+import { histogramQuantile } from '../observability/stats_histogram.js'
 import { table } from './output.js'
 
 const ratio = (hits: number, lookups: number) => (lookups > 0 ? `${((hits / lookups) * 100).toFixed(1)}%` : '-')

@@ -1,5 +1,5 @@
 import { murmur3_32 } from '../../wasm/hash.js'
-import { beginWrite, endWrite, withLock } from '../sync/atomics.js'
+import { beginWrite, endWrite, withLock } from '../threads/atomics.js'
 import * as K from './layout.js'
 import type { Layout } from './layout.js'
 import { InvalidOptionError } from '../errors.js'

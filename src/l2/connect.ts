@@ -1,7 +1,7 @@
 import { Cluster, Redis } from 'ioredis'
 import type { ClusterOptions, RedisOptions } from 'ioredis'
 import { InvalidOptionError, L2UnavailableError } from '../errors.js'
-import type { ClusterConnection, RedisOption } from '../options.js'
+import type { ClusterConnection, RedisOption } from '../options/options.js'
 import { describeFailure, hint, sanitizeRedisError } from './errors.js'
 
 /** The latest connection error of each client nearcache created, until it is ready again. */

@@ -5,12 +5,12 @@ import * as promClient from 'prom-client'
 import { afterEach, describe, expect, inject, it } from 'vitest'
 import { createCache } from '../../src/index.js'
 import type { CacheStats, NearCache } from '../../src/index.js'
-import { renderPrometheus, registerPromClient, escapeLabelValue } from '../../src/metrics/prometheus.js'
-import { parsePrometheus as looseParse, statsFromSamples } from '../../src/metrics/parse.js'
+import { renderPrometheus, registerPromClient, escapeLabelValue } from '../../src/observability/prometheus.js'
+import { parsePrometheus as looseParse, statsFromSamples } from '../../src/observability/prometheus_parse.js'
 import { ManualClock } from '../helpers/clock.js'
-import { serveMetrics } from '../../src/metrics/http_endpoint.js'
-import { channels, traced } from '../../src/metrics/tracing.js'
-import type { TraceMessage } from '../../src/metrics/tracing.js'
+import { serveMetrics } from '../../src/observability/http_endpoint.js'
+import { channels, traced } from '../../src/observability/tracing.js'
+import type { TraceMessage } from '../../src/observability/tracing.js'
 
 // ── a strict parser for the Prometheus text format 0.0.4 ───────────────────
 // (parse-prometheus-text-format on npm has had no release since 2018 and no

@@ -1,9 +1,9 @@
 import { EventEmitter } from 'node:events'
 import { afterEach, describe, expect, it } from 'vitest'
-import { eventStream } from '../../src/events/event_stream.js'
-import { serveMetrics } from '../../src/metrics/http_endpoint.js'
-import type { MetricsServer, MetricsSource } from '../../src/metrics/http_endpoint.js'
-import { emptyStats } from '../../src/stats.js'
+import { eventStream } from '../../src/observability/event_stream.js'
+import { serveMetrics } from '../../src/observability/http_endpoint.js'
+import type { MetricsServer, MetricsSource } from '../../src/observability/http_endpoint.js'
+import { emptyStats } from '../../src/observability/stats.js'
 import { CacheError } from '../../src/index.js'
 import { rawRequest } from '../helpers/raw_http.js'
 

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import { Acquired, acquire, OWNER_ID, release, withLock } from '../../src/sync/atomics.js'
+import { Acquired, acquire, OWNER_ID, release, withLock } from '../../src/threads/atomics.js'
 import { startWorker } from '../helpers/thread_client.js'
 
 describe('sync/atomics lock', () => {

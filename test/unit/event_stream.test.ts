@@ -3,8 +3,8 @@ import { Redis } from 'ioredis'
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest'
 import { CacheError, createCache } from '../../src/index.js'
 import type { NearCache } from '../../src/index.js'
-import { CACHE_EVENT_TYPES, eventStream, eventToJSON } from '../../src/events/event_stream.js'
-import type { CacheEvent, InvalidationNotice } from '../../src/events/event_stream.js'
+import { CACHE_EVENT_TYPES, eventStream, eventToJSON } from '../../src/observability/event_stream.js'
+import type { CacheEvent, InvalidationNotice } from '../../src/observability/event_stream.js'
 import { uniqueNamespace } from '../helpers/backends.js'
 
 /** The next event, or a failure after `ms`. */

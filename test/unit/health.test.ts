@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest'
-import { healthReport } from '../../src/health/health.js'
-import type { CacheStats, TierStats } from '../../src/stats.js'
+import { healthReport } from '../../src/observability/health.js'
+import type { CacheStats, TierStats } from '../../src/observability/stats.js'
 
 function tier(o: Partial<TierStats> = {}): TierStats {
   const histogram = { bounds: [], counts: [0], count: 0, sumMs: 0 }

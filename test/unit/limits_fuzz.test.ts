@@ -3,7 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { CacheError, createCache } from '../../src/index.js'
 import type { CacheOptions, NearCache } from '../../src/index.js'
 import { validateKey } from '../../src/keys.js'
-import { resolveOptions, validateNamespace } from '../../src/options.js'
+import { resolveOptions, validateNamespace } from '../../src/options/options.js'
 
 /** The documented limits (README, Security model), written out rather than imported. */
 const MAX_TTL_MS = 2 ** 47
@@ -17,7 +17,7 @@ const MAX_L1_BYTES = 2 * 1024 * 1024 * 1024
  * message; never a RangeError or TypeError, never a value Redis would refuse later.
  */
 
-/** The documented namespace rule, written independently of src/options.ts. */
+/** The documented namespace rule, written independently of src/options/namespace.ts. */
 const NAMESPACE_RULE = /^[A-Za-z0-9_.-]+(:[A-Za-z0-9_.-]+)*$/
 const namespaceOk = (ns: string) => ns.length <= 256 && NAMESPACE_RULE.test(ns) && !ns.split(':').some((s) => /^__nc/i.test(s))
 

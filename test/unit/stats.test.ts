@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest'
-import { MAX_NAMESPACES, NsField, OTHER_NAMESPACE, StatsBlock } from '../../src/stats.js'
-import { histogramQuantile, HISTOGRAM_BOUNDS_MS } from '../../src/stats_histogram.js'
+import { MAX_NAMESPACES, NsField, OTHER_NAMESPACE, StatsBlock } from '../../src/observability/stats.js'
+import { histogramQuantile, HISTOGRAM_BOUNDS_MS } from '../../src/observability/stats_histogram.js'
 
 const both = { l1: true, l2: true }
 

@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest'
 import { CacheError, createCache, InvalidOptionError } from '../../src/index.js'
 import type { CacheOptions, NearCache } from '../../src/index.js'
 import { SharedTable } from '../../src/l1/shared_table.js'
-import { resolveOptions } from '../../src/options.js'
+import { resolveOptions } from '../../src/options/options.js'
 
 /** The documented longest TTL: 2^47 ms (about 4,460 years). */
 const MAX_TTL_MS = 2 ** 47

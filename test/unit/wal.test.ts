@@ -5,10 +5,10 @@ import { join } from 'node:path'
 import * as zlib from 'node:zlib'
 import { afterEach, describe, expect, it } from 'vitest'
 import { CacheError, QueueFullError } from '../../src/errors.js'
-import type { TierWrite } from '../../src/tier.js'
-import { crc32, crc32Fallback, scanSegment, WalCorruptionError, WriteAheadLog } from '../../src/write/wal.js'
-import type { FsyncPolicy, WalRecord } from '../../src/write/wal.js'
-import { WriteBehind } from '../../src/write/write_behind.js'
+import type { TierWrite } from '../../src/tiers/tier.js'
+import { crc32, crc32Fallback, scanSegment, WalCorruptionError, WriteAheadLog } from '../../src/wal/wal.js'
+import type { FsyncPolicy, WalRecord } from '../../src/wal/wal.js'
+import { WriteBehind } from '../../src/wal/write_behind.js'
 
 const dirs: string[] = []
 const opened: { close(): Promise<unknown> }[] = []

@@ -3,8 +3,8 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterEach, describe, expect, it } from 'vitest'
 import { InvalidOptionError } from '../../src/errors.js'
-import { WriteAheadLog } from '../../src/write/wal.js'
-import { WriteBehind } from '../../src/write/write_behind.js'
+import { WriteAheadLog } from '../../src/wal/wal.js'
+import { WriteBehind } from '../../src/wal/write_behind.js'
 
 /** The log's files on disk: modes, owners, symlinks (finding: world-readable files, foreign directories and segments accepted, temp files followed symlinks). */
 const dirs: string[] = []

@@ -4,9 +4,9 @@ import { join } from 'node:path'
 import fc from 'fast-check'
 import { afterAll, describe, expect, it } from 'vitest'
 import { namespacePrefixes } from '../../src/keys.js'
-import type { TierWrite } from '../../src/tier.js'
-import { crc32, encodeRecord, scanSegment, sealRecord, WalCorruptionError } from '../../src/write/wal.js'
-import { WriteBehind } from '../../src/write/write_behind.js'
+import type { TierWrite } from '../../src/tiers/tier.js'
+import { crc32, encodeRecord, scanSegment, sealRecord, WalCorruptionError } from '../../src/wal/wal.js'
+import { WriteBehind } from '../../src/wal/write_behind.js'
 
 /**
  * WAL segments through replay (issue 10, part 3): generated and mutated segment

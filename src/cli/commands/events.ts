@@ -1,5 +1,5 @@
-import { CACHE_EVENT_TYPES } from '../../events/event_stream.js'
-import type { CacheEventJSON, CacheEventType } from '../../events/event_stream.js'
+import { CACHE_EVENT_TYPES } from '../../observability/event_stream.js'
+import type { CacheEventJSON, CacheEventType } from '../../observability/event_stream.js'
 import { intOption, str, strings } from '../args.js'
 import type { GlobalOptions } from '../args.js'
 import type { Command } from '../command.js'
@@ -154,7 +154,7 @@ function isoTime(at: unknown): string {
 }
 
 const CONNECT_TIMEOUT_MS = 10_000
-/** What serveMetrics's /events answers with (EVENTS_CONTENT_TYPE in src/metrics/http_endpoint.ts). */
+/** What serveMetrics's /events answers with (EVENTS_CONTENT_TYPE in src/observability/http_endpoint.ts). */
 const EVENTS_CONTENT_TYPE = 'application/x-ndjson'
 
 /**

@@ -1,7 +1,7 @@
 import { inNamespace } from '../keys.js'
-import type { Tier, TierWrite } from '../tier.js'
-import { WriteBehind } from './write_behind.js'
-import type { WriteBehindOptions } from './write_behind.js'
+import type { Tier, TierWrite } from './tier.js'
+import { WriteBehind } from '../wal/write_behind.js'
+import type { WriteBehindOptions } from '../wal/write_behind.js'
 
 /**
  * L2 with write-behind: a `set` is acknowledged once it is in the local

@@ -4,9 +4,9 @@
  * --from` and the demo print their figures through it, so what they show is
  * exactly what a Prometheus server would store.
  */
-import { emptyNamespaceStats, emptyStats } from '../stats.js'
-import type { CacheStats, HistogramSnapshot, NamespaceStats } from '../stats.js'
-import { histogramQuantile } from '../stats_histogram.js'
+import { emptyNamespaceStats, emptyStats } from './stats.js'
+import type { CacheStats, HistogramSnapshot, NamespaceStats } from './stats.js'
+import { histogramQuantile } from './stats_histogram.js'
 import { BadMessageError } from '../errors.js'
 
 /** One sample of Prometheus text: name, labels, value. */

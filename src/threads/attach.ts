@@ -1,13 +1,13 @@
 import { workerData } from 'node:worker_threads'
-import { initHash } from '../wasm/hash.js'
-import { assemble, newEmitter, StatsBlock } from './assemble.js'
-import type { NearCache } from './cache.js'
-import { InvalidOptionError } from './errors.js'
+import { initHash } from '../../wasm/hash.js'
+import { assemble, newEmitter, StatsBlock } from '../cache/assemble.js'
+import type { NearCache } from '../cache/facade.js'
+import { InvalidOptionError } from '../errors.js'
 import type { CacheHandle } from './handle.js'
-import { SharedTable } from './l1/shared_table.js'
-import type { Clock } from './options.js'
-import { RemoteTier } from './remote/remote_tier.js'
-import { describe } from './util/units.js'
+import { SharedTable } from '../l1/shared_table.js'
+import type { Clock } from '../options/options.js'
+import { RemoteTier } from './remote_tier.js'
+import { describe } from '../util/units.js'
 
 /**
  * Attaches to a cache made in another thread of this process, from its

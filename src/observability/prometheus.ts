@@ -8,8 +8,8 @@
  * nearcache has no runtime dependency on it.
  */
 import type * as PromClient from 'prom-client'
-import { emptyStats } from '../stats.js'
-import type { CacheStats, HistogramSnapshot, NamespaceStats } from '../stats.js'
+import { emptyStats } from './stats.js'
+import type { CacheStats, HistogramSnapshot, NamespaceStats } from './stats.js'
 
 /** What the exporters need from a cache: its stats (a NearCache fits). */
 export interface StatsSource {

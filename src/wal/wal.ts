@@ -81,7 +81,7 @@ import { open as fsOpen, readdir, readFile, rename, rm, stat } from 'node:fs/pro
 import type { FileHandle } from 'node:fs/promises'
 import { join, resolve as resolvePath } from 'node:path'
 import { CacheError, InvalidOptionError } from '../errors.js'
-import type { TierWrite } from '../tier.js'
+import type { TierWrite } from '../tiers/tier.js'
 import { encodeRecord, scanSegment, sealRecord } from './wal_format.js'
 import type { Damage, WalRecord } from './wal_format.js'
 import { checkOwnFile, createExclusive, createTemp, secureDir, syncDir, takeLock, writeFully } from './wal_files.js'

@@ -1,5 +1,5 @@
-import type { Tier, TierWrite } from '../tier.js'
-import type { InvalidationBus } from './invalidation_bus.js'
+import type { Tier, TierWrite } from './tier.js'
+import type { InvalidationBus } from '../l2/invalidation_bus.js'
 
 /** An L2 tier that announces every change it makes on the invalidation bus. */
 export class AnnouncingTier implements Tier {

@@ -1,12 +1,12 @@
 import { ValueTooLargeError } from '../errors.js'
 import { randomCounterStart } from '../l2/scripts.js'
-import type { Clock } from '../options.js'
-import { Field } from '../stats.js'
-import type { Meter } from '../stats.js'
-import type { Tier, TierWrite } from '../tier.js'
+import type { Clock } from '../options/options.js'
+import { Field } from '../observability/stats.js'
+import type { Meter } from '../observability/stats.js'
+import type { Tier, TierWrite } from './tier.js'
 import { sha1 } from '../util/sha1.js'
-import { NEGATIVE } from './shared_table.js'
-import type { SharedTable } from './shared_table.js'
+import { NEGATIVE } from '../l1/shared_table.js'
+import type { SharedTable } from '../l1/shared_table.js'
 
 const asBuffer = (b: Uint8Array | null): Buffer | null => (b === null || b === NEGATIVE ? null : Buffer.from(b.buffer, b.byteOffset, b.byteLength))
 const SAMPLE = 15

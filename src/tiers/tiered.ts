@@ -1,9 +1,9 @@
-import type { Clock } from '../options.js'
-import { Field } from '../stats.js'
-import type { Meter } from '../stats.js'
-import type { Tier, TierWrite } from '../tier.js'
-import { NEGATIVE } from './shared_table.js'
-import type { SharedTable } from './shared_table.js'
+import type { Clock } from '../options/options.js'
+import { Field } from '../observability/stats.js'
+import type { Meter } from '../observability/stats.js'
+import type { Tier, TierWrite } from './tier.js'
+import { NEGATIVE } from '../l1/shared_table.js'
+import type { SharedTable } from '../l1/shared_table.js'
 
 export interface TieredOptions {
   /** How long a key confirmed missing in L2 is remembered in L1 (0 = not at all). */

@@ -32,7 +32,7 @@
  *     Buffer after enqueueing it.
  */
 import { CacheClosedError, InvalidOptionError, QueueFullError } from '../errors.js'
-import type { TierWrite } from '../tier.js'
+import type { TierWrite } from '../tiers/tier.js'
 import { DeadLetterError, DeadLetterFile, DEFAULT_MAX_DEAD_LETTER_BYTES, someKeys } from './dead_letter.js'
 import type { DeadLetterReason } from './dead_letter.js'
 import { DEFAULT_MAX_ATTEMPTS, flushWithRetry, isPermanentFailure } from './flush_retry.js'

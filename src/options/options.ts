@@ -1,9 +1,9 @@
 import type { Cluster, ClusterNode, ClusterOptions, Redis, RedisOptions } from 'ioredis'
-import { InvalidOptionError } from './errors.js'
-import type { CacheError } from './errors.js'
-import { kMinBytes } from './l1/layout.js'
+import { InvalidOptionError } from '../errors.js'
+import type { CacheError } from '../errors.js'
+import { kMinBytes } from '../l1/layout.js'
 import { validateNamespace } from './namespace.js'
-import { describe, MAX_TIMER_MS, parseBytes, parseDuration } from './util/units.js'
+import { describe, MAX_TIMER_MS, parseBytes, parseDuration } from '../util/units.js'
 
 /** A duration: milliseconds, or a string such as '500ms', '10s', '5m', '1h', '1d'. */
 export type Duration = number | string

@@ -1,5 +1,5 @@
-import { InvalidOptionError } from './errors.js'
-import { describe } from './util/units.js'
+import { InvalidOptionError } from '../errors.js'
+import { describe } from '../util/units.js'
 
 // The namespace rule, in one place: createCache's `namespace`, `cache.namespace(name)`
 // and the CLI's `--namespace` all go through validateNamespace.

@@ -1,7 +1,7 @@
-import { decodeEnvelope, encodeEnvelope, CODEC_MSGPACKR } from './codec/envelope.js'
-import type { Envelope, TagStamp } from './codec/envelope.js'
-import { checkDeclaredSize, checkDecodable, deserialize, inflate, serialize } from './codec/value_codec.js'
-import type { ResolvedOptions } from './options.js'
+import { decodeEnvelope, encodeEnvelope, CODEC_MSGPACKR } from './envelope.js'
+import type { Envelope, TagStamp } from './envelope.js'
+import { checkDeclaredSize, checkDecodable, deserialize, inflate, serialize } from './value_codec.js'
+import type { ResolvedOptions } from '../options/options.js'
 
 /** What a write needs once the value is encoded: everything but the tag epochs. */
 export interface PreparedValue {

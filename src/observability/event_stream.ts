@@ -1,5 +1,5 @@
 import type { InvalidationNotice } from '../l2/invalidation_bus.js'
-import type { CacheStats } from '../stats.js'
+import type { CacheStats } from './stats.js'
 
 export type { InvalidationNotice } from '../l2/invalidation_bus.js'
 

@@ -1,4 +1,4 @@
-import type { ResolvedOptions } from './options.js'
+import type { ResolvedOptions } from '../options/options.js'
 
 /**
  * What a worker thread needs to attach to a cache: plain data and

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto'
 import { BroadcastChannel } from 'node:worker_threads'
 import { L2UnavailableError } from '../errors.js'
-import type { Tier, TierWrite } from '../tier.js'
+import type { Tier, TierWrite } from '../tiers/tier.js'
 import { fromWire, revive } from './protocol.js'
 import type { RemoteMethod, Request, Response } from './protocol.js'
 

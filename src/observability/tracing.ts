@@ -113,7 +113,7 @@ function isPromiseLike(v: unknown): v is PromiseLike<unknown> {
 Benchmark snippet (node --import tsx):
 
 import diagnostics_channel from 'node:diagnostics_channel'
-import { traced } from './src/metrics/tracing.ts'
+import { traced } from './src/observability/tracing.ts'
 const ctx = { key: 'k' }
 const fn = () => 1
 const N = 5_000_000

@@ -24,7 +24,7 @@ import type { FileHandle } from 'node:fs/promises'
 import { join } from 'node:path'
 import { CacheError } from '../errors.js'
 import type { CacheErrorCode } from '../errors.js'
-import type { TierWrite } from '../tier.js'
+import type { TierWrite } from '../tiers/tier.js'
 import { createTemp, openAppend, openRead, syncDir } from './wal_files.js'
 
 export const DEAD_LETTER_FILE = 'dead-letter.jsonl'

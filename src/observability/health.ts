@@ -1,4 +1,4 @@
-import type { CacheStats } from '../stats.js'
+import type { CacheStats } from './stats.js'
 
 /**
  * A plain-language health check over a stats snapshot: whether the cache is

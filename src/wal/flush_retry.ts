@@ -15,7 +15,7 @@
  * one by one keeps the order of every key's writes.
  */
 import { CacheError } from '../errors.js'
-import type { TierWrite } from '../tier.js'
+import type { TierWrite } from '../tiers/tier.js'
 
 export const DEFAULT_MAX_ATTEMPTS = 5
 

@@ -9,7 +9,7 @@
  * and an operation-latency histogram. Namespace names are registered once in the
  * buffer, so every thread agrees on which block is whose.
  */
-import { withLock } from './sync/atomics.js'
+import { withLock } from '../threads/atomics.js'
 import { emptyHistogram, Histogram, HISTOGRAM_FIELDS, readHistogram } from './stats_histogram.js'
 import type { HistogramSnapshot } from './stats_histogram.js'
 

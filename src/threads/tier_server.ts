@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto'
 import { BroadcastChannel } from 'node:worker_threads'
-import type { Tier } from '../tier.js'
+import type { Tier } from '../tiers/tier.js'
 import { REMOTE_METHODS, revive, toWire } from './protocol.js'
 import type { Request, Response } from './protocol.js'
 

@@ -4,7 +4,7 @@
  */
 import * as zlib from 'node:zlib'
 import { ValueTooLargeError } from '../errors.js'
-import type { TierWrite } from '../tier.js'
+import type { TierWrite } from '../tiers/tier.js'
 
 export interface WalRecord {
   seq: number
