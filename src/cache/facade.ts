@@ -193,7 +193,7 @@ export class NearCache {
     if (peeked !== undefined) raw = peeked
     else {
       start = performance.now()
-      raw = await this.#absorb(this.#l2(tier.fetch(k)), null)
+      raw = await this.#absorb(this.#l2(tier.get(k)), null)
     }
     let value = this.#valueOf(k, raw)
     if (value instanceof Promise) value = await value
@@ -234,7 +234,7 @@ export class NearCache {
     const k = dataKey(this.#ns, validateKey(key, this.#s.opts.maxKeyBytes))
     const tier = this.#s.tier
     const peeked = tier.peek(k)
-    const raw = peeked !== undefined ? peeked : await this.#absorb(this.#l2(tier.fetch(k)), null)
+    const raw = peeked !== undefined ? peeked : await this.#absorb(this.#l2(tier.get(k)), null)
     const env = this.#parse(k, raw)
     this.#countExpired([env])
     const [live] = await this.#liveness([env])
@@ -408,7 +408,7 @@ export class NearCache {
     this.#open()
     const ts = validateTags(tags, this.#s.opts.maxKeyBytes)
     if (ts.length === 0) return
-    await this.#l2(this.#s.tier.bumpCounters(ts.map((t) => tagKey(this.#ns, t))))
+    await this.#l2(this.#s.tier.counters(ts.map((t) => tagKey(this.#ns, t)), 'bump'))
     this.#m.add(NsField.TagInvalidations, ts.length)
   }
 
@@ -452,7 +452,7 @@ export class NearCache {
     const stats = this.#s.stats()
     if (stats.l2.enabled && stats.circuit !== 'open') {
       const t = performance.now()
-      const ok = await this.#s.tier.getFresh(`__nc|ping|${this.#ns}`).then(() => true, () => false)
+      const ok = await this.#s.tier.get(`__nc|ping|${this.#ns}`, true).then(() => true, () => false)
       if (ok) l2Ping = Math.round((performance.now() - t) * 1000) / 1000
       clusterState = await this.#s.clusterState?.().catch(() => 'unreachable')
     }
@@ -516,7 +516,7 @@ export class NearCache {
     const tagNames = [...new Set(items.flatMap((i) => i.tags ?? []))]
     const epochs = new Map<string, number>()
     if (tagNames.length > 0) {
-      const values = await this.#l2(this.#s.tier.readCounters(tagNames.map((t) => tagKey(this.#ns, t)), true))
+      const values = await this.#l2(this.#s.tier.counters(tagNames.map((t) => tagKey(this.#ns, t)), 'init'))
       tagNames.forEach((t, i) => epochs.set(t, values[i] as number))
     }
     const now = this.#s.opts.clock.now()
@@ -575,7 +575,7 @@ export class NearCache {
     envs.forEach((e, i) => live[i] && e?.tags?.forEach((t) => names.add(t.name)))
     if (names.size === 0) return live
     const list = [...names]
-    const values = await this.#l2(this.#s.tier.readCounters(list.map((t) => tagKey(this.#ns, t)), false))
+    const values = await this.#l2(this.#s.tier.counters(list.map((t) => tagKey(this.#ns, t)), 'read'))
     const current = new Map(list.map((t, i) => [t, values[i]]))
     envs.forEach((e, i) => {
       if (live[i] && e?.tags?.some((t) => current.get(t.name) !== t.epoch)) live[i] = false
@@ -603,7 +603,7 @@ export class NearCache {
   /** Repeats read → decide → compare-and-swap until the swap lands or `decide` says no. */
   async #conditional(write: TierWrite, decide: (live: boolean, env: Envelope | undefined) => boolean): Promise<boolean> {
     for (let attempt = 0; attempt < MAX_CAS_ATTEMPTS; attempt++) {
-      const raw = await this.#l2(this.#s.tier.getFresh(write.key))
+      const raw = await this.#l2(this.#s.tier.get(write.key, true))
       const env = this.#parse(write.key, raw)
       const [live] = await this.#liveness([env])
       if (!decide(live === true, env)) return false
@@ -666,7 +666,7 @@ export class NearCache {
       let raw = peeked
       if (raw === undefined) {
         start = performance.now()
-        raw = await this.#l2(tier.fetch(k))
+        raw = await this.#l2(tier.get(k))
       }
       found = await this.#readState(k, raw)
     } catch (err) {
@@ -698,16 +698,16 @@ export class NearCache {
     const token = randomUUID()
     const giveUpAt = Date.now() + lock.waitTimeout
     for (let pause = 10; ; pause = Math.min(pause * 2, 100)) {
-      if (await this.#s.tier.acquireLock(lockKey, token, lock.lease)) {
+      if (await this.#s.tier.lock(lockKey, token, lock.lease)) {
         try {
           // Someone may have finished loading between our read and our lock.
-          return (await this.#readLive(k, await this.#l2(this.#s.tier.getFresh(k)))) ?? (await this.#runLoader(k, loader, ttl, tags, f))
+          return (await this.#readLive(k, await this.#l2(this.#s.tier.get(k, true)))) ?? (await this.#runLoader(k, loader, ttl, tags, f))
         } finally {
-          await this.#s.tier.releaseLock(lockKey, token).catch(() => {})
+          await this.#s.tier.unlock(lockKey, token).catch(() => {})
         }
       }
       await new Promise((r) => setTimeout(r, pause))
-      const loaded = await this.#readLive(k, await this.#l2(this.#s.tier.getFresh(k)))
+      const loaded = await this.#readLive(k, await this.#l2(this.#s.tier.get(k, true)))
       if (loaded) return loaded
       if (Date.now() > giveUpAt) return this.#runLoader(k, loader, ttl, tags, f)
     }

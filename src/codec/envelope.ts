@@ -23,6 +23,8 @@ export const FIXED_HEADER = 44
 const FLAG_COMPRESSED = 1
 const FLAG_TAGS = 2
 export const CODEC_MSGPACKR = 0
+/** Byte offsets of the fixed header's times (see the layout above). */
+const AT = { createdAt: 12, expiresAt: 20, softExpiresAt: 28, staleUntil: 36 } as const
 
 export interface TagStamp {
   name: string
@@ -48,6 +50,19 @@ export interface Envelope extends EntryMeta {
 
 export class EnvelopeError extends Error {}
 
+/**
+ * The last moment anything may read stored bytes: the later of their expiry and
+ * their grace end, 0 = never (also for bytes that are not an envelope, such as
+ * tag-epoch counters). Reads only the fixed header (no checksum: the bytes were
+ * just written or just read from L2, where the full parse checks them), so an L1
+ * copy never outlives its entry.
+ */
+export function storedUntil(bytes: Uint8Array): number {
+  if (bytes.length < FIXED_HEADER || bytes[0] !== 0x4e || bytes[1] !== 0x43) return 0
+  const view = new DataView(bytes.buffer, bytes.byteOffset, FIXED_HEADER)
+  return Math.max(view.getFloat64(AT.expiresAt, true), view.getFloat64(AT.staleUntil, true))
+}
+
 export function encodeEnvelope(payload: Uint8Array, meta: EntryMeta): Buffer {
   let tagBytes = 0
   const names = meta.tags?.map((t) => Buffer.from(t.name, 'utf8'))
@@ -62,10 +77,10 @@ export function encodeEnvelope(payload: Uint8Array, meta: EntryMeta): Buffer {
   buf[2] = ENVELOPE_VERSION
   buf[3] = (meta.compressed ? FLAG_COMPRESSED : 0) | (names ? FLAG_TAGS : 0) | (meta.codec << 4)
   buf.writeUInt32LE(headerLength, 4)
-  buf.writeDoubleLE(meta.createdAt, 12)
-  buf.writeDoubleLE(meta.expiresAt, 20)
-  buf.writeDoubleLE(meta.softExpiresAt, 28)
-  buf.writeDoubleLE(meta.staleUntil, 36)
+  buf.writeDoubleLE(meta.createdAt, AT.createdAt)
+  buf.writeDoubleLE(meta.expiresAt, AT.expiresAt)
+  buf.writeDoubleLE(meta.softExpiresAt, AT.softExpiresAt)
+  buf.writeDoubleLE(meta.staleUntil, AT.staleUntil)
   if (names && meta.tags) {
     let off = FIXED_HEADER
     buf.writeUInt16LE(names.length, off)
@@ -111,10 +126,10 @@ export function decodeEnvelope(buf: Uint8Array): Envelope {
     if (off !== headerLength) throw new EnvelopeError('bad tag section')
   }
   return {
-    createdAt: view.getFloat64(12, true),
-    expiresAt: view.getFloat64(20, true),
-    softExpiresAt: view.getFloat64(28, true),
-    staleUntil: view.getFloat64(36, true),
+    createdAt: view.getFloat64(AT.createdAt, true),
+    expiresAt: view.getFloat64(AT.expiresAt, true),
+    softExpiresAt: view.getFloat64(AT.softExpiresAt, true),
+    staleUntil: view.getFloat64(AT.staleUntil, true),
     tags,
     compressed: (flags & FLAG_COMPRESSED) !== 0,
     codec: flags >> 4,

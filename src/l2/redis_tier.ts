@@ -1,7 +1,7 @@
 import type { Cluster, Redis } from 'ioredis'
 import { Field } from '../observability/stats.js'
 import type { Meter } from '../observability/stats.js'
-import type { Tier, TierWrite } from '../tiers/tier.js'
+import type { CounterOp, Tier, TierWrite } from '../tiers/tier.js'
 import { wrapRedisError } from './errors.js'
 import { lastConnectionError } from './connect.js'
 import { GetBatcher } from './get_batcher.js'
@@ -77,20 +77,13 @@ export class RedisTier implements Tier {
     return v
   }
 
-  get(key: string): Promise<Buffer | null> {
+  get(key: string, fresh?: boolean): Promise<Buffer | null> {
+    if (fresh) return this.op('get', () => this.getOne(key))
     return this.op('get', async () => this.counted(this.batcher ? await this.batcher.get(key) : await this.getOne(key)))
   }
 
   peek(): undefined {
     return undefined
-  }
-
-  fetch(key: string): Promise<Buffer | null> {
-    return this.get(key)
-  }
-
-  getFresh(key: string): Promise<Buffer | null> {
-    return this.op('get', () => this.getOne(key))
   }
 
   private async getOne(key: string): Promise<Buffer | null> {
@@ -157,10 +150,16 @@ export class RedisTier implements Tier {
     return out
   }
 
-  async readCounters(keys: string[], init: boolean): Promise<(number | null)[]> {
+  async counters(keys: string[], op: CounterOp): Promise<(number | null)[]> {
+    if (op === 'bump') {
+      return this.op('invalidateTags', async () => {
+        await Promise.all(keys.map((k) => BUMP_COUNTER.run(this.client, [k], [randomCounterStart()])))
+        return keys.map(() => null)
+      })
+    }
     const raw = await this.op('reading tag epochs', () => this.mgetRaw(keys))
     const out = raw.map((b) => (b === null ? null : Number(b.toString('latin1'))))
-    if (!init) return out
+    if (op === 'read') return out
     try {
       await Promise.all(
         out.map(async (v, i) => {
@@ -175,17 +174,11 @@ export class RedisTier implements Tier {
     return out
   }
 
-  bumpCounters(keys: string[]): Promise<void> {
-    return this.op('invalidateTags', async () => {
-      await Promise.all(keys.map((k) => BUMP_COUNTER.run(this.client, [k], [randomCounterStart()])))
-    })
-  }
-
-  acquireLock(key: string, token: string, px: number): Promise<boolean> {
+  lock(key: string, token: string, px: number): Promise<boolean> {
     return this.op('a stampede lock', async () => (await this.client.set(key, token, 'PX', px, 'NX')) === 'OK')
   }
 
-  releaseLock(key: string, token: string): Promise<void> {
+  unlock(key: string, token: string): Promise<void> {
     return this.op('a stampede lock release', async () => {
       await RELEASE_LOCK.run(this.client, [key], [token])
     })

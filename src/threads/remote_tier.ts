@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto'
 import { BroadcastChannel } from 'node:worker_threads'
 import { L2UnavailableError } from '../errors.js'
-import type { Tier, TierWrite } from '../tiers/tier.js'
+import type { CounterOp, Tier, TierWrite } from '../tiers/tier.js'
 import { fromWire, revive } from './protocol.js'
 import type { RemoteMethod, Request, Response } from './protocol.js'
 
@@ -72,17 +72,11 @@ export class RemoteTier implements Tier {
     this.requests.postMessage(batch)
   }
 
-  get(key: string): Promise<Buffer | null> {
-    return this.call('get', [key])
-  }
   peek(): undefined {
     return undefined
   }
-  fetch(key: string): Promise<Buffer | null> {
-    return this.call('get', [key])
-  }
-  getFresh(key: string): Promise<Buffer | null> {
-    return this.call('getFresh', [key])
+  get(key: string, fresh?: boolean): Promise<Buffer | null> {
+    return this.call('get', fresh ? [key, true] : [key])
   }
   mget(keys: string[]): Promise<(Buffer | null)[]> {
     return this.call('mget', [keys])
@@ -96,20 +90,17 @@ export class RemoteTier implements Tier {
   take(keys: string[]): Promise<(Buffer | null)[]> {
     return this.call('take', [keys])
   }
-  readCounters(keys: string[], init: boolean): Promise<(number | null)[]> {
-    return this.call('readCounters', [keys, init])
-  }
-  bumpCounters(keys: string[]): Promise<void> {
-    return this.call('bumpCounters', [keys])
+  counters(keys: string[], op: CounterOp): Promise<(number | null)[]> {
+    return this.call('counters', [keys, op])
   }
   deletePrefixes(prefixes: string[]): Promise<number> {
     return this.call('deletePrefixes', [prefixes])
   }
-  acquireLock(key: string, token: string, px: number): Promise<boolean> {
-    return this.call('acquireLock', [key, token, px])
+  lock(key: string, token: string, px: number): Promise<boolean> {
+    return this.call('lock', [key, token, px])
   }
-  releaseLock(key: string, token: string): Promise<void> {
-    return this.call('releaseLock', [key, token])
+  unlock(key: string, token: string): Promise<void> {
+    return this.call('unlock', [key, token])
   }
 
   async close(): Promise<void> {

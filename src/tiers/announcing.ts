@@ -1,72 +1,52 @@
-import type { Tier, TierWrite } from './tier.js'
 import type { InvalidationBus } from '../l2/invalidation_bus.js'
+import { TierLayer } from './layer.js'
+import type { CounterOp, Tier, TierWrite } from './tier.js'
 
 /** An L2 tier that announces every change it makes on the invalidation bus. */
-export class AnnouncingTier implements Tier {
+export class AnnouncingTier extends TierLayer {
   constructor(
-    private readonly l2: Tier,
+    inner: Tier,
     private readonly bus: InvalidationBus,
-  ) {}
+  ) {
+    super(inner)
+  }
 
-  get(key: string) {
-    return this.l2.get(key)
-  }
-  peek(key: string) {
-    return this.l2.peek(key)
-  }
-  fetch(key: string) {
-    return this.l2.fetch(key)
-  }
-  getFresh(key: string) {
-    return this.l2.getFresh(key)
-  }
-  mget(keys: string[]) {
-    return this.l2.mget(keys)
-  }
-  readCounters(keys: string[], init: boolean) {
-    return this.l2.readCounters(keys, init)
-  }
-  acquireLock(key: string, token: string, px: number) {
-    return this.l2.acquireLock(key, token, px)
-  }
-  releaseLock(key: string, token: string) {
-    return this.l2.releaseLock(key, token)
-  }
-  async set(writes: TierWrite[]): Promise<void> {
+  override async set(writes: TierWrite[]): Promise<void> {
     try {
-      await this.l2.set(writes)
+      await this.inner.set(writes)
     } finally {
       this.bus.announce(writes.map((w) => w.key))
     }
   }
-  async casSet(w: TierWrite, expectSha1: string | null): Promise<boolean> {
-    const ok = await this.l2.casSet(w, expectSha1)
+  override async casSet(w: TierWrite, expectSha1: string | null): Promise<boolean> {
+    const ok = await this.inner.casSet(w, expectSha1)
     if (ok) this.bus.announce([w.key])
     return ok
   }
-  async take(keys: string[]): Promise<(Buffer | null)[]> {
+  override async take(keys: string[]): Promise<(Buffer | null)[]> {
     try {
-      return await this.l2.take(keys)
+      return await this.inner.take(keys)
     } finally {
       this.bus.announce(keys)
     }
   }
-  async bumpCounters(keys: string[]): Promise<void> {
+  override async counters(keys: string[], op: CounterOp): Promise<(number | null)[]> {
+    if (op !== 'bump') return this.inner.counters(keys, op)
     try {
-      await this.l2.bumpCounters(keys)
+      return await this.inner.counters(keys, op)
     } finally {
       this.bus.announce(keys)
     }
   }
-  async deletePrefixes(prefixes: string[]): Promise<number> {
+  override async deletePrefixes(prefixes: string[]): Promise<number> {
     try {
-      return await this.l2.deletePrefixes(prefixes)
+      return await this.inner.deletePrefixes(prefixes)
     } finally {
       this.bus.announce([], prefixes)
     }
   }
-  async close(): Promise<void> {
+  override async close(): Promise<void> {
     await this.bus.close()
-    await this.l2.close()
+    await this.inner.close()
   }
 }

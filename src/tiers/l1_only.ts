@@ -3,7 +3,7 @@ import { randomCounterStart } from '../l2/scripts.js'
 import type { Clock } from '../options/options.js'
 import { Field } from '../observability/stats.js'
 import type { Meter } from '../observability/stats.js'
-import type { Tier, TierWrite } from './tier.js'
+import type { CounterOp, Tier, TierWrite } from './tier.js'
 import { sha1 } from '../util/sha1.js'
 import { NEGATIVE } from '../l1/shared_table.js'
 import type { SharedTable } from '../l1/shared_table.js'
@@ -37,15 +37,7 @@ export class TableTier implements Tier {
   }
 
   async get(key: string): Promise<Buffer | null> {
-    return this.peek(key)
-  }
-
-  fetch(key: string): Promise<Buffer | null> {
-    return this.get(key)
-  }
-
-  getFresh(key: string): Promise<Buffer | null> {
-    return Promise.resolve(asBuffer(this.table.lookup(key, this.clock.now())))
+    return asBuffer(this.table.lookup(key, this.clock.now()))
   }
 
   async mget(keys: string[], fromL1?: boolean[]): Promise<(Buffer | null)[]> {
@@ -91,11 +83,21 @@ export class TableTier implements Tier {
     return out
   }
 
-  async readCounters(keys: string[], init: boolean): Promise<(number | null)[]> {
+  async counters(keys: string[], op: CounterOp): Promise<(number | null)[]> {
     const now = this.clock.now()
+    if (op === 'bump') {
+      for (const k of keys) {
+        this.table.update(k, now, (cur) => {
+          // A lost counter comes back at a random value, never at one an old entry may carry.
+          const n = cur === null || cur === NEGATIVE ? randomCounterStart() : Number(Buffer.from(cur).toString('latin1')) + 1
+          return { value: Buffer.from(String(n)), deadline: 0 }
+        })
+      }
+      return keys.map(() => null)
+    }
     return keys.map((k) => {
       let v = this.table.lookup(k, now)
-      if ((v === null || v === NEGATIVE) && init) {
+      if ((v === null || v === NEGATIVE) && op === 'init') {
         this.table.update(k, now, (cur) => (cur !== null && cur !== NEGATIVE ? undefined : { value: Buffer.from(String(randomCounterStart())), deadline: 0 }))
         v = this.table.lookup(k, now)
       }
@@ -103,24 +105,13 @@ export class TableTier implements Tier {
     })
   }
 
-  async bumpCounters(keys: string[]): Promise<void> {
-    const now = this.clock.now()
-    for (const k of keys) {
-      this.table.update(k, now, (cur) => {
-        // A lost counter comes back at a random value, never at one an old entry may carry.
-        const n = cur === null || cur === NEGATIVE ? randomCounterStart() : Number(Buffer.from(cur).toString('latin1')) + 1
-        return { value: Buffer.from(String(n)), deadline: 0 }
-      })
-    }
-  }
-
   /** Without L2 the lock is an L1 entry: it serializes loads across this process's threads. */
-  async acquireLock(key: string, token: string, px: number): Promise<boolean> {
+  async lock(key: string, token: string, px: number): Promise<boolean> {
     const now = this.clock.now()
     return this.table.update(key, now, (cur) => (cur !== null && cur !== NEGATIVE ? undefined : { value: Buffer.from(token), deadline: now + px }))
   }
 
-  async releaseLock(key: string, token: string): Promise<void> {
+  async unlock(key: string, token: string): Promise<void> {
     const now = this.clock.now()
     const cur = this.table.lookup(key, now)
     if (cur !== null && cur !== NEGATIVE && Buffer.from(cur).toString() === token) this.table.take(key, now)

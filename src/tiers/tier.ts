@@ -1,8 +1,9 @@
 /**
  * A tier stores envelope bytes under full keys (`<namespace>:<key>`). The cache
- * facade owns everything above bytes: validation, encoding, TTL, tags. L2 (Redis,
- * Redis Cluster) and the process-local memory tier implement the same contract, so
- * an L1 slots in front of L2 without changing the public API.
+ * (src/cache/) owns everything above bytes: validation, encoding, TTL, tags. The
+ * Redis tier, the L1-only tier and the layers in front of them (L1 in front of L2,
+ * announcements, write-behind, a worker thread's link to its owner) implement this
+ * one contract; src/tiers/compose.ts stacks them.
  */
 export interface TierWrite {
   key: string
@@ -11,18 +12,23 @@ export interface TierWrite {
   px: number | undefined
 }
 
+/** What `counters` does: read, read and create a missing one (random start), or increment. */
+export type CounterOp = 'read' | 'init' | 'bump'
+
 export interface Tier {
-  /** One key; reads issued in the same tick may be coalesced. May answer from L1. */
-  get(key: string): Promise<Buffer | null>
   /**
-   * Synchronous answer from memory when there is one: bytes, null (known missing),
-   * or undefined when only `fetch` can tell. The L1 hit path never awaits.
+   * A synchronous answer from memory (L1, or a queued write-behind copy): bytes,
+   * null (known missing), or undefined when only `get` can tell. The L1 hit path
+   * never awaits.
    */
   peek(key: string): Buffer | null | undefined
-  /** `get` for a key `peek` just answered undefined for. */
-  fetch(key: string): Promise<Buffer | null>
-  /** One key from the authoritative tier (never an L1 copy): what conditional writes decide on. */
-  getFresh(key: string): Promise<Buffer | null>
+  /**
+   * One key, for a caller whose `peek` answered undefined; reads issued in one tick
+   * may be coalesced, and an L1 in front fills from the answer. `fresh`: from the
+   * authoritative tier only (never an L1 or queued copy) — what conditional writes
+   * and locks decide on.
+   */
+  get(key: string, fresh?: boolean): Promise<Buffer | null>
   /**
    * Many keys, answers in key order. Never fails with CROSSSLOT. A tier with an L1
    * sets `fromL1[i] = true` for the answers L1 gave (for the namespace counters).
@@ -37,17 +43,16 @@ export interface Tier {
   /** Removes the keys; answers what each held (null when absent). */
   take(keys: string[]): Promise<(Buffer | null)[]>
   /**
-   * Reads integer counters (tag epochs); null where a counter does not exist. With
-   * `init`, a missing counter is first created, atomically, with a random value, so
+   * Integer counters (tag epochs). 'read': null where a counter does not exist.
+   * 'init': a missing counter is first created, atomically, with a random value, so
    * a counter that was lost (evicted, deleted) never comes back with an old value.
+   * 'bump': increments (a missing counter starts at a random value); answers null.
    */
-  readCounters(keys: string[], init: boolean): Promise<(number | null)[]>
-  /** Atomically increments counters (tag epochs). */
-  bumpCounters(keys: string[]): Promise<void>
-  /** Takes a lock key for `px` ms if nobody holds it (SET NX PX); answers whether we got it. */
-  acquireLock(key: string, token: string, px: number): Promise<boolean>
+  counters(keys: string[], op: CounterOp): Promise<(number | null)[]>
+  /** Takes lock `key` for `px` ms if nobody holds it; answers whether we got it. */
+  lock(key: string, token: string, px: number): Promise<boolean>
   /** Releases a lock we hold (only if it still carries our token). */
-  releaseLock(key: string, token: string): Promise<void>
+  unlock(key: string, token: string): Promise<void>
   /** Removes every key starting with one of the prefixes; answers how many. */
   deletePrefixes(prefixes: string[]): Promise<number>
   close(): Promise<void>

@@ -1,7 +1,9 @@
 import type { Clock } from '../options/options.js'
 import { Field } from '../observability/stats.js'
 import type { Meter } from '../observability/stats.js'
-import type { Tier, TierWrite } from './tier.js'
+import { storedUntil } from '../codec/envelope.js'
+import { TierLayer } from './layer.js'
+import type { CounterOp, Tier, TierWrite } from './tier.js'
 import { NEGATIVE } from '../l1/shared_table.js'
 import type { SharedTable } from '../l1/shared_table.js'
 
@@ -27,21 +29,22 @@ const SAMPLE = 15
  * guessing which write L2 kept. Deletes and invalidations remove L1 copies after L2
  * has changed, which also voids every fill that started before.
  */
-export class TieredStore implements Tier {
+export class TieredStore extends TierLayer {
   private ops = 0
 
   constructor(
     readonly table: SharedTable,
-    private readonly l2: Tier,
+    l2: Tier,
     private readonly clock: Clock,
     private readonly opts: TieredOptions,
     private readonly meter: Meter,
-  ) {}
+  ) {
+    super(l2)
+  }
 
+  /** How long L1 may keep bytes: until the entry's end (expiry or grace), capped by l1.ttl. */
   private deadlineOf(bytes: Buffer, now: number): number {
-    // Envelopes carry their expiry at offset 20 and a grace end at 36 (see codec/envelope); counters have none.
-    const isEnvelope = bytes.length >= 44 && bytes[0] === 0x4e && bytes[1] === 0x43
-    const expires = isEnvelope ? Math.max(bytes.readDoubleLE(20), bytes.readDoubleLE(36)) : 0
+    const expires = storedUntil(bytes)
     const cap = this.opts.l1Ttl > 0 ? now + this.opts.l1Ttl : 0
     if (expires === 0) return cap
     return cap === 0 ? expires : Math.min(expires, cap)
@@ -73,31 +76,24 @@ export class TieredStore implements Tier {
     return v
   }
 
-  peek(key: string): Buffer | null | undefined {
+  override peek(key: string): Buffer | null | undefined {
     const hit = this.l1Get(key, this.clock.now())
     if (hit === null) return undefined
     return hit === NEGATIVE ? null : Buffer.from(hit.buffer, hit.byteOffset, hit.byteLength)
   }
 
-  async fetch(key: string): Promise<Buffer | null> {
+  /** After a `peek` miss: L2's answer, filled into L1 unless a write raced the read. */
+  override async get(key: string, fresh?: boolean): Promise<Buffer | null> {
+    if (fresh) return this.inner.get(key, true)
     const now = this.clock.now()
     const trust = this.table.trustEpoch()
     const epoch = this.guard(key)
-    const v = await this.l2.get(key)
+    const v = await this.inner.get(key)
     this.fill(key, v, epoch, now, trust)
     return v
   }
 
-  async get(key: string): Promise<Buffer | null> {
-    const v = this.peek(key)
-    return v !== undefined ? v : this.fetch(key)
-  }
-
-  getFresh(key: string): Promise<Buffer | null> {
-    return this.l2.getFresh(key)
-  }
-
-  async mget(keys: string[], fromL1?: boolean[]): Promise<(Buffer | null)[]> {
+  override async mget(keys: string[], fromL1?: boolean[]): Promise<(Buffer | null)[]> {
     const now = this.clock.now()
     const out: (Buffer | null)[] = new Array(keys.length).fill(null)
     const missing: number[] = []
@@ -111,7 +107,7 @@ export class TieredStore implements Tier {
     const missKeys = missing.map((i) => keys[i] as string)
     const trust = this.table.trustEpoch()
     const epochs = missKeys.map((k) => this.guard(k))
-    const values = await this.l2.mget(missKeys)
+    const values = await this.inner.mget(missKeys)
     missing.forEach((i, j) => {
       out[i] = values[j] ?? null
       this.fill(missKeys[j] as string, out[i] as Buffer | null, epochs[j] as number, now, trust)
@@ -134,10 +130,10 @@ export class TieredStore implements Tier {
     for (const k of keys) this.table.take(k, now)
   }
 
-  async set(writes: TierWrite[]): Promise<void> {
+  override async set(writes: TierWrite[]): Promise<void> {
     const epochs = writes.map((w) => this.table.epochOf(w.key))
     try {
-      await this.l2.set(writes)
+      await this.inner.set(writes)
     } catch (err) {
       this.forget(writes.map((w) => w.key))
       throw err
@@ -145,11 +141,11 @@ export class TieredStore implements Tier {
     writes.forEach((w, i) => this.written(w, epochs[i] as number))
   }
 
-  async casSet(w: TierWrite, expectSha1: string | null): Promise<boolean> {
+  override async casSet(w: TierWrite, expectSha1: string | null): Promise<boolean> {
     const epoch = this.table.epochOf(w.key)
     let ok = false
     try {
-      ok = await this.l2.casSet(w, expectSha1)
+      ok = await this.inner.casSet(w, expectSha1)
     } finally {
       if (ok) this.written(w, epoch)
       else this.forget([w.key])
@@ -157,15 +153,23 @@ export class TieredStore implements Tier {
     return ok
   }
 
-  async take(keys: string[]): Promise<(Buffer | null)[]> {
+  override async take(keys: string[]): Promise<(Buffer | null)[]> {
     try {
-      return await this.l2.take(keys)
+      return await this.inner.take(keys)
     } finally {
       this.forget(keys)
     }
   }
 
-  async readCounters(keys: string[], init: boolean): Promise<(number | null)[]> {
+  /** Tag epochs are cached in L1 like entries; a bump removes the L1 copies after L2 changed. */
+  override async counters(keys: string[], op: CounterOp): Promise<(number | null)[]> {
+    if (op === 'bump') {
+      try {
+        return await this.inner.counters(keys, op)
+      } finally {
+        this.forget(keys)
+      }
+    }
     const now = this.clock.now()
     const out: (number | null)[] = new Array(keys.length).fill(null)
     const missing: number[] = []
@@ -178,7 +182,7 @@ export class TieredStore implements Tier {
     const missKeys = missing.map((i) => keys[i] as string)
     const trust = this.table.trustEpoch()
     const epochs = missKeys.map((k) => this.guard(k))
-    const values = await this.l2.readCounters(missKeys, init)
+    const values = await this.inner.counters(missKeys, op)
     missing.forEach((i, j) => {
       const v = values[j] ?? null
       out[i] = v
@@ -187,32 +191,12 @@ export class TieredStore implements Tier {
     return out
   }
 
-  async bumpCounters(keys: string[]): Promise<void> {
+  override async deletePrefixes(prefixes: string[]): Promise<number> {
     try {
-      await this.l2.bumpCounters(keys)
-    } finally {
-      this.forget(keys)
-    }
-  }
-
-  acquireLock(key: string, token: string, px: number): Promise<boolean> {
-    return this.l2.acquireLock(key, token, px)
-  }
-
-  releaseLock(key: string, token: string): Promise<void> {
-    return this.l2.releaseLock(key, token)
-  }
-
-  async deletePrefixes(prefixes: string[]): Promise<number> {
-    try {
-      return await this.l2.deletePrefixes(prefixes)
+      return await this.inner.deletePrefixes(prefixes)
     } finally {
       // O(1) whatever the table's size: the whole root namespace's L1 copies go.
       this.table.invalidateRoots(prefixes)
     }
-  }
-
-  close(): Promise<void> {
-    return this.l2.close()
   }
 }

@@ -1,5 +1,6 @@
 import { inNamespace } from '../keys.js'
-import type { Tier, TierWrite } from './tier.js'
+import { TierLayer } from './layer.js'
+import type { CounterOp, Tier, TierWrite } from './tier.js'
 import { WriteBehind } from '../wal/write_behind.js'
 import type { WriteBehindOptions } from '../wal/write_behind.js'
 
@@ -11,14 +12,16 @@ import type { WriteBehindOptions } from '../wal/write_behind.js'
  * conditional writes, tag and prefix invalidation) first wait for the queue to
  * drain, so a queued write can never undo them. `close()` drains.
  */
-export class WriteBehindTier implements Tier {
+export class WriteBehindTier extends TierLayer {
   /** Acknowledged, not yet flushed: key → its latest bytes. */
   private readonly pending = new Map<string, TierWrite>()
 
   private constructor(
-    private readonly l2: Tier,
+    inner: Tier,
     private readonly wb: WriteBehind,
-  ) {}
+  ) {
+    super(inner)
+  }
 
   /**
    * Opens the log and replays it into `l2`. With `namespace`, replay writes only that
@@ -60,59 +63,47 @@ export class WriteBehindTier implements Tier {
     return w === undefined ? undefined : w.bytes
   }
 
-  async get(key: string): Promise<Buffer | null> {
+  override peek(key: string): Buffer | null | undefined {
     const q = this.queued(key)
-    return q !== undefined ? q : this.l2.get(key)
+    return q !== undefined ? q : this.inner.peek(key)
   }
-  peek(key: string): Buffer | null | undefined {
+  override async get(key: string, fresh?: boolean): Promise<Buffer | null> {
+    if (fresh) {
+      await this.wb.drain()
+      return this.inner.get(key, true)
+    }
     const q = this.queued(key)
-    return q !== undefined ? q : this.l2.peek(key)
+    return q !== undefined ? q : this.inner.get(key)
   }
-  fetch(key: string): Promise<Buffer | null> {
-    return this.get(key)
-  }
-  async getFresh(key: string): Promise<Buffer | null> {
-    await this.wb.drain()
-    return this.l2.getFresh(key)
-  }
-  async mget(keys: string[]): Promise<(Buffer | null)[]> {
-    const out = await this.l2.mget(keys)
+  override async mget(keys: string[], fromL1?: boolean[]): Promise<(Buffer | null)[]> {
+    const out = await this.inner.mget(keys, fromL1)
     return out.map((v, i) => {
       const q = this.queued(keys[i] as string)
       return q !== undefined ? q : v
     })
   }
-  async set(writes: TierWrite[]): Promise<void> {
+  override async set(writes: TierWrite[]): Promise<void> {
     await this.wb.enqueue(writes)
     for (const w of writes) this.pending.set(w.key, w)
   }
-  async casSet(w: TierWrite, expectSha1: string | null): Promise<boolean> {
+  override async casSet(w: TierWrite, expectSha1: string | null): Promise<boolean> {
     await this.wb.drain()
-    return this.l2.casSet(w, expectSha1)
+    return this.inner.casSet(w, expectSha1)
   }
-  async take(keys: string[]): Promise<(Buffer | null)[]> {
+  override async take(keys: string[]): Promise<(Buffer | null)[]> {
     await this.wb.drain()
-    return this.l2.take(keys)
+    return this.inner.take(keys)
   }
-  readCounters(keys: string[], init: boolean): Promise<(number | null)[]> {
-    return this.l2.readCounters(keys, init)
+  override async counters(keys: string[], op: CounterOp): Promise<(number | null)[]> {
+    if (op === 'bump') await this.wb.drain()
+    return this.inner.counters(keys, op)
   }
-  async bumpCounters(keys: string[]): Promise<void> {
+  override async deletePrefixes(prefixes: string[]): Promise<number> {
     await this.wb.drain()
-    return this.l2.bumpCounters(keys)
+    return this.inner.deletePrefixes(prefixes)
   }
-  acquireLock(key: string, token: string, px: number): Promise<boolean> {
-    return this.l2.acquireLock(key, token, px)
-  }
-  releaseLock(key: string, token: string): Promise<void> {
-    return this.l2.releaseLock(key, token)
-  }
-  async deletePrefixes(prefixes: string[]): Promise<number> {
-    await this.wb.drain()
-    return this.l2.deletePrefixes(prefixes)
-  }
-  async close(): Promise<void> {
+  override async close(): Promise<void> {
     await this.wb.close()
-    await this.l2.close()
+    await this.inner.close()
   }
 }
