@@ -7,14 +7,14 @@ import { SharedTable } from './l1/shared_table.js'
 import { connectRedis } from './l2/connect.js'
 import { CircuitBreaker } from './l2/circuit_breaker.js'
 import { wrapRedisError } from './l2/errors.js'
-import { AnnouncingTier } from './tiers/announcing.js'
 import { InvalidationBus } from './l2/invalidation_bus.js'
 import { RedisTier } from './l2/redis_tier.js'
 import { ProcField } from './observability/stats.js'
 import { BadMessageError } from './errors.js'
 import type { Tier } from './tiers/tier.js'
 import { ErrorRelay } from './observability/error_relay.js'
-import { WriteBehindTier } from './tiers/write_behind.js'
+import { composeL2 } from './tiers/compose.js'
+import type { WriteBehindTierOptions } from './tiers/write_behind.js'
 import { resolveOptions } from './options/options.js'
 import type { CacheOptions } from './options/options.js'
 
@@ -44,23 +44,24 @@ export async function createCache(options?: CacheOptions): Promise<NearCache> {
         if (emitter.listenerCount('circuit') > 0) emitter.emit('circuit', state)
       }
     }
-    l2 = new RedisTier(client, owned, opts.batchGets, stats.l2, opts.maxInFlight, breaker, opts.commandTimeout)
+    const redis = new RedisTier(client, owned, opts.batchGets, stats.l2, opts.maxInFlight, breaker, opts.commandTimeout)
+    let bus: InvalidationBus | undefined
     if (opts.invalidation) {
       try {
-        const bus = await InvalidationBus.start(client, opts.namespace, table, { legacyChannel: opts.invalidation.legacyChannel, onError: emitError })
-        bus.onRejected = rejectedReporter(stats, emitError)
-        bus.onAnnounce = (notice) => {
-          if (notice.direction === 'sent') stats.process.add(ProcField.InvalidationsSent)
-          else if (notice.direction === 'received') stats.process.add(ProcField.InvalidationsReceived)
-          else stats.process.add(ProcField.L1Flushes)
-          if (emitter.listenerCount('invalidation') > 0) emitter.emit('invalidation', notice)
-        }
-        l2 = new AnnouncingTier(l2, bus)
+        bus = await InvalidationBus.start(client, opts.namespace, table, { legacyChannel: opts.invalidation.legacyChannel, onError: emitError })
       } catch (err) {
-        await l2.close()
+        await redis.close()
         throw wrapRedisError(err, 'subscribing to invalidations')
       }
+      bus.onRejected = rejectedReporter(stats, emitError)
+      bus.onAnnounce = (notice) => {
+        if (notice.direction === 'sent') stats.process.add(ProcField.InvalidationsSent)
+        else if (notice.direction === 'received') stats.process.add(ProcField.InvalidationsReceived)
+        else stats.process.add(ProcField.L1Flushes)
+        if (emitter.listenerCount('invalidation') > 0) emitter.emit('invalidation', notice)
+      }
     }
+    let writeBehind: WriteBehindTierOptions | undefined
     if (opts.writeBehind) {
       const { dir, fsync, batchSize, flushIntervalMs, maxQueue, maxAttempts, maxDeadLetterBytes } = opts.writeBehind
       const onDepth = (depth: number) => stats.process.set(ProcField.WriteBehindDepth, depth)
@@ -69,13 +70,9 @@ export async function createCache(options?: CacheOptions): Promise<NearCache> {
         stats.process.add(ProcField.DeadLetters, writes.length)
         stats.process.set(ProcField.DeadLetterBytes, fileBytes)
       }
-      const wbOptions = { dir, fsync, batchSize, flushIntervalMs, maxQueue, maxAttempts, maxDeadLetterBytes, namespace: opts.namespace, onError: emitError, onDepth, onCorruption, onDeadLetters }
-      const inner = l2
-      l2 = await WriteBehindTier.open(inner, wbOptions).catch(async (err: unknown) => {
-        await inner.close().catch(() => {})
-        throw err
-      })
+      writeBehind = { dir, fsync, batchSize, flushIntervalMs, maxQueue, maxAttempts, maxDeadLetterBytes, namespace: opts.namespace, onError: emitError, onDepth, onCorruption, onDeadLetters }
     }
+    l2 = await composeL2(redis, { bus, writeBehind })
   }
   const pool = opts.codecWorkers ? await CodecPool.create(opts.codecWorkers) : undefined
   const cache = assemble({ opts, table, stats, l2, serveL2: true, emitter, namespace: opts.namespace, pool, clusterState })

@@ -2,14 +2,12 @@ import { EventEmitter } from 'node:events'
 import { NearCache } from './facade.js'
 import type { CodecPool } from '../codec/codec_pool.js'
 import { DecodeMemo } from '../codec/decode_memo.js'
-import type { SharedState } from './facade.js'
+import type { SharedState } from './context.js'
 import type { CacheHandle } from '../threads/handle.js'
 import { handleOptions } from '../threads/handle.js'
 import type { SharedTable } from '../l1/shared_table.js'
-import { TableTier } from '../tiers/l1_only.js'
-import { TieredStore } from '../tiers/tiered.js'
+import { composeCacheTier } from '../tiers/compose.js'
 import type { ResolvedOptions } from '../options/options.js'
-import { RemoteTier } from '../threads/remote_tier.js'
 import { TierServer } from '../threads/tier_server.js'
 import { Field, StatsBlock } from '../observability/stats.js'
 import type { Tier } from '../tiers/tier.js'
@@ -22,6 +20,8 @@ export interface Parts {
   l2: Tier | undefined
   /** Only the owner can serve L2 to attached threads. */
   serveL2: boolean
+  /** In an attached thread: the owner's TierServer channel, passed on in handles so they can be handed further. */
+  ownerChannel?: string
   emitter: EventEmitter
   namespace: string
   pool?: CodecPool
@@ -41,10 +41,7 @@ export function assemble(p: Parts): NearCache {
       if (emitter.listenerCount('eviction') > 0) emitter.emit('eviction', { key })
     }
   }
-  let tier: Tier
-  if (!l2) tier = new TableTier(table as SharedTable, opts.clock, stats.l1)
-  else if (table && opts.l1) tier = new TieredStore(table, l2, opts.clock, { negativeTtl: opts.l1.negativeTtl, l1Ttl: opts.l1.ttl, maxEntryBytes: opts.l1.maxEntryBytes }, stats.l1)
-  else tier = l2
+  const { tier, hasL1 } = composeCacheTier(opts, table, l2, stats)
   let server: TierServer | undefined
   const shared: SharedState = {
     opts,
@@ -52,7 +49,7 @@ export function assemble(p: Parts): NearCache {
     primary: l2 ? stats.l2 : stats.l1,
     stats: () => stats.snapshot(table?.usage()),
     meters: stats,
-    hasL1: tier instanceof TableTier || tier instanceof TieredStore,
+    hasL1,
     clusterState: p.clusterState,
     emitter: p.emitter,
     inflight: new Map(),
@@ -67,7 +64,7 @@ export function assemble(p: Parts): NearCache {
         table: table?.sab ?? null,
         stats: stats.sab,
         // An attached thread passes on its owner's channel, so handles can be handed further.
-        channel: server?.channel ?? (l2 instanceof RemoteTier ? l2.channel : null),
+        channel: server?.channel ?? p.ownerChannel ?? null,
         options: handleOptions(opts),
       }
     },

@@ -21,10 +21,11 @@ export function effectiveTtl(ttl: number | undefined, jitterPercent: number): nu
   return Math.max(1, Math.round(ttl * (1 - (Math.random() * jitterPercent) / 100)))
 }
 
-/** getOrSet's freshness options, in ms. */
+/** getOrSet's freshness options (ms): softTtl and grace are stored in the envelope, earlyRefresh is read-time only. */
 export interface Freshness {
   softTtl?: number
   grace?: number
+  earlyRefresh?: number
 }
 
 export function buildEnvelope(v: PreparedValue, now: number, ttl: number | undefined, tags: TagStamp[] | undefined, f: Freshness = {}): Buffer {

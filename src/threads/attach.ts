@@ -24,7 +24,7 @@ export async function attachCache(handle: CacheHandle, options: { clock?: Clock 
   const stats = new StatsBlock(handle.stats, { l1: table !== undefined, l2: handle.channel !== null })
   const l2 = handle.channel === null ? undefined : new RemoteTier(handle.channel, opts.commandTimeout * 2 + 1000)
   const { emitter } = newEmitter()
-  return assemble({ opts, table, stats, l2, serveL2: false, emitter, namespace: handle.namespace })
+  return assemble({ opts, table, stats, l2, serveL2: false, ownerChannel: handle.channel ?? undefined, emitter, namespace: handle.namespace })
 }
 
 const attached = new Map<string, Promise<NearCache>>()

@@ -15,7 +15,7 @@ const SAMPLE = 15
  * The shared L1 table as the only tier (`redis: false`): the embedded cache. Every
  * thread attached to the table sees the same entries; deadlines follow the cache's clock.
  */
-export class TableTier implements Tier {
+export class L1OnlyTier implements Tier {
   private ops = 0
 
   constructor(

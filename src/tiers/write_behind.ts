@@ -4,6 +4,9 @@ import type { CounterOp, Tier, TierWrite } from './tier.js'
 import { WriteBehind } from '../wal/write_behind.js'
 import type { WriteBehindOptions } from '../wal/write_behind.js'
 
+/** The write-behind engine's options, less what the tier supplies; `namespace` limits replay to that namespace. */
+export type WriteBehindTierOptions = Omit<WriteBehindOptions, 'flush' | 'accept'> & { namespace?: string }
+
 /**
  * L2 with write-behind: a `set` is acknowledged once it is in the local
  * write-ahead log and is flushed to Redis in ordered batches afterwards. Reads
@@ -28,7 +31,7 @@ export class WriteBehindTier extends TierLayer {
    * namespace's keys (`<ns>:...` and its tag epochs); records of other keys go to the
    * dead-letter file.
    */
-  static async open(l2: Tier, opts: Omit<WriteBehindOptions, 'flush' | 'accept'> & { namespace?: string }): Promise<WriteBehindTier> {
+  static async open(l2: Tier, opts: WriteBehindTierOptions): Promise<WriteBehindTier> {
     let self: WriteBehindTier | undefined
     // Forget what Redis now has (or will never have), unless a later write of the key is still queued.
     // (Queued writes are copies of the caller's; their bytes are the same Buffer.)

@@ -42,6 +42,53 @@ describe('writer (write-through) against PostgreSQL', () => {
       await cache.close()
     }
   })
+  it('conditional writes (nx, xx, compareAndSet) reach the data source exactly when they land, and a refused one leaves the cache', async () => {
+    let refuse = false
+    const source = new Map<string, unknown>()
+    const seen: string[] = []
+    const writer = async (changes: { key: string; value?: unknown; deleted?: boolean }[]) => {
+      if (refuse) throw new Error('database refused')
+      for (const c of changes) {
+        seen.push(c.key)
+        if (c.deleted) await pool.query(`DELETE FROM ${table} WHERE k = $1`, [c.key])
+        else await pool.query(`INSERT INTO ${table} (k, v) VALUES ($1, $2) ON CONFLICT (k) DO UPDATE SET v = EXCLUDED.v`, [c.key, JSON.stringify(c.value)])
+        source.set(c.key, c.value)
+      }
+    }
+    const row = async (k: string) => (await pool.query(`SELECT v FROM ${table} WHERE k = $1`, [k])).rows[0]?.v
+    for (const backend of [inject('redisUrl'), false as const]) {
+      const cache = await createCache({ redis: backend, namespace: uniqueNamespace('wtc'), writer })
+      const p = backend === false ? 'l1-' : 'l2-'
+      try {
+        seen.length = 0
+        expect(await cache.set(`${p}n`, { v: 1 }, { nx: true })).toBe(true)
+        expect(await row(`${p}n`)).toEqual({ v: 1 })
+        // The condition fails: neither the cache nor the data source changes.
+        expect(await cache.set(`${p}n`, { v: 2 }, { nx: true })).toBe(false)
+        expect(await row(`${p}n`)).toEqual({ v: 1 })
+        expect(await cache.set(`${p}n`, { v: 3 }, { xx: true })).toBe(true)
+        expect(await row(`${p}n`)).toEqual({ v: 3 })
+        expect(await cache.set(`${p}missing`, { v: 4 }, { xx: true })).toBe(false)
+        expect(await row(`${p}missing`)).toBeUndefined()
+        expect(await cache.compareAndSet(`${p}n`, { v: 3 }, { v: 5 })).toBe(true)
+        expect(await row(`${p}n`)).toEqual({ v: 5 })
+        expect(await cache.compareAndSet(`${p}n`, { v: 3 }, { v: 6 })).toBe(false)
+        expect(await row(`${p}n`)).toEqual({ v: 5 })
+        expect(seen).toEqual([`${p}n`, `${p}n`, `${p}n`])
+        // A writer that refuses a landed conditional write: the call rejects and the cache lets the entry go.
+        refuse = true
+        await expect(cache.compareAndSet(`${p}n`, { v: 5 }, { v: 7 })).rejects.toThrow('database refused')
+        expect(await cache.get(`${p}n`)).toBeUndefined()
+        expect(await row(`${p}n`)).toEqual({ v: 5 })
+        await expect(cache.set(`${p}m`, { v: 8 }, { nx: true })).rejects.toThrow('database refused')
+        expect(await cache.get(`${p}m`)).toBeUndefined()
+        refuse = false
+      } finally {
+        refuse = false
+        await cache.close()
+      }
+    }
+  })
 })
 
 describe('suppressL2Errors', () => {

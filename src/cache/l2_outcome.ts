@@ -1,0 +1,31 @@
+import type { CacheError } from '../errors.js'
+import { NsField } from '../observability/stats.js'
+import { emitError } from './context.js'
+import type { Scope } from './context.js'
+
+/**
+ * The cache's side of the L2 failure policy: every tier call that can reach Redis
+ * goes through here exactly once. (The Redis side — breaker, gate, deadline, error
+ * mapping — is src/l2's policy, which every Redis command goes through.)
+ *
+ * - A failure counts once against the namespace's `errors` (once per error, also
+ *   when calls nest), and rejects.
+ * - With `onUnavailable` (reads only) and the `suppressL2Errors` option, "Redis is
+ *   unavailable" becomes that answer (a miss) plus an 'error' event instead.
+ */
+const counted = new WeakSet<object>()
+
+export async function l2<T>(sc: Scope, p: Promise<T>, onUnavailable?: () => T): Promise<T> {
+  try {
+    return await p
+  } catch (err) {
+    const code = (err as CacheError | undefined)?.code
+    if ((code === 'E_L2_UNAVAILABLE' || code === 'E_L2_ERROR') && !counted.has(err as object)) {
+      counted.add(err as object)
+      sc.m.add(NsField.Errors)
+    }
+    if (onUnavailable === undefined || code !== 'E_L2_UNAVAILABLE' || !sc.s.opts.suppressL2Errors) throw err
+    emitError(sc.s, err)
+    return onUnavailable()
+  }
+}

@@ -1,0 +1,122 @@
+import { clonePlain } from '../codec/decode_memo.js'
+import type { Memo } from '../codec/decode_memo.js'
+import { decodeValue, parseEntry } from '../codec/entry.js'
+import type { Envelope } from '../codec/entry.js'
+import { CorruptEntryError } from '../errors.js'
+import { tagKey } from '../keys.js'
+import { Field, NsField } from '../observability/stats.js'
+import { emitError } from './context.js'
+import type { Scope } from './context.js'
+import { l2 } from './l2_outcome.js'
+
+/** What stored bytes are at a moment: see {@link ReadPath.state}. */
+export type EntryState = 'fresh' | 'stale' | 'gone'
+
+/**
+ * The one read path: from stored bytes to an envelope, its state (fresh, stale
+ * within its grace, or gone: missing, corrupt, expired, tag-invalidated) and the
+ * caller's own copy of its value. get, has, getMany, getOrSet and conditional
+ * writes all read through here, so a rule about entries (expiry, tags, integrity,
+ * limits, the decode memo, the codec pool) is written once.
+ *
+ * A corrupt or foreign entry is a miss plus an E_CORRUPT_ENTRY 'error' event.
+ */
+export class ReadPath {
+  constructor(private readonly sc: Scope) {}
+
+  /** The envelope of stored bytes (undefined for a miss or a corrupt entry), and the memo when this thread decoded them before. */
+  envelope(k: string, raw: Buffer | null): Envelope | undefined {
+    if (raw === null) return undefined
+    const memo = this.sc.s.memo.find(k, raw)
+    return memo ? memo.env : this.parse(k, raw)
+  }
+
+  /**
+   * The state of an envelope by the clock: fresh, stale (expired, but `allowStale`
+   * and within its grace) or gone. Counts an expiry once.
+   */
+  state(env: Envelope | undefined, now: number, allowStale = false, count = true): EntryState {
+    if (env === undefined) return 'gone'
+    if (env.expiresAt === 0 || env.expiresAt > now) return 'fresh'
+    if (count) this.sc.m.add(NsField.Expirations)
+    return allowStale && env.staleUntil > now ? 'stale' : 'gone'
+  }
+
+  /** Whether each entry's tags are all still at the epochs it was written with (entries without tags: true). */
+  async tagsLive(envs: (Envelope | undefined)[]): Promise<boolean[]> {
+    const names = new Set<string>()
+    for (const e of envs) e?.tags?.forEach((t) => names.add(t.name))
+    if (names.size === 0) return envs.map(() => true)
+    const list = [...names]
+    const { s, ns } = this.sc
+    const values = await l2(this.sc, s.tier.counters(list.map((t) => tagKey(ns, t)), 'read'))
+    const current = new Map(list.map((t, i) => [t, values[i]]))
+    return envs.map((e) => !e?.tags?.some((t) => current.get(t.name) !== t.epoch))
+  }
+
+  /** The envelopes of the stored values that are live now (present, valid, not expired, tags current); undefined for the others. */
+  async live(keys: string[], raws: (Buffer | null)[], countExpired = true): Promise<(Envelope | undefined)[]> {
+    const now = this.sc.s.opts.clock.now()
+    const envs = raws.map((raw, i) => {
+      const env = this.envelope(keys[i] as string, raw)
+      return this.state(env, now, false, countExpired) === 'fresh' ? env : undefined
+    })
+    const tags = await this.tagsLive(envs)
+    return envs.map((e, i) => (tags[i] ? e : undefined))
+  }
+
+  /**
+   * get's path, synchronous on the L1 hit: the caller's copy of a stored value, or
+   * undefined. A Promise only when tags must be checked or the codec pool decodes.
+   */
+  value(k: string, raw: Buffer | null): unknown {
+    if (raw === null) return undefined
+    // The hot path: bytes already decoded in this thread skip parsing and decoding.
+    const memo = this.sc.s.memo.find(k, raw)
+    const env = memo ? memo.env : this.parse(k, raw)
+    if (env === undefined || this.state(env, this.sc.s.opts.clock.now()) === 'gone') return undefined
+    if (env.tags !== undefined) return this.tagsLive([env]).then(([live]) => (live ? this.decode(k, raw, env, memo) : undefined))
+    return this.decode(k, raw, env, memo)
+  }
+
+  /**
+   * The caller's own copy of a live entry's value: a clone of this thread's memo
+   * when `memo` is the entry's, the codec pool for large compressed values, else a
+   * decode (which may become the memo). Undefined (plus an event) for a bad payload.
+   */
+  decode(k: string, raw: Buffer, env: Envelope, memo: Memo | undefined = this.sc.s.memo.find(k, raw)): unknown {
+    if (memo) return clonePlain(memo.value)
+    const { s } = this.sc
+    if (s.pool && env.compressed) {
+      return s.pool.decode(env.payload, true, s.opts.maxValueBytes).catch((err: unknown) => {
+        this.corrupt(k, err)
+        return undefined
+      })
+    }
+    try {
+      const value = decodeValue(env, s.opts.maxValueBytes)
+      return s.memo.remember(k, raw, env, value) ? clonePlain(value) : value
+    } catch (err) {
+      this.corrupt(k, err)
+      return undefined
+    }
+  }
+
+  /** Parses and verifies envelope bytes, and that their declared size is within maxValueBytes. */
+  private parse(k: string, raw: Buffer): Envelope | undefined {
+    try {
+      return parseEntry(raw, this.sc.s.opts.maxValueBytes)
+    } catch (err) {
+      this.corrupt(k, err)
+      return undefined
+    }
+  }
+
+  corrupt(k: string, err: unknown): void {
+    const { s, m } = this.sc
+    s.primary.add(Field.Errors)
+    m.add(NsField.Errors)
+    const why = err instanceof Error ? err.message : String(err)
+    emitError(s, new CorruptEntryError(k, `The entry at '${k}' is not a valid nearcache entry (${why}); it reads as missing. Another program may be writing under this namespace.`, err))
+  }
+}
