@@ -23,7 +23,6 @@ import { rename } from 'node:fs/promises'
 import type { FileHandle } from 'node:fs/promises'
 import { join } from 'node:path'
 import { CacheError } from '../errors.js'
-import type { CacheErrorCode } from '../errors.js'
 import type { TierWrite } from '../tiers/tier.js'
 import { createTemp, openAppend, openRead, syncDir } from './wal_files.js'
 
@@ -43,23 +42,6 @@ export interface DeadLetter {
   at: number
   reason: DeadLetterReason
   detail: string
-}
-
-/** Writes the log gave up on, reported on the cache's `'error'` event (E_L2_ERROR, or E_CORRUPT_ENTRY for records of another namespace). */
-export class DeadLetterError extends CacheError {
-  constructor(
-    code: CacheErrorCode,
-    message: string,
-    /** The keys given up on (full Redis keys). */
-    readonly keys: string[],
-    /** The dead-letter file. */
-    readonly file: string,
-    /** How many of them were written to it; the rest were dropped (the file was full or could not be written). */
-    readonly kept: number,
-    cause?: unknown,
-  ) {
-    super(code, message, { cause })
-  }
 }
 
 /** A key as printed in messages and by the CLI: control, bidi and line-separator characters escaped as \uXXXX. */

@@ -31,13 +31,16 @@
  *     caller's Buffers (or views into the log, after a restart): do not modify a
  *     Buffer after enqueueing it.
  */
-import { CacheClosedError, InvalidOptionError, QueueFullError } from '../errors.js'
+import { CacheClosedError, DeadLetterError, InvalidOptionError, QueueFullError } from '../errors.js'
+import type { WalCorruptionError } from '../errors.js'
 import type { TierWrite } from '../tiers/tier.js'
-import { DeadLetterError, DeadLetterFile, DEFAULT_MAX_DEAD_LETTER_BYTES, someKeys } from './dead_letter.js'
+import { DeadLetterFile, DEFAULT_MAX_DEAD_LETTER_BYTES, someKeys } from './dead_letter.js'
 import type { DeadLetterReason } from './dead_letter.js'
 import { DEFAULT_MAX_ATTEMPTS, flushWithRetry, isPermanentFailure } from './flush_retry.js'
-import { FSYNC_POLICIES, WriteAheadLog } from './wal.js'
-import type { FsyncPolicy, WalCorruptionError, WalRecord } from './wal.js'
+import { checkFsync } from './fsync.js'
+import type { FsyncPolicy } from './fsync.js'
+import { WriteAheadLog } from './wal.js'
+import type { WalRecord } from './wal_record.js'
 
 export interface WriteBehindOptions {
   /** Directory of the write-ahead log (created if missing). One process per directory. */
@@ -59,7 +62,7 @@ export interface WriteBehindOptions {
   /**
    * Failed flush attempts (each is retried), failed checkpoint writes, dead letters
    * (`DeadLetterError`) and damage in the log found on replay (`WalCorruptionError`,
-   * code E_CORRUPT_ENTRY). Without it, damage goes to `process.emitWarning` and the
+   * code E_WAL_CORRUPT). Without it, damage goes to `process.emitWarning` and the
    * rest only to `stats().lastError`.
    */
   onError?: (err: Error) => void
@@ -204,8 +207,7 @@ export class WriteBehind {
   static async open(opts: WriteBehindOptions): Promise<WriteBehind> {
     if (typeof opts !== 'object' || opts === null) throw new InvalidOptionError('WriteBehind.open takes { dir, flush, ... }.')
     if (typeof opts.flush !== 'function') throw new InvalidOptionError(`flush must be a function (writes) => Promise<void> (got ${typeof opts.flush}).`)
-    const fsync = opts.fsync ?? 'batch'
-    if (!FSYNC_POLICIES.includes(fsync)) throw new InvalidOptionError(`fsync must be 'always', 'batch' or 'none' (got ${String(fsync)}).`)
+    const fsync = checkFsync(opts.fsync ?? 'batch', 'fsync')
     const baseMs = nonNegative(opts.retry?.baseMs, 'retry.baseMs', 100)
     if (baseMs === 0) throw new InvalidOptionError('retry.baseMs must be above 0 ms (a failing flush would be retried in a tight loop).')
     const checked = {

@@ -4,10 +4,13 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import * as zlib from 'node:zlib'
 import { afterEach, describe, expect, it } from 'vitest'
-import { CacheError, QueueFullError } from '../../src/errors.js'
+import { CacheError, QueueFullError, WalCorruptionError } from '../../src/errors.js'
 import type { TierWrite } from '../../src/tiers/tier.js'
-import { crc32, crc32Fallback, scanSegment, WalCorruptionError, WriteAheadLog } from '../../src/wal/wal.js'
-import type { FsyncPolicy, WalRecord } from '../../src/wal/wal.js'
+import type { FsyncPolicy } from '../../src/wal/fsync.js'
+import { WriteAheadLog } from '../../src/wal/wal.js'
+import { crc32, crc32Fallback } from '../../src/wal/wal_crc.js'
+import type { WalRecord } from '../../src/wal/wal_record.js'
+import { scanSegment } from '../../src/wal/wal_scan.js'
 import { WriteBehind } from '../../src/wal/write_behind.js'
 
 const dirs: string[] = []
@@ -160,7 +163,7 @@ describe('write-ahead log', () => {
     expect(corruptions).toHaveLength(1)
     const c = corruptions[0] as WalCorruptionError
     expect(c).toBeInstanceOf(WalCorruptionError)
-    expect(c.code).toBe('E_CORRUPT_ENTRY')
+    expect(c.code).toBe('E_WAL_CORRUPT')
     expect(c).toBeInstanceOf(CacheError)
     expect(c.file).toBe(first)
     expect(c.offset).toBe(offsets[1])
