@@ -63,7 +63,7 @@ export interface WriteBehindStats {
   retries: number
   /** Writes replayed from the log at open. */
   replayed: number
-  /** Damage reports from the log's replay (see wal.ts). */
+  /** Damage reports from the log's replay (see wal_replay.ts). */
   walCorruptions: number
   /** Bytes of a torn last record cut off the log at open. */
   tornTailBytes: number

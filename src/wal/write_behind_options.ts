@@ -14,7 +14,7 @@ import type { FsyncPolicy } from './fsync.js'
 export interface WriteBehindOptions {
   /** Directory of the write-ahead log (created if missing). One process per directory. */
   dir: string
-  /** When an acknowledged write is on disk: see wal.ts. Default 'batch' (group commit, durable on acknowledgement). */
+  /** When an acknowledged write is on disk: see wal_group_commit.ts. Default 'batch' (group commit, durable on acknowledgement). */
   fsync?: FsyncPolicy
   /** Writes one batch to the destination; reject to have it retried. Never called concurrently. */
   flush: (writes: TierWrite[]) => Promise<void>
