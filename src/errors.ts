@@ -15,6 +15,7 @@ export type CacheErrorCode =
   | 'E_CODEC'
   | 'E_QUEUE_FULL'
   | 'E_BAD_MESSAGE'
+  | 'E_WAL_CORRUPT'
 
 export class CacheError extends Error {
   readonly code: CacheErrorCode
@@ -139,5 +140,50 @@ export class BadMessageError extends CacheError {
   static readonly code = 'E_BAD_MESSAGE'
   constructor(message: string) {
     super('E_BAD_MESSAGE', message)
+  }
+}
+
+/**
+ * Damage in the write-ahead log found on replay: records in it were not replayed.
+ * Not thrown; reported through the log's `onCorruption` (and by a cache on its
+ * `'error'` event and to write-behind's `onError`). Code E_WAL_CORRUPT.
+ */
+export class WalCorruptionError extends CacheError {
+  static readonly code = 'E_WAL_CORRUPT'
+  constructor(
+    message: string,
+    /** The damaged segment (or the log directory, for records missing between segments). */
+    readonly file: string,
+    /** Byte offset of the first bad record in `file`; undefined for missing records. */
+    readonly offset: number | undefined,
+    /** Bytes of `file` from `offset` on that were not replayed. */
+    readonly bytesSkipped: number,
+    /** Sequence numbers known to be lost, when they can be told. */
+    readonly lostSeqs: { from: number; to: number } | undefined,
+    /** Where the damaged segment was moved to (kept for an operator). */
+    readonly quarantinedAs: string | undefined,
+  ) {
+    super('E_WAL_CORRUPT', message)
+  }
+}
+
+/**
+ * Writes write-behind gave up on, reported on the cache's `'error'` event: code
+ * E_L2_ERROR (Redis refused them for good), or E_CORRUPT_ENTRY (records of another
+ * namespace found in the write-ahead log on replay). See src/wal/dead_letter.ts.
+ */
+export class DeadLetterError extends CacheError {
+  constructor(
+    code: CacheErrorCode,
+    message: string,
+    /** The keys given up on (full Redis keys). */
+    readonly keys: string[],
+    /** The dead-letter file. */
+    readonly file: string,
+    /** How many of them were written to it; the rest were dropped (the file was full or could not be written). */
+    readonly kept: number,
+    cause?: unknown,
+  ) {
+    super(code, message, { cause })
   }
 }

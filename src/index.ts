@@ -20,10 +20,10 @@ export {
   CodecError,
   QueueFullError,
   BadMessageError,
+  WalCorruptionError,
+  DeadLetterError,
 } from './errors.js'
 export type { CacheErrorCode } from './errors.js'
-export { DeadLetterError } from './wal/dead_letter.js'
-export { WalCorruptionError } from './wal/wal.js'
 export { renderPrometheus, registerPromClient, metricFamilies, escapeLabelValue, CIRCUIT_STATE_VALUE } from './observability/prometheus.js'
 export { parsePrometheus, statsFromSamples } from './observability/prometheus_parse.js'
 export type { StatsSource, PromClientRegistration, MetricFamily } from './observability/prometheus.js'

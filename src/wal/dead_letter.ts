@@ -22,8 +22,7 @@
 import { rename } from 'node:fs/promises'
 import type { FileHandle } from 'node:fs/promises'
 import { join } from 'node:path'
-import { CacheError } from '../errors.js'
-import type { CacheErrorCode } from '../errors.js'
+import { CacheError, DeadLetterError } from '../errors.js'
 import type { TierWrite } from '../tiers/tier.js'
 import { createTemp, openAppend, openRead, syncDir } from './wal_files.js'
 
@@ -43,23 +42,6 @@ export interface DeadLetter {
   at: number
   reason: DeadLetterReason
   detail: string
-}
-
-/** Writes the log gave up on, reported on the cache's `'error'` event (E_L2_ERROR, or E_CORRUPT_ENTRY for records of another namespace). */
-export class DeadLetterError extends CacheError {
-  constructor(
-    code: CacheErrorCode,
-    message: string,
-    /** The keys given up on (full Redis keys). */
-    readonly keys: string[],
-    /** The dead-letter file. */
-    readonly file: string,
-    /** How many of them were written to it; the rest were dropped (the file was full or could not be written). */
-    readonly kept: number,
-    cause?: unknown,
-  ) {
-    super(code, message, { cause })
-  }
 }
 
 /** A key as printed in messages and by the CLI: control, bidi and line-separator characters escaped as \uXXXX. */
@@ -192,4 +174,53 @@ export class DeadLetterFile {
   close(): Promise<void> {
     return this.fh.close()
   }
+}
+
+/** Where giving up on writes is counted and told. */
+export interface GiveUpContext {
+  dead: DeadLetterFile
+  /** The log's directory (for the CLI command the message names). */
+  logDir: string
+  /** Rounds of attempts made before a refused write is given up on. */
+  maxAttempts: number
+  /** Counters (of the write-behind's stats), updated here. */
+  stats: { deadLetters: number; deadLettersDropped: number }
+  /** Told of the writes given up on and the file's size; a throwing hook is ignored. */
+  onDeadLetters: ((writes: TierWrite[], fileBytes: number) => void) | undefined
+}
+
+/**
+ * Moves writes to the dead-letter file (what fits under its bound), counts them and
+ * answers the error to report. Never throws: a dead-letter file that cannot be
+ * written drops them, and the error says so.
+ */
+export async function giveUp(ctx: GiveUpContext, writes: TierWrite[], seq: number, time: number, reason: DeadLetterReason, detail: string, cause: unknown): Promise<DeadLetterError> {
+  const dead = ctx.dead
+  let kept = 0
+  let writeError: unknown
+  try {
+    kept = await dead.add(writes, writes.map(() => ({ seq, time, reason, detail })))
+  } catch (err) {
+    writeError = err
+  }
+  const n = writes.length
+  ctx.stats.deadLetters += n
+  ctx.stats.deadLettersDropped += n - kept
+  try {
+    ctx.onDeadLetters?.(writes, dead.size)
+  } catch {
+    // A throwing hook must not stop the loop.
+  }
+  const file = dead.file
+  const what =
+    reason === 'namespace'
+      ? `The write-ahead log held ${n} write${n === 1 ? '' : 's'} of keys outside this cache's namespace (${someKeys(writes.map((w) => w.key))}); they were not replayed`
+      : `Redis refused ${n} write${n === 1 ? '' : 's'} for good after ${ctx.maxAttempts} attempts (${detail}; keys ${someKeys(writes.map((w) => w.key))}); write-behind gave up on ${n === 1 ? 'it' : 'them'}`
+  const where =
+    kept === n
+      ? `, moved to the dead-letter file ${file}. Inspect with 'nearcache dead-letter show --dir ${ctx.logDir}'.`
+      : writeError
+        ? `, and the dead-letter file ${file} could not be written (${(writeError as Error).message}): ${n - kept} dropped.`
+        : `; the dead-letter file ${file} is full (${dead.size} bytes, maxDeadLetterBytes): ${n - kept} dropped (${ctx.stats.deadLettersDropped} so far), ${kept} kept.`
+  return new DeadLetterError(reason === 'namespace' ? 'E_CORRUPT_ENTRY' : 'E_L2_ERROR', what + where, writes.map((w) => w.key), file, kept, cause ?? writeError)
 }

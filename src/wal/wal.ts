@@ -5,92 +5,42 @@
  * acknowledged back with `ack(seq)`.
  *
  * Directory layout
- *   wal-<seq, 16 digits>.log   segment files; the name is the sequence number of the
- *                              segment's first record. Appends go to one active
- *                              segment; it is closed once it reaches `segmentBytes`
- *                              (or, fully acknowledged, 1 MiB) and the next append
- *                              starts a new one. A segment is deleted once
- *                              every record in it is acknowledged.
- *   checkpoint                 `{"version":1,"acked":<seq>}`: records up to this
- *                              sequence number are durable elsewhere. Replaced
- *                              atomically (written to checkpoint.tmp, fsynced,
- *                              renamed, directory fsynced; no fsyncs under 'none').
- *   lock                       the pid of the process that has the log open: a second
- *                              process is refused while that pid is alive (a pid lock:
- *                              it cannot tell processes in different pid namespaces
- *                              sharing a volume apart).
+ *   wal-<seq, 16 digits>.log   segment files (wal_segments.ts) of records
+ *                              (wal_record.ts). Appends go to one active segment;
+ *                              it is closed once it reaches `segmentBytes` (or,
+ *                              fully acknowledged, 1 MiB) and the next append starts
+ *                              a new one. A segment is deleted once every record in
+ *                              it is acknowledged.
+ *   checkpoint                 the highest acknowledged sequence number (wal_checkpoint.ts).
+ *   lock                       the pid of the process that has the log open (wal_lock.ts).
  *   wal-<seq>.log.corrupt      a segment found damaged on replay, kept for an operator
  *                              (never read or deleted by the log again).
  *   dead-letter.jsonl          writes write-behind gave up on (dead_letter.ts); not the log's.
+ * Files and modes: wal_files.ts. Open and torn tails: wal_recover.ts. Segment
+ * scanning: wal_scan.ts. Replay and damage: wal_replay.ts.
  *
- * Files and modes (wal_files.ts): the directory is created 0700 and must be owned by
- * this user and not writable by group or others (else E_INVALID_OPTION); every file
- * is created 0600 with exclusive create and O_NOFOLLOW; segments and the checkpoint
- * must be regular files owned by this user to be read. Record format and scanning:
- * wal_format.ts.
- *
- * Record (little-endian)
- *   u32 length of payload | u32 CRC-32 (IEEE) of payload | payload
- *   payload = u64 seq | f64 append time (ms since epoch) | u32 count |
- *             count × ( u32 key length | key UTF-8 | f64 px (NaN = no expiry) |
- *                       u32 bytes length | bytes )
- * Sequence numbers start at 1 and are contiguous across segments: a record's seq
- * is its segment's first seq plus its index in the segment.
- *
- * Durability of an acknowledged append (the promise `append` returns resolved):
- *   'always'  one write + fdatasync per append: the record is on disk. Survives a
- *             process crash and an OS crash / power loss.
- *   'batch'   group commit: the appends of one tick (and those that arrive while a
- *             write is in flight) go out in one write and share one fdatasync;
- *             each append resolves after that fdatasync. Same guarantee as
- *             'always' (on disk when acknowledged), fewer fsyncs under load.
- *   'none'    one write per group, never fsynced (except on close): the record is
- *             in the OS page cache when acknowledged. Survives a crash of the
- *             process (SIGKILL, OOM kill), NOT an OS crash or power loss: then the
- *             writes of roughly the last 30 s (Linux dirty_expire_centisecs,
- *             default 3000) can be lost, and a segment may lose its tail or whole
- *             records, which replay reports as damage or missing records.
- *   New segment files and checkpoint renames are fsynced with their directory
- *   under 'always' and 'batch'.
- *
- * Recovery on open (and replay)
- *   - Torn tail: the newest segment ends in a partial record (a crash mid-append:
- *     short header, a length running past the end, a CRC mismatch, zero fill) with
- *     no valid record after it. The partial record was never acknowledged under
- *     'always'/'batch'; it is cut off (the file is truncated) and not replayed.
- *     `recovery.tornTailBytes` says how many bytes went. (A bit flipped on disk in
- *     the very last record looks the same and is cut the same way.)
- *   - Damage: a bad record anywhere else, a bad record followed by a valid one, a
- *     record with a valid CRC but a bad structure or sequence number. Replay yields
- *     the segment's records before the damage, then stops reading that segment,
- *     reports a `WalCorruptionError` (file, offset, bytes not replayed, the
- *     sequence numbers lost), renames the segment to `<name>.corrupt` (kept for an
- *     operator, never deleted) and goes on with the next segment. Replay never
- *     guesses record boundaries past damage, so it never replays garbage, and it
- *     never skips data without reporting it: records missing between segments
- *     (a deleted file, a tail lost to an OS crash under 'none') are reported the
- *     same way. Reports go to `onCorruption`, or by default to
- *     `process.emitWarning`, and are kept in `corruptions`. (After an OS crash,
- *     unsynced pages can reach the disk out of order; a group that was never
- *     acknowledged may then leave a hole before a complete record, which is
- *     reported as damage too: a false alarm, never a silent loss.)
- *   - A missing or unreadable checkpoint means "nothing acknowledged": every
- *     record still in a segment is replayed (at least once, never lost).
+ * Durability of an acknowledged append, per fsync policy: wal_group_commit.ts.
  */
-import { open as fsOpen, readdir, readFile, rename, rm, stat } from 'node:fs/promises'
+import { rm } from 'node:fs/promises'
 import type { FileHandle } from 'node:fs/promises'
 import { join, resolve as resolvePath } from 'node:path'
-import { CacheError, InvalidOptionError } from '../errors.js'
+import { InvalidOptionError } from '../errors.js'
+import type { WalCorruptionError } from '../errors.js'
 import type { TierWrite } from '../tiers/tier.js'
-import { encodeRecord, scanSegment, sealRecord } from './wal_format.js'
-import type { Damage, WalRecord } from './wal_format.js'
-import { checkOwnFile, createExclusive, createTemp, secureDir, syncDir, takeLock, writeFully } from './wal_files.js'
-
-export { crc32, crc32Fallback, decodePayload, encodeRecord, scanSegment, sealRecord } from './wal_format.js'
-export type { SegmentScan, WalRecord } from './wal_format.js'
-
-export type FsyncPolicy = 'always' | 'batch' | 'none'
-export const FSYNC_POLICIES: readonly FsyncPolicy[] = ['always', 'batch', 'none']
+import { checkFsync } from './fsync.js'
+import type { FsyncPolicy } from './fsync.js'
+import { writeCheckpoint } from './wal_checkpoint.js'
+import { createExclusive, secureDir, syncDir, writeFully } from './wal_files.js'
+import { releaseLock, takeLock } from './wal_lock.js'
+import { GroupCommit } from './wal_group_commit.js'
+import type { PendingAppend } from './wal_group_commit.js'
+import { encodeRecord, invalidWrites, sealRecord } from './wal_record.js'
+import type { WalRecord } from './wal_record.js'
+import { recoverLog } from './wal_recover.js'
+import type { WalRecovery } from './wal_recover.js'
+import { replaySegments } from './wal_replay.js'
+import { segmentName } from './wal_segments.js'
+import type { Segment } from './wal_segments.js'
 
 export interface WalOptions {
   fsync: FsyncPolicy
@@ -100,72 +50,16 @@ export interface WalOptions {
   onCorruption?: (err: WalCorruptionError) => void
 }
 
-/** What `open` found and repaired. */
-export interface WalRecovery {
-  /** Bytes of a torn last record cut off the newest segment (0 = none). */
-  tornTailBytes: number
-  tornTailFile: string | undefined
-  /** The checkpoint file existed but could not be read: everything present is replayed. */
-  checkpointUnreadable: boolean
-}
-
-/**
- * Damage in the write-ahead log found on replay: records in it were not replayed.
- * Not thrown; reported through `onCorruption` (and by a cache on its `'error'`
- * event and to its `onError` option). Code E_CORRUPT_ENTRY.
- */
-export class WalCorruptionError extends CacheError {
-  constructor(
-    message: string,
-    /** The damaged segment (or the log directory, for records missing between segments). */
-    readonly file: string,
-    /** Byte offset of the first bad record in `file`; undefined for missing records. */
-    readonly offset: number | undefined,
-    /** Bytes of `file` from `offset` on that were not replayed. */
-    readonly bytesSkipped: number,
-    /** Sequence numbers known to be lost, when they can be told. */
-    readonly lostSeqs: { from: number; to: number } | undefined,
-    /** Where the damaged segment was moved to (kept for an operator). */
-    readonly quarantinedAs: string | undefined,
-  ) {
-    super('E_CORRUPT_ENTRY', message)
-  }
-}
-
-// ---------------------------------------------------------------- files
-
-const SEGMENT_RE = /^wal-(\d{16})\.log$/
-const segmentName = (base: number): string => `wal-${String(base).padStart(16, '0')}.log`
-const CHECKPOINT = 'checkpoint'
-const CHECKPOINT_TMP = 'checkpoint.tmp'
-const LOCK = 'lock'
 /** A fully acknowledged active segment at least this large is closed (and deleted) on `ack`. */
 const RETIRE_BYTES = 1024 * 1024
 const DEFAULT_SEGMENT_BYTES = 64 * 1024 * 1024
 
-// ---------------------------------------------------------------- the log
-
 const openDirs = new Set<string>()
-
-interface Segment {
-  base: number
-  file: string
-  /** Last seq in the segment (base - 1 when empty). */
-  last: number
-  /** The newest segment found at open (its torn tail was already cut off). */
-  newestAtOpen?: boolean
-}
 
 interface Active {
   seg: Segment
   fh: FileHandle
   size: number
-}
-
-interface PendingAppend {
-  record: Buffer
-  resolve(seq: number): void
-  reject(err: unknown): void
 }
 
 export class WriteAheadLog {
@@ -187,9 +81,7 @@ export class WriteAheadLog {
   #replayUpto = 0
   /** A readable checkpoint was found at open (without one, the oldest segment is where replay starts). */
   #checkpointFound = false
-  #pending: PendingAppend[] = []
-  #scheduled = false
-  #pumping: Promise<void> | undefined
+  readonly #commits: GroupCommit
   #failed: Error | undefined
   #closed = false
   #closing: Promise<void> | undefined
@@ -199,12 +91,13 @@ export class WriteAheadLog {
     this.fsync = options.fsync
     this.#segmentBytes = options.segmentBytes ?? DEFAULT_SEGMENT_BYTES
     this.#onCorruption = options.onCorruption
+    this.#commits = new GroupCommit(this.fsync === 'always', (group) => this.#writeGroup(group))
   }
 
   /** Opens (creating) the log in `dir`: takes the directory's lock, cuts off a torn tail, reads the checkpoint. */
   static async open(dir: string, options: WalOptions): Promise<WriteAheadLog> {
     if (typeof dir !== 'string' || dir === '') throw new InvalidOptionError(`The write-ahead log needs a directory path (got ${String(dir)}).`)
-    if (!FSYNC_POLICIES.includes(options?.fsync)) throw new InvalidOptionError(`fsync must be 'always', 'batch' or 'none' (got ${String(options?.fsync)}).`)
+    checkFsync(options?.fsync, 'fsync')
     const sb = options.segmentBytes
     if (sb !== undefined && (!Number.isInteger(sb) || sb < 1)) throw new InvalidOptionError(`segmentBytes must be a positive integer (got ${String(sb)}).`)
     const abs = resolvePath(dir)
@@ -217,7 +110,7 @@ export class WriteAheadLog {
       try {
         await wal.#recover()
       } catch (err) {
-        await rm(join(abs, LOCK), { force: true })
+        await releaseLock(abs)
         throw err
       }
       return wal
@@ -243,62 +136,13 @@ export class WriteAheadLog {
   }
 
   async #recover(): Promise<void> {
-    const names = await readdir(this.dir)
-    // Only files of this user are read: a segment or checkpoint owned by anyone else (or a symlink) is refused.
-    for (const n of names) if (SEGMENT_RE.test(n) || n === CHECKPOINT) await checkOwnFile(join(this.dir, n))
-    const cp = names.includes(CHECKPOINT) ? await readFile(join(this.dir, CHECKPOINT), 'utf8').catch(() => '') : undefined
-    this.#checkpointFound = cp !== undefined
-    if (cp !== undefined) {
-      let acked: unknown
-      try {
-        acked = (JSON.parse(cp) as { acked?: unknown }).acked
-      } catch {
-        acked = undefined
-      }
-      if (typeof acked === 'number' && Number.isSafeInteger(acked) && acked >= 0) this.#acked = acked
-      else {
-        this.recovery.checkpointUnreadable = true
-        this.#checkpointFound = false
-      }
-    }
-    this.#ackPersisted = this.#acked
-    await rm(join(this.dir, CHECKPOINT_TMP), { force: true })
-
-    const bases = names
-      .map((n) => SEGMENT_RE.exec(n))
-      .filter((m): m is RegExpExecArray => m !== null)
-      .map((m) => Number(m[1]))
-      .sort((a, b) => a - b)
-    const segments: Segment[] = bases.map((base, i) => ({ base, file: join(this.dir, segmentName(base)), last: (bases[i + 1] ?? base) - 1 }))
-    let maxSeq = this.#acked
-    const newest = segments.at(-1)
-    if (newest) {
-      newest.newestAtOpen = true
-      const buf = await readFile(newest.file)
-      const scan = scanSegment(buf, newest.base, true)
-      // A damaged segment stays until replay has reported it, even if its good records are acknowledged.
-      newest.last = scan.damage && !scan.damage.torn ? scan.maxSeq : newest.base - 1 + scan.records.length
-      maxSeq = Math.max(maxSeq, newest.base - 1, scan.maxSeq)
-      if (scan.damage?.torn) {
-        const fh = await fsOpen(newest.file, 'r+')
-        try {
-          await fh.truncate(scan.validEnd)
-          if (this.fsync !== 'none') await fh.sync()
-        } finally {
-          await fh.close()
-        }
-        this.recovery.tornTailBytes = buf.length - scan.validEnd
-        this.recovery.tornTailFile = newest.file
-      }
-      if (scan.validEnd === 0 && !(scan.damage && !scan.damage.torn)) {
-        // Empty (created just before a crash, or cut to nothing): nothing to replay.
-        await rm(newest.file, { force: true })
-        segments.pop()
-      }
-    }
-    this.#nextSeq = maxSeq + 1
-    this.#replayUpto = maxSeq
-    this.#segments = segments
+    const r = await recoverLog(this.dir, this.fsync)
+    this.#acked = this.#ackPersisted = r.acked
+    this.#checkpointFound = r.checkpointFound
+    Object.assign(this.recovery, r.recovery)
+    this.#nextSeq = r.maxSeq + 1
+    this.#replayUpto = r.maxSeq
+    this.#segments = r.segments
     await this.#deleteAcked()
   }
 
@@ -310,52 +154,15 @@ export class WriteAheadLog {
   append(writes: readonly TierWrite[]): Promise<number> {
     if (this.#closed) return Promise.reject(new Error(`The write-ahead log in ${this.dir} is closed.`))
     if (this.#failed) return Promise.reject(this.#failed)
-    if (!Array.isArray(writes)) return Promise.reject(new InvalidOptionError('append takes an array of { key, bytes, px } writes.'))
-    for (const w of writes) {
-      if (typeof w !== 'object' || w === null || typeof w.key !== 'string' || !(w.bytes instanceof Uint8Array)) {
-        return Promise.reject(new InvalidOptionError('Each write must be { key: string, bytes: Buffer, px: number | undefined }.'))
-      }
-      if (w.px !== undefined && !(typeof w.px === 'number' && w.px > 0 && w.px !== Infinity)) {
-        return Promise.reject(new InvalidOptionError(`px must be a positive number of milliseconds or undefined (got ${String(w.px)} for ${w.key}).`))
-      }
-    }
+    const invalid = invalidWrites(writes)
+    if (invalid) return Promise.reject(invalid)
     let record: Buffer
     try {
       record = encodeRecord(writes, Date.now())
     } catch (err) {
       return Promise.reject(err)
     }
-    return new Promise<number>((resolve, reject) => {
-      this.#pending.push({ record, resolve, reject })
-      this.#schedule()
-    })
-  }
-
-  #schedule(): void {
-    if (this.#scheduled || this.#pumping) return
-    this.#scheduled = true
-    // Everything appended in this tick joins the first group.
-    setImmediate(() => {
-      this.#scheduled = false
-      void this.#pump()
-    })
-  }
-
-  #pump(): Promise<void> {
-    if (this.#pumping) return this.#pumping
-    if (this.#pending.length === 0) return Promise.resolve()
-    const run = async (): Promise<void> => {
-      while (this.#pending.length > 0) {
-        const group = this.fsync === 'always' ? this.#pending.splice(0, 1) : this.#pending.splice(0)
-        await this.#writeGroup(group)
-      }
-    }
-    this.#pumping = run().finally(() => {
-      this.#pumping = undefined
-      // Appends made between the last group and this callback.
-      if (this.#pending.length > 0) this.#schedule()
-    })
-    return this.#pumping
+    return this.#commits.push(record)
   }
 
   async #writeGroup(group: PendingAppend[]): Promise<void> {
@@ -437,61 +244,36 @@ export class WriteAheadLog {
   async #persistAck(): Promise<void> {
     const value = this.#acked
     if (value === this.#ackPersisted) return
-    const sync = this.fsync !== 'none'
-    const tmp = join(this.dir, CHECKPOINT_TMP)
-    const fh = await createTemp(tmp)
-    try {
-      await fh.writeFile(`${JSON.stringify({ version: 1, acked: value })}\n`)
-      if (sync) await fh.sync()
-    } finally {
-      await fh.close()
-    }
-    await rename(tmp, join(this.dir, CHECKPOINT))
-    if (sync) await syncDir(this.dir)
+    await writeCheckpoint(this.dir, value, this.fsync !== 'none')
     this.#ackPersisted = value
     await this.#deleteAcked()
     const act = this.#active
-    if (act && act.seg.last <= value && act.size >= Math.min(RETIRE_BYTES, this.#segmentBytes) && !this.#pumping && !this.#closed) {
+    if (act && act.seg.last <= value && act.size >= Math.min(RETIRE_BYTES, this.#segmentBytes) && !this.#commits.busy && !this.#closed) {
       await this.#retireActive()
     }
   }
 
   /**
    * The records that were in the log at open and are not acknowledged, oldest
-   * first. Damage is reported (see the module comment) and replay goes on with
-   * the next segment. Records appended after open are not included.
+   * first. Damage is reported (see wal_replay.ts) and replay goes on with the
+   * next segment. Records appended after open are not included.
    */
-  async *replay(): AsyncGenerator<WalRecord> {
-    const upto = this.#replayUpto
+  replay(): AsyncGenerator<WalRecord> {
     // Without a checkpoint nothing tells which records came before the oldest segment: start there.
-    let expected = this.#checkpointFound ? this.#acked + 1 : Math.max(this.#acked + 1, this.#segments[0]?.base ?? 0)
-    for (const seg of [...this.#segments]) {
-      if (seg.base > upto) break
-      if (!this.#segments.includes(seg) || seg.last < expected) continue
-      let buf: Buffer
-      try {
-        buf = await readFile(seg.file)
-      } catch (err) {
-        // Deleted since the check above: every record in it was acknowledged meanwhile.
-        if ((err as NodeJS.ErrnoException).code === 'ENOENT' && !this.#segments.includes(seg)) continue
-        throw err
-      }
-      const scan = scanSegment(buf, seg.base, seg.newestAtOpen === true)
-      for (const rec of scan.records) {
-        if (rec.seq < expected) continue
-        if (rec.seq > upto) break
-        if (rec.seq > expected) this.#reportMissing(expected, rec.seq - 1)
-        yield rec
-        expected = rec.seq + 1
-      }
-      if (scan.damage && !scan.damage.torn) {
-        const next = this.#segments[this.#segments.indexOf(seg) + 1]
-        const lostTo = next ? next.base - 1 : upto
-        await this.#quarantine(seg, buf, scan.damage, expected <= lostTo ? { from: expected, to: lostTo } : undefined)
-        expected = Math.max(expected, lostTo + 1)
-      }
-    }
-    if (expected <= upto) this.#reportMissing(expected, upto)
+    const from = this.#checkpointFound ? this.#acked + 1 : Math.max(this.#acked + 1, this.#segments[0]?.base ?? 0)
+    return replaySegments(
+      {
+        dir: this.dir,
+        fsync: this.fsync,
+        segments: () => this.#segments,
+        forget: (seg) => {
+          this.#segments = this.#segments.filter((s) => s !== seg)
+        },
+        report: (err) => this.#report(err),
+      },
+      from,
+      this.#replayUpto,
+    )
   }
 
   #report(err: WalCorruptionError): void {
@@ -500,52 +282,11 @@ export class WriteAheadLog {
     else process.emitWarning(err)
   }
 
-  #reportMissing(from: number, to: number): void {
-    const n = to - from + 1
-    this.#report(
-      new WalCorruptionError(
-        `Write-ahead log ${this.dir}: ${n} record${n === 1 ? '' : 's'} (seq ${from}..${to}) missing between segments and not replayed; a segment file was removed or lost its tail (an OS crash under fsync 'none'?).`,
-        this.dir,
-        undefined,
-        0,
-        { from, to },
-        undefined,
-      ),
-    )
-  }
-
-  async #quarantine(seg: Segment, buf: Buffer, damage: Damage, lost: { from: number; to: number } | undefined): Promise<void> {
-    let target: string | undefined = `${seg.file}.corrupt`
-    for (let i = 1; await stat(target).then(() => true, () => false); i++) target = `${seg.file}.corrupt.${i}`
-    try {
-      await rename(seg.file, target)
-      if (this.fsync !== 'none') await syncDir(this.dir)
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err
-      target = undefined
-    }
-    this.#segments = this.#segments.filter((s) => s !== seg)
-    const skipped = buf.length - damage.offset
-    this.#report(
-      new WalCorruptionError(
-        `Write-ahead log segment ${seg.file} is damaged at byte ${damage.offset} (${damage.reason}): the ${skipped} bytes from there on were not replayed` +
-          (lost ? ` (records seq ${lost.from}..${lost.to})` : '') +
-          (target ? `. The segment was moved to ${target} for inspection` : '') +
-          '; replay went on with the next segment.',
-        seg.file,
-        damage.offset,
-        skipped,
-        lost,
-        target,
-      ),
-    )
-  }
-
   /** Writes what is pending, waits for checkpoint writes, fsyncs and closes the active segment, releases the lock. */
   close(): Promise<void> {
     this.#closing ??= (async () => {
       this.#closed = true
-      while (this.#pending.length > 0 || this.#pumping) await this.#pump()
+      await this.#commits.flush()
       await this.#ackChain
       const act = this.#active
       this.#active = undefined
@@ -560,7 +301,7 @@ export class WriteAheadLog {
       }
       // Fully acknowledged segments (the active one included) are not needed by the next open.
       await this.#deleteAcked()
-      await rm(join(this.dir, LOCK), { force: true })
+      await releaseLock(this.dir)
       openDirs.delete(this.dir)
     })()
     return this.#closing

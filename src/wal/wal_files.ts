@@ -14,8 +14,7 @@
  * On platforms without uids (Windows) the owner and mode checks are skipped.
  */
 import { constants } from 'node:fs'
-import { chmod, lstat, mkdir, open as fsOpen, readFile, rm, stat, unlink } from 'node:fs/promises'
-import { join } from 'node:path'
+import { chmod, lstat, mkdir, open as fsOpen, stat, unlink } from 'node:fs/promises'
 import type { FileHandle } from 'node:fs/promises'
 import type { Stats } from 'node:fs'
 import { InvalidOptionError } from '../errors.js'
@@ -117,7 +116,7 @@ export async function openRead(file: string): Promise<FileHandle> {
   return fh
 }
 
-// ---------------------------------------------------------------- fsync, writes, the lock
+// ---------------------------------------------------------------- fsync, writes
 
 export async function syncDir(dir: string): Promise<void> {
   let fh: FileHandle | undefined
@@ -141,37 +140,3 @@ export async function writeFully(fh: FileHandle, data: Buffer, position: number)
     done += bytesWritten
   }
 }
-
-export function processAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0)
-    return true
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM'
-  }
-}
-
-export async function takeLock(dir: string): Promise<void> {
-  const file = join(dir, 'lock')
-  for (let attempt = 0; attempt < 3; attempt++) {
-    try {
-      const fh = await createExclusive(file)
-      try {
-        await fh.writeFile(`${process.pid}\n`)
-      } finally {
-        await fh.close()
-      }
-      return
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err
-    }
-    const pid = Number.parseInt(await readFile(file, 'utf8').catch(() => ''), 10)
-    if (Number.isInteger(pid) && pid > 0 && pid !== process.pid && processAlive(pid)) {
-      throw new InvalidOptionError(`The write-ahead log in ${dir} is in use by process ${pid}; give each process its own directory (or stop that process).`)
-    }
-    // Left behind by a process that is gone (or by this pid before a restart): stale.
-    await rm(file, { force: true })
-  }
-  throw new InvalidOptionError(`Could not take the lock ${file}; another process keeps creating it.`)
-}
-

@@ -76,6 +76,7 @@ describe('write-behind dead letters', () => {
     expect(await raw.mget(`${namespace}:before`, `${namespace}:sibling`, `${namespace}:after`, `${namespace}:poison`)).toEqual(['b', 's', 'a', null])
     const dead = early.filter((e): e is DeadLetterError => e instanceof DeadLetterError)
     expect(dead).toHaveLength(1)
+    expect(dead[0]).toBeInstanceOf(CacheError)
     expect(dead[0]?.code).toBe('E_L2_ERROR')
     expect(dead[0]?.keys).toEqual([`${namespace}:poison`])
     expect(dead[0]?.kept).toBe(1)
@@ -141,7 +142,7 @@ describe('write-behind dead letters', () => {
     const c = duringCreate[0] as WalCorruptionError
     expect(c).toBeInstanceOf(WalCorruptionError)
     expect(c).toBeInstanceOf(CacheError)
-    expect(c.code).toBe('E_CORRUPT_ENTRY')
+    expect(c.code).toBe('E_WAL_CORRUPT')
     expect(c.lostSeqs).toEqual({ from: 2, to: 3 })
     expect(await emitted).toBe(c)
     expect(early).toHaveLength(1) // onError saw it once, not again as a listener

@@ -4,10 +4,14 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import * as zlib from 'node:zlib'
 import { afterEach, describe, expect, it } from 'vitest'
-import { CacheError, QueueFullError } from '../../src/errors.js'
+import { CacheError, InvalidOptionError, QueueFullError, WalCorruptionError } from '../../src/errors.js'
 import type { TierWrite } from '../../src/tiers/tier.js'
-import { crc32, crc32Fallback, scanSegment, WalCorruptionError, WriteAheadLog } from '../../src/wal/wal.js'
-import type { FsyncPolicy, WalRecord } from '../../src/wal/wal.js'
+import { checkFsync } from '../../src/wal/fsync.js'
+import type { FsyncPolicy } from '../../src/wal/fsync.js'
+import { WriteAheadLog } from '../../src/wal/wal.js'
+import { crc32, crc32Fallback } from '../../src/wal/wal_crc.js'
+import type { WalRecord } from '../../src/wal/wal_record.js'
+import { scanSegment } from '../../src/wal/wal_scan.js'
 import { WriteBehind } from '../../src/wal/write_behind.js'
 
 const dirs: string[] = []
@@ -160,7 +164,7 @@ describe('write-ahead log', () => {
     expect(corruptions).toHaveLength(1)
     const c = corruptions[0] as WalCorruptionError
     expect(c).toBeInstanceOf(WalCorruptionError)
-    expect(c.code).toBe('E_CORRUPT_ENTRY')
+    expect(c.code).toBe('E_WAL_CORRUPT')
     expect(c).toBeInstanceOf(CacheError)
     expect(c.file).toBe(first)
     expect(c.offset).toBe(offsets[1])
@@ -303,7 +307,7 @@ describe('write-ahead log', () => {
 
   it('rejects bad writes and options with typed errors', async () => {
     const dir = tempDir()
-    await expect(WriteAheadLog.open(dir, { fsync: 'sometimes' as FsyncPolicy })).rejects.toMatchObject({ code: 'E_INVALID_OPTION' })
+    await expect(WriteAheadLog.open(dir, { fsync: 'sometimes' as FsyncPolicy })).rejects.toMatchObject({ code: 'E_INVALID_OPTION', message: `fsync is 'always', 'batch' or 'none' (got "sometimes").` })
     const wal = await openWal(dir)
     await expect(wal.append([{ key: 'k', bytes: 'str' as unknown as Buffer, px: undefined }])).rejects.toMatchObject({ code: 'E_INVALID_OPTION' })
     await expect(wal.append([w('k', 'v', -5)])).rejects.toMatchObject({ code: 'E_INVALID_OPTION' })
@@ -514,5 +518,18 @@ describe('WriteBehind', () => {
       await expect(WriteBehind.open({ dir, flush, ...(bad as object) })).rejects.toMatchObject({ code: 'E_INVALID_OPTION' })
     }
     await expect(WriteBehind.open({ dir } as never)).rejects.toMatchObject({ code: 'E_INVALID_OPTION' })
+    // The one fsync check (src/wal/fsync.ts), named as the engine's option.
+    await expect(WriteBehind.open({ dir, flush, fsync: 'often' as FsyncPolicy })).rejects.toMatchObject({ message: `fsync is 'always', 'batch' or 'none' (got "often").` })
+  })
+})
+
+describe('checkFsync', () => {
+  it('accepts the three policies and refuses anything else with E_INVALID_OPTION naming the option', () => {
+    for (const p of ['always', 'batch', 'none'] as const) expect(checkFsync(p)).toBe(p)
+    for (const bad of ['ALWAYS', '', undefined, null, 1, ['batch']]) {
+      expect(() => checkFsync(bad)).toThrow(InvalidOptionError)
+      expect(() => checkFsync(bad)).toThrow(/^writeBehind\.fsync is 'always', 'batch' or 'none' \(got /)
+    }
+    expect(() => checkFsync('x'.repeat(500), 'fsync')).toThrow(/^fsync is .*\(500 characters\)\)\.$/)
   })
 })

@@ -5,7 +5,10 @@ import fc from 'fast-check'
 import { afterAll, describe, expect, it } from 'vitest'
 import { namespacePrefixes } from '../../src/keys.js'
 import type { TierWrite } from '../../src/tiers/tier.js'
-import { crc32, encodeRecord, scanSegment, sealRecord, WalCorruptionError } from '../../src/wal/wal.js'
+import { WalCorruptionError } from '../../src/errors.js'
+import { crc32 } from '../../src/wal/wal_crc.js'
+import { encodeRecord, sealRecord } from '../../src/wal/wal_record.js'
+import { scanSegment } from '../../src/wal/wal_scan.js'
 import { WriteBehind } from '../../src/wal/write_behind.js'
 
 /**

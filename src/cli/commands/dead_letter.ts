@@ -1,10 +1,10 @@
 import { announceKeysChanged } from '../announce.js'
-import { rm, stat } from 'node:fs/promises'
-import { join, resolve } from 'node:path'
+import { stat } from 'node:fs/promises'
+import { resolve } from 'node:path'
 import { inNamespace } from '../../keys.js'
 import { printableKey, readDeadLetters, rewriteDeadLetters } from '../../wal/dead_letter.js'
 import type { DeadLetter } from '../../wal/dead_letter.js'
-import { takeLock } from '../../wal/wal_files.js'
+import { releaseLock, takeLock } from '../../wal/wal_lock.js'
 import { str } from '../args.js'
 import type { Command } from '../command.js'
 import { connect, disconnect } from '../connect.js'
@@ -93,7 +93,7 @@ async function replay(dir: string, ns: string, globals: Parameters<Command['run'
     return failures.length > 0 ? 1 : 0
   } finally {
     await disconnect(client)
-    await rm(join(dir, 'lock'), { force: true })
+    await releaseLock(dir)
   }
 }
 
