@@ -37,6 +37,7 @@ const GET_MANY = 100
 const WARMUP_TIME = 250
 const WARMUP_ITERATIONS = 16
 const keys = Array.from({ length: KEYS }, (_, i) => `item:${i}`)
+const windows = Array.from({ length: KEYS / GET_MANY }, (_, w) => keys.slice(w * GET_MANY, (w + 1) * GET_MANY))
 
 interface Api {
   createCache(options?: CacheOptions): Promise<NearCache>
@@ -60,9 +61,10 @@ interface TaskDef {
   ops: number
   /** What one operation is. */
   unit: string
-  make(c: Caches): { fn: () => Promise<void>; beforeAll?: () => Promise<void> }
+  make(c: Caches, side: string): { fn: () => Promise<void>; beforeAll?: () => Promise<void>; afterAll?: () => void }
 }
 
+const l2Hits = (c: NearCache) => c.stats().namespaces[c.prefix]?.hits.l2 ?? 0
 /** Something the optimizer cannot prove unused. */
 let sink: unknown
 let loaderCalls = 0
@@ -88,7 +90,17 @@ const TASKS: TaskDef[] = [
     unit: 'get',
     // Rewritten and read once before each phase: an L1 copy of an L2 entry is served for
     // l1.ttl (10 s) only, and a setMany leaves some of its own keys out of L1 (see warmL1).
-    make: (c) => ({ fn: sequentialGets(c.l1l2, 'L1+L2 get'), beforeAll: () => warmL1(c.l1l2) }),
+    make: (c, side) => {
+      let l2Before = 0
+      return {
+        fn: sequentialGets(c.l1l2, 'L1+L2 get'),
+        beforeAll: async () => { await warmL1(c.l1l2); l2Before = l2Hits(c.l1l2) },
+        afterAll: () => {
+          const n = l2Hits(c.l1l2) - l2Before
+          if (n > 0) console.warn(`warning: ${n} of the ${side} "L1 hit get (L2 standalone)" gets were answered by L2, not L1`)
+        },
+      }
+    },
   },
   {
     name: `L2 hit: ${KEYS} concurrent gets (l1: false)`,
@@ -108,14 +120,11 @@ const TASKS: TaskDef[] = [
     unit: 'getMany',
     make: (c) => {
       let i = 0
-      return {
-        fn: async () => {
-          const start = (i++ * GET_MANY) % KEYS
-          const values = await c.l1.getMany(keys.slice(start, start + GET_MANY))
-          if (values.includes(undefined)) throw new Error('getMany: a preloaded key missed')
-          sink = values
-        },
-      }
+      return { fn: async () => {
+        const values = await c.l1.getMany(windows[i++ % windows.length] as string[])
+        if (values.includes(undefined)) throw new Error('getMany: a preloaded key missed')
+        sink = values
+      } }
     },
   },
   {
@@ -134,11 +143,7 @@ const TASKS: TaskDef[] = [
     make: (c) => {
       let i = 0
       const loader = () => { loaderCalls++; return item(-1) }
-      return {
-        fn: async () => {
-          for (let j = 0; j < SEQUENTIAL; j++) sink = await c.l1.getOrSet(keys[i++ % KEYS] as string, loader)
-        },
-      }
+      return { fn: async () => { for (let j = 0; j < SEQUENTIAL; j++) sink = await c.l1.getOrSet(keys[i++ % KEYS] as string, loader) } }
     },
   },
 ]
@@ -194,8 +199,6 @@ async function open(side: Side, redis: string, opened: NearCache[]): Promise<Cac
   return caches
 }
 
-const l2Hits = (c: NearCache) => c.stats().namespaces[c.prefix]?.hits.l2 ?? 0
-
 /** One Bench with every task of both sides, interleaved; answers [before, after] figures per task. */
 async function round(r: number, sides: [Side, Side], caches: Map<Side, Caches>, time: number): Promise<[TaskFigure, TaskFigure][]> {
   const gc = (globalThis as { gc?: () => void }).gc
@@ -203,16 +206,11 @@ async function round(r: number, sides: [Side, Side], caches: Map<Side, Caches>, 
   const order = r % 2 === 1 ? sides : ([sides[1], sides[0]] as const)
   for (const t of TASKS) {
     for (const side of order) {
-      const { fn, beforeAll } = t.make(caches.get(side) as Caches)
-      bench.add(`${t.name} [${side.label}]`, fn, { beforeAll: async () => { await beforeAll?.(); gc?.() } })
+      const { fn, beforeAll, afterAll } = t.make(caches.get(side) as Caches, side.label)
+      bench.add(`${t.name} [${side.label}]`, fn, { beforeAll: async () => { await beforeAll?.(); gc?.() }, afterAll })
     }
   }
-  const l2Before = sides.map((s) => l2Hits((caches.get(s) as Caches).l1l2))
   await bench.run()
-  sides.forEach((s, i) => {
-    const n = l2Hits((caches.get(s) as Caches).l1l2) - (l2Before[i] as number)
-    if (n > 0) console.warn(`warning: round ${r}: ${n} of the ${s.label} "L1 hit get (L2 standalone)" gets were answered by L2`)
-  })
   if (loaderCalls > 0) throw new Error(`getOrSet hit: the loader ran ${loaderCalls} times; the preload did not work`)
   const byName = new Map(bench.tasks.map((t) => [t.name, t]))
   return TASKS.map((t) => sides.map((s) => figure(`round ${r}`, byName.get(`${t.name} [${s.label}]`)!, t.ops)) as [TaskFigure, TaskFigure])
@@ -228,6 +226,34 @@ const perOp = (opsPerSec: number) => {
   return ns < 10_000 ? `${ns.toFixed(0)} ns` : `${(ns / 1000).toFixed(1)} µs`
 }
 const rate = (opsPerSec: number) => `${Math.round(opsPerSec).toLocaleString('en-US')}/s`
+const loadAvg = () => os.loadavg().map((x) => x.toFixed(2)).join(' ')
+const RATIO = 'ratio = after ops/s ÷ before ops/s (> 1: after is faster)'
+
+/** Per task: the medians over the rounds of each side's ops/s and of the rounds' ratios. */
+function summarize(results: [TaskFigure, TaskFigure][][]) {
+  return TASKS.map((t, i) => {
+    const pairs = results.map((figs) => figs[i] as [TaskFigure, TaskFigure])
+    const ratios = pairs.map(([b, a]) => a.opsPerSec / b.opsPerSec)
+    const beforeOpsPerSec = median(pairs.map(([b]) => b.opsPerSec))
+    const afterOpsPerSec = median(pairs.map(([, a]) => a.opsPerSec))
+    return { task: t.name, unit: t.unit, beforeOpsPerSec, afterOpsPerSec, ratios, medianRatio: median(ratios) }
+  })
+}
+
+function printSummary(summary: ReturnType<typeof summarize>, rounds: number, loadAtEnd: string): void {
+  console.log(`\nsummary: medians over ${rounds} rounds; ${RATIO}`)
+  console.table(summary.map((s) => ({
+    task: s.task,
+    'before /op': perOp(s.beforeOpsPerSec),
+    'after /op': perOp(s.afterOpsPerSec),
+    'before ops/s': rate(s.beforeOpsPerSec),
+    'after ops/s': rate(s.afterOpsPerSec),
+    'ratio per round': s.ratios.map((x) => x.toFixed(2)).join(' '),
+    'median ratio': s.medianRatio.toFixed(3),
+  })))
+  const range = (xs: number[]) => `[${Math.min(...xs).toFixed(2)}, ${Math.max(...xs).toFixed(2)}]`
+  console.log(`noise: every round's ratio lies in ${range(summary.flatMap((s) => s.ratios))}, the medians in ${range(summary.map((s) => s.medianRatio))}; load average at the end: ${loadAtEnd}`)
+}
 
 async function main(): Promise<void> {
   const { values: args } = parseArgs({
@@ -252,11 +278,10 @@ async function main(): Promise<void> {
     const caches = new Map<Side, Caches>()
     for (const side of sides) caches.set(side, await open(side, redis, opened))
     for (const s of sides) console.log(`${s.label}: ${s.root} (${describe(s.root)})`)
-    console.log(`redis: ${args.redis ?? `throw-away redis-server at ${redis}`}; ${rounds} rounds, ${time} ms per task; ratio = after ops/s ÷ before ops/s (> 1: after is faster)`)
+    console.log(`redis: ${args.redis ?? `throw-away redis-server at ${redis}`}; ${rounds} rounds, ${time} ms per task; ${RATIO}`)
+    const loadAtStart = loadAvg()
+    console.log(`load average (1/5/15 min) at the start: ${loadAtStart} on ${os.cpus().length} cores`)
 
-    const loadAvg = () => os.loadavg().map((x) => x.toFixed(2)).join(' ')
-    const loadBefore = loadAvg()
-    console.log(`load average (1/5/15 min) at the start: ${loadBefore} on ${os.cpus().length} cores`)
     const results: [TaskFigure, TaskFigure][][] = []
     for (let r = 1; r <= rounds; r++) {
       const t0 = performance.now()
@@ -268,48 +293,24 @@ async function main(): Promise<void> {
         return { task: t.name, before: `${perOp(b.opsPerSec)}/${t.unit}`, after: `${perOp(a.opsPerSec)}/${t.unit}`, 'after/before': (a.opsPerSec / b.opsPerSec).toFixed(3) }
       }))
     }
-
-    const summary = TASKS.map((t, i) => {
-      const pairs = results.map((figs) => figs[i] as [TaskFigure, TaskFigure])
-      const ratios = pairs.map(([b, a]) => a.opsPerSec / b.opsPerSec)
-      return {
-        task: t.name,
-        unit: t.unit,
-        beforeOpsPerSec: median(pairs.map(([b]) => b.opsPerSec)),
-        afterOpsPerSec: median(pairs.map(([, a]) => a.opsPerSec)),
-        ratios,
-        medianRatio: median(ratios),
-      }
-    })
-    console.log(`\nsummary: medians over ${rounds} rounds; ratio = after ops/s ÷ before ops/s (> 1: after is faster)`)
-    console.table(summary.map((s) => ({
-      task: s.task,
-      'before /op': perOp(s.beforeOpsPerSec),
-      'after /op': perOp(s.afterOpsPerSec),
-      'before ops/s': rate(s.beforeOpsPerSec),
-      'after ops/s': rate(s.afterOpsPerSec),
-      'ratio per round': s.ratios.map((x) => x.toFixed(2)).join(' '),
-      'median ratio': s.medianRatio.toFixed(3),
-    })))
-    const loadAfter = loadAvg()
-    const all = summary.flatMap((s) => s.ratios)
-    console.log(`every round's ratio lies in [${Math.min(...all).toFixed(2)}, ${Math.max(...all).toFixed(2)}]; medians in [${Math.min(...summary.map((s) => s.medianRatio)).toFixed(2)}, ${Math.max(...summary.map((s) => s.medianRatio)).toFixed(2)}]; load average at the end: ${loadAfter}`)
+    const summary = summarize(results)
+    const loadAtEnd = loadAvg()
+    printSummary(summary, rounds, loadAtEnd)
 
     const settings = {
       before: { root: beforeRoot, commit: describe(beforeRoot) },
       after: { root: afterRoot, commit: describe(afterRoot) },
       redis: args.redis ?? 'throw-away redis-server',
       rounds, time, warmupTime: WARMUP_TIME, warmupIterations: WARMUP_ITERATIONS, keys: KEYS, sequentialCallsPerIteration: SEQUENTIAL,
-      ratio: 'after ops/s ÷ before ops/s (> 1: after is faster)',
-      loadAverage: { start: loadBefore, end: loadAfter },
+      ratio: RATIO,
+      loadAverage: { start: loadAtStart, end: loadAtEnd },
     }
     const rows = results.map((figs, r) => figs.map(([before, after], i) => ({ round: r + 1, task: TASKS[i]?.name, before, after, ratio: after.opsPerSec / before.opsPerSec })))
     console.log(`results: ${await writeJson('before_after', settings, { summary, rounds: rows })}`)
     if (sink === Symbol.for('never')) console.log(sink)
   } finally {
     // The namespaces are ours alone; leave nothing behind in a Redis we were given.
-    const l2Caches = opened.filter((c) => !c.prefix.endsWith('_l1'))
-    if (args.redis !== undefined) await Promise.allSettled(l2Caches.map((c) => c.clear()))
+    if (args.redis !== undefined) await Promise.allSettled(opened.filter((c) => !c.prefix.endsWith('_l1')).map((c) => c.clear()))
     await Promise.allSettled(opened.map((c) => c.close()))
     await server?.stop()
   }
