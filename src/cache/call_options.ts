@@ -85,12 +85,12 @@ export function writeOptions(x: { ttl?: unknown; tags?: unknown }, o: ResolvedOp
 }
 
 /** set's options: the write's, and its condition. */
-export function setOptions(options: unknown, o: ResolvedOptions): WriteOptions & { condition: 'nx' | 'xx' | undefined } {
+export function setOptions(options: unknown, o: ResolvedOptions): { opts: WriteOptions; condition: 'nx' | 'xx' | undefined } {
   const x = checkOptions(options, SET_KEYS, 'set')
   if (x.nx !== undefined && typeof x.nx !== 'boolean') throw new InvalidOptionError(`nx must be true or false (got ${describe(x.nx)}).`)
   if (x.xx !== undefined && typeof x.xx !== 'boolean') throw new InvalidOptionError(`xx must be true or false (got ${describe(x.xx)}).`)
   if (x.nx && x.xx) throw new InvalidOptionError('nx and xx cannot both be true: nx writes only missing keys, xx only existing ones.')
-  return { ...writeOptions(x, o), condition: x.nx ? 'nx' : x.xx ? 'xx' : undefined }
+  return { opts: writeOptions(x, o), condition: x.nx ? 'nx' : x.xx ? 'xx' : undefined }
 }
 
 /** compareAndSet's options. */
@@ -99,7 +99,7 @@ export function casOptions(options: unknown, o: ResolvedOptions): WriteOptions {
 }
 
 /** getOrSet's options: the write's, and its freshness. */
-export function getOrSetOptions(options: unknown, o: ResolvedOptions): WriteOptions & { fresh: Freshness } {
+export function getOrSetOptions(options: unknown, o: ResolvedOptions): { opts: WriteOptions; fresh: Freshness } {
   const x = checkOptions(options, GET_OR_SET_KEYS, 'getOrSet')
   const fresh: Freshness = {
     softTtl: parseDuration(x.softTtl, 'softTtl'),
@@ -109,5 +109,5 @@ export function getOrSetOptions(options: unknown, o: ResolvedOptions): WriteOpti
   if (fresh.earlyRefresh !== undefined && !(typeof fresh.earlyRefresh === 'number' && fresh.earlyRefresh > 0 && fresh.earlyRefresh <= 10)) {
     throw new InvalidOptionError(`earlyRefresh is a strength above 0 and at most 10, usually 1 (got ${describe(fresh.earlyRefresh)}).`)
   }
-  return { ...writeOptions(x, o), fresh }
+  return { opts: writeOptions(x, o), fresh }
 }

@@ -127,7 +127,14 @@ export class NearCache {
     const fromL1: boolean[] = []
     const raws = await l2(this.#sc, this.#s.tier.mget(ks, fromL1), () => ks.map(() => null))
     const live = await this.#read.live(ks, raws)
-    const values = await Promise.all(live.map((env, i) => (env ? this.#read.decode(ks[i] as string, raws[i] as Buffer, env) : undefined)))
+    let pending = false
+    const decoded = live.map((e, i) => {
+      if (e === undefined) return undefined
+      const v = this.#read.decode(ks[i] as string, raws[i] as Buffer, e.env, e.memo)
+      if (v instanceof Promise) pending = true
+      return v
+    })
+    const values = pending ? await Promise.all(decoded) : decoded
     const l1 = this.#s.hasL1
     values.forEach((v, i) => this.#m.lookup(l1 && fromL1[i] === true, v !== undefined, 0))
     return values as (V | undefined)[]
@@ -136,9 +143,9 @@ export class NearCache {
   async set(key: string, value: unknown, options?: SetOptions): Promise<boolean> {
     this.#open()
     const k = dataKey(this.#ns, validateKey(key, this.#s.opts.maxKeyBytes))
-    const { condition, ...o } = setOptions(options, this.#s.opts)
-    if (condition) return this.#write.setIf(condition, key, k, value, o)
-    await this.#write.setMany([{ key, k, value, opts: o }])
+    const { opts, condition } = setOptions(options, this.#s.opts)
+    if (condition) return this.#write.setIf(condition, key, k, value, opts)
+    await this.#write.setMany([{ key, k, value, opts }])
     return true
   }
 
@@ -177,8 +184,8 @@ export class NearCache {
     this.#open()
     const k = dataKey(this.#ns, validateKey(key, this.#s.opts.maxKeyBytes))
     if (typeof loader !== 'function') throw new InvalidOptionError(`getOrSet needs a loader function (got ${describe(loader)}).`)
-    const { fresh, ...o } = getOrSetOptions(options, this.#s.opts)
-    return (await this.#load.run(k, loader, o, fresh)) as V
+    const { opts, fresh } = getOrSetOptions(options, this.#s.opts)
+    return this.#load.run(k, loader, opts, fresh) as Promise<V>
   }
 
   /**

@@ -39,27 +39,41 @@ export class GetOrSet {
   ) {}
 
   /** The cached value or the loader's; concurrent calls for one key share one load and get their own copies. */
-  async run(k: string, loader: () => unknown, opts: WriteOptions, fresh: Freshness): Promise<unknown> {
+  run(k: string, loader: () => unknown, opts: WriteOptions, fresh: Freshness): Promise<unknown> {
     const { s, m } = this.sc
     const pending = s.inflight.get(k)
     if (pending) {
       m.add(NsField.Coalesced)
-      return (await pending).copy()
+      return pending.then((r) => r.copy())
     }
     const p = this.load({ k, loader, opts, fresh }).finally(() => s.inflight.delete(k))
     s.inflight.set(k, p)
-    return (await p).value
+    return p.then((r) => r.value)
   }
 
-  /** An entry's state for getOrSet: fresh or stale (within its grace), with the caller's value; undefined when gone. */
-  private async found(k: string, raw: Buffer | null): Promise<Found | undefined> {
-    const env = this.read.envelope(k, raw)
+  /**
+   * An entry's state for getOrSet: fresh or stale (within its grace), with the
+   * caller's value; undefined when gone. Synchronous unless tags or the codec pool
+   * must be awaited.
+   */
+  private found(k: string, raw: Buffer | null): Found | undefined | Promise<Found | undefined> {
+    const e = this.read.entry(k, raw)
+    if (e === undefined || raw === null) return undefined
+    const { env } = e
     const state = this.read.state(env, this.sc.s.opts.clock.now(), true)
-    if (env === undefined || raw === null || state === 'gone') return undefined
-    if (!(await this.read.tagsLive([env]))[0]) return undefined
-    const value = await this.read.decode(k, raw, env)
-    if (value === undefined) return undefined
-    return { loaded: { value, copy: () => this.read.decode(k, raw, env) }, env, stale: state === 'stale' }
+    if (state === 'gone') return undefined
+    const finish = (value: unknown): Found | undefined => {
+      if (value === undefined) return undefined
+      // Other callers of a coalesced load decode their own copy (a memo clone when this thread has one).
+      const copy = () => this.read.decode(k, raw, env, this.sc.s.memo.find(k, raw))
+      return { loaded: { value, copy }, env, stale: state === 'stale' }
+    }
+    const decode = () => {
+      const value = this.read.decode(k, raw, env, e.memo)
+      return value instanceof Promise ? value.then(finish) : finish(value)
+    }
+    if (env.tags === undefined) return decode()
+    return this.read.tagsLive([env]).then(([live]) => (live ? decode() : undefined))
   }
 
   /** A live (fresh) entry, or undefined. */
@@ -99,7 +113,8 @@ export class GetOrSet {
         start = performance.now()
         raw = await l2(this.sc, s.tier.get(k))
       }
-      found = await this.found(k, raw)
+      const f = this.found(k, raw)
+      found = f instanceof Promise ? await f : f
     } catch (err) {
       l2Failure = err
     }

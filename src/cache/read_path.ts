@@ -12,6 +12,12 @@ import { l2 } from './l2_outcome.js'
 /** What stored bytes are at a moment: see {@link ReadPath.state}. */
 export type EntryState = 'fresh' | 'stale' | 'gone'
 
+/** Stored bytes read: their envelope, and this thread's memo of their value when it has one. */
+export interface Entry {
+  env: Envelope
+  memo: Memo | undefined
+}
+
 /**
  * The one read path: from stored bytes to an envelope, its state (fresh, stale
  * within its grace, or gone: missing, corrupt, expired, tag-invalidated) and the
@@ -24,11 +30,13 @@ export type EntryState = 'fresh' | 'stale' | 'gone'
 export class ReadPath {
   constructor(private readonly sc: Scope) {}
 
-  /** The envelope of stored bytes (undefined for a miss or a corrupt entry), and the memo when this thread decoded them before. */
-  envelope(k: string, raw: Buffer | null): Envelope | undefined {
+  /** The envelope of stored bytes (undefined for a miss or a corrupt entry), with the memo when this thread decoded them before. */
+  entry(k: string, raw: Buffer | null): Entry | undefined {
     if (raw === null) return undefined
     const memo = this.sc.s.memo.find(k, raw)
-    return memo ? memo.env : this.parse(k, raw)
+    if (memo) return { env: memo.env, memo }
+    const env = this.parse(k, raw)
+    return env === undefined ? undefined : { env, memo: undefined }
   }
 
   /**
@@ -54,15 +62,19 @@ export class ReadPath {
     return envs.map((e) => !e?.tags?.some((t) => current.get(t.name) !== t.epoch))
   }
 
-  /** The envelopes of the stored values that are live now (present, valid, not expired, tags current); undefined for the others. */
-  async live(keys: string[], raws: (Buffer | null)[], countExpired = true): Promise<(Envelope | undefined)[]> {
+  /** The stored values that are live now (present, valid, not expired, tags current); undefined for the others. */
+  async live(keys: string[], raws: (Buffer | null)[], countExpired = true): Promise<(Entry | undefined)[]> {
     const now = this.sc.s.opts.clock.now()
-    const envs = raws.map((raw, i) => {
-      const env = this.envelope(keys[i] as string, raw)
-      return this.state(env, now, false, countExpired) === 'fresh' ? env : undefined
+    let tagged = false
+    const entries = raws.map((raw, i) => {
+      const e = this.entry(keys[i] as string, raw)
+      if (e === undefined || this.state(e.env, now, false, countExpired) === 'gone') return undefined
+      if (e.env.tags !== undefined) tagged = true
+      return e
     })
-    const tags = await this.tagsLive(envs)
-    return envs.map((e, i) => (tags[i] ? e : undefined))
+    if (!tagged) return entries
+    const tags = await this.tagsLive(entries.map((e) => e?.env))
+    return entries.map((e, i) => (tags[i] ? e : undefined))
   }
 
   /**
@@ -84,7 +96,7 @@ export class ReadPath {
    * when `memo` is the entry's, the codec pool for large compressed values, else a
    * decode (which may become the memo). Undefined (plus an event) for a bad payload.
    */
-  decode(k: string, raw: Buffer, env: Envelope, memo: Memo | undefined = this.sc.s.memo.find(k, raw)): unknown {
+  decode(k: string, raw: Buffer, env: Envelope, memo: Memo | undefined): unknown {
     if (memo) return clonePlain(memo.value)
     const { s } = this.sc
     if (s.pool && env.compressed) {

@@ -1,7 +1,7 @@
 import { deepEqual } from '../codec/deep_equal.js'
 import type { TagStamp } from '../codec/envelope.js'
 import { buildEnvelope, prepareValue } from '../codec/entry.js'
-import type { Envelope, Freshness, PreparedValue } from '../codec/entry.js'
+import type { Freshness, PreparedValue } from '../codec/entry.js'
 import { ConflictError } from '../errors.js'
 import { tagKey } from '../keys.js'
 import { NsField, ProcField } from '../observability/stats.js'
@@ -11,7 +11,7 @@ import type { WriteChange, WriteOptions } from './call_options.js'
 import { emitError } from './context.js'
 import type { Scope } from './context.js'
 import { l2 } from './l2_outcome.js'
-import type { ReadPath } from './read_path.js'
+import type { Entry, ReadPath } from './read_path.js'
 
 const MAX_CAS_ATTEMPTS = 32
 
@@ -107,7 +107,7 @@ export class WritePath {
       if (expected === undefined) return live === undefined
       if (live === undefined || raw === null) return false
       // A bad payload reads as missing (plus an event), so it equals no expected value.
-      const current = await this.read.decode(k, raw, live)
+      const current = await this.read.decode(k, raw, live.env, live.memo)
       return current !== undefined && deepEqual(current, expected)
     })
   }
@@ -139,7 +139,7 @@ export class WritePath {
    * Repeats read → decide → compare-and-swap until the swap lands or `decide` says
    * no; then the writer takes the change (see the class comment).
    */
-  private async conditional(write: TierWrite, change: WriteChange, decide: (live: Envelope | undefined, raw: Buffer | null) => boolean | Promise<boolean>): Promise<boolean> {
+  private async conditional(write: TierWrite, change: WriteChange, decide: (live: Entry | undefined, raw: Buffer | null) => boolean | Promise<boolean>): Promise<boolean> {
     const tier = this.sc.s.tier
     for (let attempt = 0; attempt < MAX_CAS_ATTEMPTS; attempt++) {
       const raw = await l2(this.sc, tier.get(write.key, true))
