@@ -153,7 +153,8 @@ export interface CacheOptions {
    * Write-through: called with every `set`/`setMany`/`delete`/`deleteMany` change
    * before the cache is written; if it throws, the cache is left alone and the call
    * rejects with its error. Runs in the thread that made the change (threads attached
-   * with attachCache do not call it). @default none
+   * with attachCache do not call it). Conditional writes (`nx`, `xx`,
+   * `compareAndSet`) do not call it today (issue 11). @default none
    */
   writer?: (changes: { namespace: string; key: string; value?: unknown; deleted?: boolean }[]) => Promise<void>
   /**
