@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import { MAX_NAMESPACES, NsField, OTHER_NAMESPACE, StatsBlock } from '../../src/observability/stats.js'
+import { Field, MAX_NAMESPACES, MAX_THREAD_ROWS, NsField, OTHER_NAMESPACE, ProcField, StatsBlock } from '../../src/observability/stats.js'
 import { histogramQuantile, HISTOGRAM_BOUNDS_MS } from '../../src/observability/stats_histogram.js'
 
 const both = { l1: true, l2: true }
@@ -64,6 +64,44 @@ describe('StatsBlock', () => {
     expect(histogramQuantile({ bounds, counts: [0, 0, 0], count: 0, sumMs: 0 }, 0.5)).toBeUndefined()
     expect(histogramQuantile({ bounds, counts: [10, 10, 0], count: 20, sumMs: 0 }, 0.5)).toBe(1)
     expect(histogramQuantile({ bounds, counts: [10, 10, 0], count: 20, sumMs: 0 }, 0.75)).toBe(5.5)
+  })
+
+  it('the breaker state one thread records is what every thread reads', () => {
+    const a = new StatsBlock(undefined, both)
+    const b = new StatsBlock(a.sab, both)
+    expect(b.snapshot(undefined).circuit).toBe('closed')
+    for (const state of ['open', 'half-open', 'closed'] as const) {
+      a.setCircuit(state)
+      expect(b.snapshot(undefined).circuit).toBe(state)
+    }
+  })
+
+  it('each thread gets its own row; threads past the last row share it, and every row is summed once', () => {
+    const first = new StatsBlock(undefined, both)
+    const blocks = [first, ...Array.from({ length: MAX_THREAD_ROWS + 3 }, () => new StatsBlock(first.sab, both))]
+    blocks.forEach((b, i) => {
+      b.l1.add(Field.Hits, i + 1)
+      b.l2.add(Field.Misses)
+      b.process.add(ProcField.ValuesWritten, 2)
+      b.namespace('shop').add(NsField.Loads)
+    })
+    const n = blocks.length
+    const s = first.snapshot(undefined)
+    expect(s.l1.hits).toBe((n * (n + 1)) / 2)
+    expect(s.l2.misses).toBe(n)
+    expect(s.process.valuesWritten).toBe(2 * n)
+    expect(s.namespaces.shop?.loads).toBe(n)
+    // A snapshot reads the shared rows, not the thread's own: the last thread agrees.
+    expect(blocks[n - 1]!.snapshot(undefined)).toMatchObject({ l1: { hits: s.l1.hits }, process: { valuesWritten: 2 * n } })
+  })
+
+  it('the process figures: set replaces, add adds', () => {
+    const a = new StatsBlock(undefined, both)
+    a.process.set(ProcField.WriteBehindDepth, 7)
+    a.process.set(ProcField.WriteBehindDepth, 3)
+    a.process.add(ProcField.DeadLetters, 2)
+    a.process.add(ProcField.DeadLetters)
+    expect(a.snapshot(undefined).process).toMatchObject({ writeBehindDepth: 3, deadLetters: 3, invalidationsSent: 0 })
   })
 
   it('rejects a buffer of another size (a handle from another version)', () => {

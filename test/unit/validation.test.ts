@@ -2,6 +2,8 @@ import { describe, expect, it } from 'vitest'
 import { CacheError, createCache, InvalidOptionError } from '../../src/index.js'
 import type { CacheOptions, NearCache } from '../../src/index.js'
 import { SharedTable } from '../../src/l1/shared_table.js'
+import { GROUPS, OPTIONS } from '../../src/options/declarations.js'
+import { declaredNames } from '../../src/options/declare.js'
 import { resolveOptions } from '../../src/options/options.js'
 
 /** The documented longest TTL: 2^47 ms (about 4,460 years). */
@@ -81,6 +83,11 @@ describe('createCache option validation (E_INVALID_OPTION)', () => {
     ['codecWorkers junk', { redis: false, codecWorkers: 'many' as never }, /codecWorkers/],
     ['circuitBreaker threshold 0', { redis: false, circuitBreaker: { threshold: 0 } }, /circuitBreaker.threshold/],
     ['empty cluster list', { redis: { cluster: [] } }, /redis.cluster must be a non-empty array/],
+    ['writeBehind.fsync junk', { redis: 'redis://127.0.0.1:1', writeBehind: { dir: '/tmp/x', fsync: 'sometimes' as never } }, /writeBehind.fsync is 'always', 'batch' or 'none' \(got "sometimes"\)/],
+    ['writeBehind.maxAttempts over 100', { redis: 'redis://127.0.0.1:1', writeBehind: { dir: '/tmp/x', maxAttempts: 101 } }, /writeBehind.maxAttempts must be a whole number from 1 to 100/],
+    ['unknown writeBehind option', { redis: 'redis://127.0.0.1:1', writeBehind: { dir: '/tmp/x', fsynch: 'always' } as never }, /Unknown writeBehind option 'fsynch'. Known: dir, fsync,/],
+    ['null is a value, not "left out"', { redis: false, maxInFlight: null as never }, /maxInFlight must be a whole number of at least 1 \(got null\)/],
+    ['codecWorkers.threads zero', { redis: false, codecWorkers: { threads: 0 } }, /codecWorkers.threads must be a whole number of at least 1/],
   ]
   it.each(cases)('%s', async (_name, opts, message) => {
     const err = await createCache(opts).then(
@@ -99,6 +106,190 @@ describe('createCache option validation (E_INVALID_OPTION)', () => {
     for (const ttl of [1, '500ms', '10s', '5m', '1h', '1d', '1.5s', Infinity]) {
       const c = await l1Cache({ ttl, l1: { maxBytes: '1mb' }, maxValueBytes: '512kb', compressThreshold: false })
       await c.close()
+    }
+  })
+})
+
+describe('what durations and sizes resolve to', () => {
+  const KB = 1024
+  const MB = 1024 * KB
+  const GB = 1024 * MB
+  const resolved = (o: CacheOptions) => resolveOptions({ redis: false, ...o })
+  const withRedis = (o: CacheOptions) => resolveOptions({ redis: 'redis://127.0.0.1:1', ...o })
+
+  it('durations are milliseconds: ms, s, m, h, d, fractions, bare numbers and digit strings', () => {
+    const cases: [string | number, number][] = [
+      ['500ms', 500],
+      ['10s', 10_000],
+      ['5m', 300_000],
+      ['1h', 3_600_000],
+      ['1d', 86_400_000],
+      ['1.5s', 1500],
+      ['2H', 7_200_000],
+      [' 3s ', 3000],
+      ['250', 250],
+      [750, 750],
+      [0.4, 1], // rounded, never below 1 ms
+    ]
+    for (const [given, ms] of cases) {
+      const label = JSON.stringify(given)
+      expect(resolved({ ttl: given }).ttl, `ttl ${label}`).toBe(ms)
+      const l1 = resolved({ l1: { ttl: given, negativeTtl: given } }).l1
+      expect(l1 && l1.ttl, `l1.ttl ${label}`).toBe(ms)
+      expect(l1 && l1.negativeTtl, `l1.negativeTtl ${label}`).toBe(ms)
+    }
+    const o = withRedis({
+      connectTimeout: '2s',
+      commandTimeout: '1m',
+      circuitBreaker: { resetTimeout: '30s' },
+      stampedeLock: { lease: '1h', waitTimeout: '500ms' },
+      writeBehind: { dir: '/tmp/x', flushInterval: '1s' },
+    })
+    expect(o.connectTimeout).toBe(2000)
+    expect(o.commandTimeout).toBe(60_000)
+    expect(o.circuitBreaker && o.circuitBreaker.resetTimeout).toBe(30_000)
+    expect(o.stampedeLock).toEqual({ lease: 3_600_000, waitTimeout: 500 })
+    expect(o.writeBehind && o.writeBehind.flushIntervalMs).toBe(1000)
+  })
+
+  it('Infinity and 0 where they are allowed: no expiry, L1 copies until the entry expires, no negative caching', () => {
+    expect(resolved({ ttl: Infinity }).ttl).toBeUndefined()
+    expect(resolved({}).ttl).toBeUndefined()
+    expect(resolved({ l1: { ttl: Infinity, negativeTtl: 0 } }).l1).toMatchObject({ ttl: 0, negativeTtl: 0 })
+  })
+
+  it('sizes are bytes in powers of 1024: b, kb, mb, gb, any case, fractions rounded down', () => {
+    const cases: [string | number, number][] = [
+      ['512kb', 512 * KB],
+      ['64mb', 64 * MB],
+      ['2gb', 2 * GB],
+      ['1.5mb', 1.5 * MB],
+      ['300KB', 300 * KB],
+      [' 1Mb ', MB],
+      ['1000000b', 1_000_000],
+      ['1000000', 1_000_000],
+      [700_000, 700_000],
+    ]
+    for (const [given, n] of cases) {
+      const label = JSON.stringify(given)
+      const l1 = resolved({ l1: { maxBytes: given, maxEntryBytes: given } }).l1
+      expect(l1 && l1.maxBytes, `l1.maxBytes ${label}`).toBe(n)
+      expect(l1 && l1.maxEntryBytes, `l1.maxEntryBytes ${label}`).toBe(n)
+    }
+    expect(resolved({ maxValueBytes: '512kb' }).maxValueBytes).toBe(524_288)
+    expect(resolved({ maxValueBytes: '512mb' }).maxValueBytes).toBe(512 * MB)
+    expect(resolved({ compressThreshold: '1kb' }).compressThreshold).toBe(1024)
+    expect(resolved({ compressThreshold: '1.5kb' }).compressThreshold).toBe(1536)
+    expect(resolved({ compressThreshold: '1.0001kb' }).compressThreshold).toBe(1024)
+    expect(resolved({ compressThreshold: false }).compressThreshold).toBe(Infinity)
+    expect(resolved({ codecWorkers: { threshold: '16kb' } }).codecWorkers).toMatchObject({ threshold: 16 * KB })
+    expect(withRedis({ writeBehind: { dir: '/tmp/x', maxDeadLetterBytes: '8mb' } }).writeBehind).toMatchObject({ maxDeadLetterBytes: 8 * MB })
+  })
+
+  it('the documented defaults', () => {
+    const o = withRedis({ writeBehind: { dir: '/tmp/x' }, stampedeLock: true, codecWorkers: true })
+    expect(o).toMatchObject({
+      namespace: 'nc',
+      ttl: undefined,
+      ttlJitter: 0,
+      l1: { maxBytes: 64 * MB, maxEntryBytes: MB, negativeTtl: 1000, ttl: 10_000 },
+      maxKeyBytes: 1024,
+      maxValueBytes: 16 * MB,
+      compressThreshold: KB,
+      connectTimeout: 5000,
+      commandTimeout: 5000,
+      clock: Date,
+      batchGets: undefined,
+      maxInFlight: 10_000,
+      invalidation: { legacyChannel: false },
+      circuitBreaker: { threshold: 5, resetTimeout: 5000 },
+      stampedeLock: { lease: 10_000, waitTimeout: 5000 },
+      writeBehind: { dir: '/tmp/x', fsync: 'batch', batchSize: 500, flushIntervalMs: 50, maxQueue: 100_000, maxAttempts: 5, maxDeadLetterBytes: 64 * MB },
+      writer: undefined,
+      suppressL2Errors: false,
+      onError: undefined,
+      codecWorkers: { threads: undefined, threshold: undefined, adaptive: false },
+    })
+    expect(resolveOptions({ redis: false })).toMatchObject({ stampedeLock: false, writeBehind: false, codecWorkers: false })
+  })
+})
+
+describe('every declared option is read, and only those', () => {
+  // Written out here, not derived from the declarations: a value that differs from each default.
+  const TOP: Record<string, unknown> = {
+    redis: 'rediss://127.0.0.1:2',
+    namespace: 'shop',
+    ttl: '1m',
+    ttlJitter: 10,
+    l1: { maxBytes: '1mb' },
+    maxKeyBytes: 64,
+    maxValueBytes: '1mb',
+    compressThreshold: false,
+    connectTimeout: '1s',
+    commandTimeout: '2s',
+    clock: { now: () => 0 },
+    batchGets: false,
+    maxInFlight: 5,
+    invalidation: false,
+    circuitBreaker: false,
+    stampedeLock: true,
+    writeBehind: { dir: '/tmp/x' },
+    writer: async () => {},
+    suppressL2Errors: true,
+    onError: () => {},
+    codecWorkers: true,
+  }
+  const NESTED: Record<string, Record<string, unknown>> = {
+    l1: { maxBytes: '1mb', maxEntryBytes: '2kb', negativeTtl: 0, ttl: '1m' },
+    invalidation: { legacyChannel: true },
+    circuitBreaker: { threshold: 2, resetTimeout: '1s' },
+    stampedeLock: { lease: '1s', waitTimeout: '2s' },
+    writeBehind: { dir: '/tmp/x', fsync: 'always', batchSize: 10, flushInterval: '1s', maxQueue: 10, maxAttempts: 2, maxDeadLetterBytes: '1mb' },
+    codecWorkers: { threads: 1, threshold: '16kb', adaptive: true },
+  }
+  const BASE = { redis: 'redis://127.0.0.1:1', writeBehind: { dir: '/tmp/base' } } as CacheOptions
+  const message = (o: unknown) => {
+    try {
+      resolveOptions(o as CacheOptions)
+    } catch (e) {
+      expect((e as CacheError).code).toBe('E_INVALID_OPTION')
+      return (e as Error).message
+    }
+    return 'accepted'
+  }
+
+  it('each option of createCache is accepted and changes what the cache runs with', () => {
+    expect(declaredNames(OPTIONS).sort()).toEqual(Object.keys(TOP).sort())
+    const base = resolveOptions(BASE) as unknown as Record<string, unknown>
+    for (const [name, value] of Object.entries(TOP)) {
+      const o = resolveOptions({ ...BASE, [name]: value } as CacheOptions) as unknown as Record<string, unknown>
+      expect(o[name], name).not.toEqual(base[name])
+    }
+  })
+
+  it('each option inside a group is accepted and changes what the cache runs with', () => {
+    expect(Object.keys(GROUPS).sort()).toEqual(Object.keys(NESTED).sort())
+    for (const [group, values] of Object.entries(NESTED)) {
+      expect(declaredNames(GROUPS[group as keyof typeof GROUPS]).sort(), group).toEqual(Object.keys(values).sort())
+      const required = group === 'writeBehind' ? { dir: '/tmp/base' } : {}
+      const base = (resolveOptions({ ...BASE, [group]: required } as CacheOptions) as unknown as Record<string, Record<string, unknown>>)[group]
+      for (const [name, value] of Object.entries(values)) {
+        const o = resolveOptions({ ...BASE, [group]: { ...required, [name]: value } } as CacheOptions) as unknown as Record<string, Record<string, unknown>>
+        expect(o[group], `${group}.${name}`).not.toEqual(base)
+      }
+    }
+  })
+
+  it('an unknown option is refused with a message listing every known one', () => {
+    const msg = message({ ...BASE, colour: 'blue' })
+    expect(msg).toMatch(/^Unknown option 'colour'\. Known options: /)
+    const listed = (msg.match(/Known options: (.*)\.$/)?.[1] ?? '').split(', ')
+    expect(listed.sort()).toEqual(Object.keys(TOP).sort())
+    for (const [group, values] of Object.entries(NESTED)) {
+      const required = group === 'writeBehind' ? { dir: '/tmp/base' } : {}
+      const m = message({ ...BASE, [group]: { ...required, colour: 'blue' } })
+      expect(m, group).toMatch(new RegExp(`^Unknown ${group} option 'colour'\\. Known: `))
+      expect((m.match(/Known: (.*)\.$/)?.[1] ?? '').split(', ').sort(), group).toEqual(Object.keys(values).sort())
     }
   })
 })
