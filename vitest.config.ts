@@ -1,14 +1,31 @@
 import { defineConfig } from 'vitest/config';
 
+// Two projects. `unit` (test/unit) starts no Redis and runs on a machine
+// without redis-server: `npx vitest run --project unit`. `integration`
+// (test/integration) gets one shared standalone Redis and one 3-master
+// Cluster from test/global_setup.ts. `npm test` runs both. Shared settings
+// live here at the root; each project inherits them (`extends: true`).
 export default defineConfig({
   test: {
-    include: ['test/**/*.test.ts'],
-    globalSetup: ['./test/global_setup.ts'],
     reporters: ['default', './test/helpers/summary_reporter.ts'],
     testTimeout: 30_000,
     hookTimeout: 60_000,
     pool: 'forks',
     fileParallelism: true,
     maxWorkers: 2,
+    projects: [
+      {
+        extends: true,
+        test: { name: 'unit', include: ['test/unit/**/*.test.ts'] },
+      },
+      {
+        extends: true,
+        test: {
+          name: 'integration',
+          include: ['test/integration/**/*.test.ts'],
+          globalSetup: ['./test/global_setup.ts'],
+        },
+      },
+    ],
   },
 });
