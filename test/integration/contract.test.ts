@@ -1,7 +1,12 @@
 import { afterEach, describe, expect, it } from 'vitest'
+import { decodeEnvelope } from '../../src/codec/envelope.js'
+import { deserialize, inflate, serialize } from '../../src/codec/value_codec.js'
 import type { NearCache } from '../../src/index.js'
-import { allBackends, cacheOn } from '../helpers/backends.js'
+import { dataKey } from '../../src/keys.js'
+import { allBackends, cacheOn, uniqueNamespace } from '../helpers/backends.js'
 import { ManualClock } from '../helpers/clock.js'
+
+const MAX_VALUE = 16 * 1024 * 1024
 
 /**
  * The contract every backend keeps: the same calls, the same answers, on a
@@ -349,10 +354,33 @@ describe.each(allBackends)('contract on $name', (backend) => {
   })
 
   it('compresses large values and still round-trips them', async () => {
-    const c = await make({ compressThreshold: '1kb' })
+    const namespace = uniqueNamespace(`lz4-${backend.name}`)
+    const c = await make({ compressThreshold: '1kb', namespace })
     const big = { text: 'abcdefgh'.repeat(50_000), n: Array.from({ length: 1000 }, (_, i) => i) }
+    const small = { text: 'under the threshold' }
+    const msgpackBytes = serialize(big, MAX_VALUE, Infinity).raw.length
     await c.set('big', big)
+    await c.set('small', small)
     expect(await c.get('big')).toEqual(big)
+    expect(await c.get('small')).toEqual(small)
+    const raw = backend.rawClient()
+    if (raw === undefined) {
+      // The in-process tier keeps the envelope bytes: both entries together take far less than big's msgpack.
+      expect(c.stats().l1.bytes).toBeLessThan(msgpackBytes / 10)
+      return
+    }
+    try {
+      // What Redis holds: big's envelope says LZ4 and its payload is a fraction of the msgpack; small is stored as it is.
+      const stored = decodeEnvelope((await raw.getBuffer(dataKey(namespace, 'big')))!)
+      expect(stored.compressed).toBe(true)
+      expect(stored.payload.length).toBeLessThan(msgpackBytes / 10)
+      expect(deserialize(inflate(stored.payload, true, MAX_VALUE))).toEqual(big)
+      const plain = decodeEnvelope((await raw.getBuffer(dataKey(namespace, 'small')))!)
+      expect(plain.compressed).toBe(false)
+      expect(deserialize(plain.payload)).toEqual(small)
+    } finally {
+      raw.disconnect()
+    }
   })
 
   it('rejects operations after close', async () => {
