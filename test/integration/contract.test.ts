@@ -1,10 +1,11 @@
-import { afterEach, describe, expect, it } from 'vitest'
+import { afterEach, describe, expect, it, vi } from 'vitest'
 import { decodeEnvelope } from '../../src/codec/envelope.js'
 import { deserialize, inflate, serialize } from '../../src/codec/value_codec.js'
 import type { NearCache } from '../../src/index.js'
 import { dataKey } from '../../src/keys.js'
 import { allBackends, cacheOn, uniqueNamespace } from '../helpers/backends.js'
 import { ManualClock } from '../helpers/clock.js'
+import { gate } from '../helpers/gate.js'
 
 const MAX_VALUE = 16 * 1024 * 1024
 
@@ -199,12 +200,17 @@ describe.each(allBackends)('contract on $name', (backend) => {
   it('getOrSet: one loader call for concurrent callers, each with its own copy', async () => {
     const c = await make()
     let calls = 0
+    const loading = gate()
     const loader = async () => {
       calls++
-      await new Promise((r) => setTimeout(r, 20))
+      await loading.held
       return { rows: [1, 2, 3] }
     }
-    const results = await Promise.all(Array.from({ length: 100 }, () => c.getOrSet('report', loader, { ttl: '1m' })))
+    const all = Promise.all(Array.from({ length: 100 }, () => c.getOrSet('report', loader, { ttl: '1m' })))
+    // The load is held until the other 99 callers have joined it.
+    await vi.waitFor(() => expect(c.stats().namespaces[c.prefix]?.coalesced).toBe(99), { timeout: 10_000 })
+    loading.release()
+    const results = await all
     expect(calls).toBe(1)
     for (const r of results) expect(r).toEqual({ rows: [1, 2, 3] })
     expect(new Set(results).size).toBe(100)
@@ -217,12 +223,16 @@ describe.each(allBackends)('contract on $name', (backend) => {
   it('getOrSet: loader errors reach every waiter and nothing is cached; undefined is not cached', async () => {
     const c = await make()
     let calls = 0
+    const loading = gate()
     const failing = async () => {
       calls++
-      await new Promise((r) => setTimeout(r, 5))
+      await loading.held
       throw new Error('db down')
     }
-    const settled = await Promise.allSettled(Array.from({ length: 10 }, () => c.getOrSet('k', failing)))
+    const all = Promise.allSettled(Array.from({ length: 10 }, () => c.getOrSet('k', failing)))
+    await vi.waitFor(() => expect(c.stats().namespaces[c.prefix]?.coalesced).toBe(9), { timeout: 10_000 })
+    loading.release()
+    const settled = await all
     expect(calls).toBe(1)
     expect(settled.every((s) => s.status === 'rejected' && (s.reason as Error).message === 'db down')).toBe(true)
     expect(await c.has('k')).toBe(false)
