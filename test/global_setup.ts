@@ -1,7 +1,8 @@
-// vitest globalSetup: one shared standalone Redis and one 3-master Redis
-// Cluster for the whole run. Tests read them with inject('redisUrl') and
-// inject('clusterNodes'). Keep teardown silent: the summary reporter's line
-// must stay the last line of output.
+// vitest globalSetup of the `integration` project (vitest.config.ts): one
+// shared standalone Redis and one 3-master Redis Cluster for the whole run.
+// Tests read them with inject('redisUrl') and inject('clusterNodes'). The
+// `unit` project has no global setup and starts no Redis. Keep teardown
+// silent: the summary reporter's line must stay the last line of output.
 import type { TestProject } from 'vitest/node';
 import { startCluster, startStandalone, type RedisClusterHandle, type RedisServerHandle } from './helpers/redis_servers.js';
 

@@ -1,7 +1,13 @@
-import { afterEach, describe, expect, it } from 'vitest'
+import { afterEach, describe, expect, it, vi } from 'vitest'
+import { decodeEnvelope } from '../../src/codec/envelope.js'
+import { deserialize, inflate, serialize } from '../../src/codec/value_codec.js'
 import type { NearCache } from '../../src/index.js'
-import { allBackends, cacheOn } from '../helpers/backends.js'
+import { dataKey } from '../../src/keys.js'
+import { allBackends, cacheOn, uniqueNamespace } from '../helpers/backends.js'
 import { ManualClock } from '../helpers/clock.js'
+import { gate } from '../helpers/gate.js'
+
+const MAX_VALUE = 16 * 1024 * 1024
 
 /**
  * The contract every backend keeps: the same calls, the same answers, on a
@@ -194,12 +200,17 @@ describe.each(allBackends)('contract on $name', (backend) => {
   it('getOrSet: one loader call for concurrent callers, each with its own copy', async () => {
     const c = await make()
     let calls = 0
+    const loading = gate()
     const loader = async () => {
       calls++
-      await new Promise((r) => setTimeout(r, 20))
+      await loading.held
       return { rows: [1, 2, 3] }
     }
-    const results = await Promise.all(Array.from({ length: 100 }, () => c.getOrSet('report', loader, { ttl: '1m' })))
+    const all = Promise.all(Array.from({ length: 100 }, () => c.getOrSet('report', loader, { ttl: '1m' })))
+    // The load is held until the other 99 callers have joined it.
+    await vi.waitFor(() => expect(c.stats().namespaces[c.prefix]?.coalesced).toBe(99), { timeout: 10_000 })
+    loading.release()
+    const results = await all
     expect(calls).toBe(1)
     for (const r of results) expect(r).toEqual({ rows: [1, 2, 3] })
     expect(new Set(results).size).toBe(100)
@@ -212,12 +223,16 @@ describe.each(allBackends)('contract on $name', (backend) => {
   it('getOrSet: loader errors reach every waiter and nothing is cached; undefined is not cached', async () => {
     const c = await make()
     let calls = 0
+    const loading = gate()
     const failing = async () => {
       calls++
-      await new Promise((r) => setTimeout(r, 5))
+      await loading.held
       throw new Error('db down')
     }
-    const settled = await Promise.allSettled(Array.from({ length: 10 }, () => c.getOrSet('k', failing)))
+    const all = Promise.allSettled(Array.from({ length: 10 }, () => c.getOrSet('k', failing)))
+    await vi.waitFor(() => expect(c.stats().namespaces[c.prefix]?.coalesced).toBe(9), { timeout: 10_000 })
+    loading.release()
+    const settled = await all
     expect(calls).toBe(1)
     expect(settled.every((s) => s.status === 'rejected' && (s.reason as Error).message === 'db down')).toBe(true)
     expect(await c.has('k')).toBe(false)
@@ -349,10 +364,33 @@ describe.each(allBackends)('contract on $name', (backend) => {
   })
 
   it('compresses large values and still round-trips them', async () => {
-    const c = await make({ compressThreshold: '1kb' })
+    const namespace = uniqueNamespace(`lz4-${backend.name}`)
+    const c = await make({ compressThreshold: '1kb', namespace })
     const big = { text: 'abcdefgh'.repeat(50_000), n: Array.from({ length: 1000 }, (_, i) => i) }
+    const small = { text: 'under the threshold' }
+    const msgpackBytes = serialize(big, MAX_VALUE, Infinity).raw.length
     await c.set('big', big)
+    await c.set('small', small)
     expect(await c.get('big')).toEqual(big)
+    expect(await c.get('small')).toEqual(small)
+    const raw = backend.rawClient()
+    if (raw === undefined) {
+      // The in-process tier keeps the envelope bytes: both entries together take far less than big's msgpack.
+      expect(c.stats().l1.bytes).toBeLessThan(msgpackBytes / 10)
+      return
+    }
+    try {
+      // What Redis holds: big's envelope says LZ4 and its payload is a fraction of the msgpack; small is stored as it is.
+      const stored = decodeEnvelope((await raw.getBuffer(dataKey(namespace, 'big')))!)
+      expect(stored.compressed).toBe(true)
+      expect(stored.payload.length).toBeLessThan(msgpackBytes / 10)
+      expect(deserialize(inflate(stored.payload, true, MAX_VALUE))).toEqual(big)
+      const plain = decodeEnvelope((await raw.getBuffer(dataKey(namespace, 'small')))!)
+      expect(plain.compressed).toBe(false)
+      expect(deserialize(plain.payload)).toEqual(small)
+    } finally {
+      raw.disconnect()
+    }
   })
 
   it('rejects operations after close', async () => {

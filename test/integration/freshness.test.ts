@@ -1,4 +1,4 @@
-import { afterEach, describe, expect, it } from 'vitest'
+import { afterEach, describe, expect, it, vi } from 'vitest'
 import type { NearCache } from '../../src/index.js'
 import { allBackends, cacheOn } from '../helpers/backends.js'
 import { ManualClock } from '../helpers/clock.js'
@@ -14,7 +14,8 @@ describe.each(allBackends)('getOrSet freshness on $name', (backend) => {
     open.push(c)
     return c
   }
-  const settle = () => new Promise((r) => setTimeout(r, 30))
+  /** Waits (polling, with a deadline far beyond any machine's speed) until `check` passes. */
+  const eventually = (check: () => unknown) => vi.waitFor(check, { timeout: 10_000, interval: 5 })
 
   it('grace: an expired value stands in when the loader fails, and only within its grace', async () => {
     const clock = new ManualClock()
@@ -35,10 +36,13 @@ describe.each(allBackends)('getOrSet freshness on $name', (backend) => {
     const clock = new ManualClock()
     const c = await make(clock)
     let calls = 0
+    let release!: () => void
+    const held = new Promise<void>((r) => (release = r))
+    // The first load answers at once; the background refresh is held until the test releases it.
     const loader = async () => {
-      calls++
-      await new Promise((r) => setTimeout(r, 20))
-      return `v${calls}`
+      const n = ++calls
+      if (n > 1) await held
+      return `v${n}`
     }
     const opts = { ttl: '1h', softTtl: '1m' }
     expect(await c.getOrSet('k', loader, opts)).toBe('v1')
@@ -47,21 +51,30 @@ describe.each(allBackends)('getOrSet freshness on $name', (backend) => {
     expect(calls).toBe(1)
     clock.advance(31_000)
     const during = await Promise.all(Array.from({ length: 20 }, () => c.getOrSet('k', loader, opts)))
-    expect(during.every((v) => v === 'v1')).toBe(true)
-    await settle()
+    expect(during).toEqual(Array(20).fill('v1'))
+    // All 20 stale reads happened while the refresh was still running: it started once.
+    await eventually(() => expect(calls).toBe(2))
+    release()
+    await eventually(async () => expect(await c.get('k')).toBe('v2'))
     expect(calls).toBe(2) // one refresh for 20 stale reads
     expect(await c.getOrSet('k', loader, opts)).toBe('v2')
+    expect(calls).toBe(2)
   })
 
   it('a failing background refresh keeps the value and reports on the error event', async () => {
     const clock = new ManualClock()
     const c = await make(clock)
     const errors: Error[] = []
-    c.on('error', (e) => errors.push(e))
+    const reported = new Promise<void>((resolve) =>
+      c.on('error', (e) => {
+        errors.push(e)
+        resolve()
+      }),
+    )
     await c.getOrSet('k', () => 'v1', { ttl: '1h', softTtl: '1m' })
     clock.advance(120_000)
     expect(await c.getOrSet('k', () => Promise.reject(new Error('refresh failed')), { ttl: '1h', softTtl: '1m' })).toBe('v1')
-    await settle()
+    await reported
     expect(errors.map((e) => e.message)).toEqual(['refresh failed'])
     expect(await c.get('k')).toBe('v1')
   })
@@ -71,17 +84,20 @@ describe.each(allBackends)('getOrSet freshness on $name', (backend) => {
     const c = await make(clock)
     let calls = 0
     const loader = () => `v${++calls}`
-    await c.getOrSet('k', loader, { ttl: 100_000, earlyRefresh: 1 })
-    // Far from expiry: practically never refreshes.
-    for (let i = 0; i < 50; i++) await c.getOrSet('k', loader, { ttl: 100_000, earlyRefresh: 1 })
-    await settle()
+    const opts = { ttl: 100_000, earlyRefresh: 1 }
+    await c.getOrSet('k', loader, opts)
+    // Far from expiry: a refresh would need Math.random() <= e^-100, so none starts (the loader runs as a refresh starts).
+    for (let i = 0; i < 50; i++) expect(await c.getOrSet('k', loader, opts)).toBe('v1')
     expect(calls).toBe(1)
-    // 0.1% of the TTL left: a refresh is all but certain within a few reads.
+    // 0.1% of the TTL left: each read starts a refresh with probability e^-0.1 (~90%); read until one has.
     clock.advance(99_900)
-    for (let i = 0; i < 50 && calls === 1; i++) {
-      await c.getOrSet('k', loader, { ttl: 100_000, earlyRefresh: 1 })
-      await settle()
-    }
+    await eventually(async () => {
+      expect(await c.getOrSet('k', loader, opts)).toBe('v1')
+      expect(calls).toBe(2)
+    })
+    // The refresh lands; it restarted the TTL, so no further refresh follows.
+    await eventually(async () => expect(await c.get('k')).toBe('v2'))
+    for (let i = 0; i < 50; i++) await c.getOrSet('k', loader, opts)
     expect(calls).toBe(2)
   })
 

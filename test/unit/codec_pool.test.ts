@@ -2,7 +2,7 @@
 // results equal the inline codec's, the size rule, typed errors, crash recovery,
 // concurrency, close().
 import { isDeepStrictEqual } from 'node:util'
-import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest'
 import { CodecPool, MEASURED } from '../../src/codec/codec_pool.js'
 import { deserialize, inflate, serialize } from '../../src/codec/value_codec.js'
 import { CacheError, CodecError, InvalidOptionError, InvalidValueError, ValueTooLargeError } from '../../src/errors.js'
@@ -335,20 +335,29 @@ describe('concurrency', () => {
 
   it('work sharing: a burst larger than the worker keeps up with is partly done inline', async () => {
     const p = await CodecPool.create({ threads: 1, threshold: THRESHOLD, adaptive: false })
+    // The pool weighs the workers' estimated backlog against performance.now(). The
+    // clock stands still during the burst, so the burst takes no time at all: provably
+    // more than a worker keeps up with, on any machine however slow or busy.
+    let now = performance.now()
+    const clock = vi.spyOn(performance, 'now').mockImplementation(() => now)
     try {
-      // Binary values: packing one is a copy, so the burst is handed out far faster than a
-      // worker compresses it, however slow (or busy) the machine is.
       const values = Array.from({ length: 64 }, (_, i) => new Uint8Array(Buffer.from(text(400_000, i))))
-      // Warm the serializer first: a cold msgpackr takes over a millisecond per value, which
-      // on a slow machine is longer than a worker's compression and would leave no backlog.
-      for (let round = 0; round < 3; round++) for (const v of values) serialize(v, MAX, Infinity)
-      const encoded = await Promise.all(values.map((v) => p.encode(v, MAX, COMPRESS)))
-      const s = p.stats()
-      expect(s.encode.offloaded).toBeGreaterThan(0)
-      expect(s.encode.inline).toBeGreaterThan(0)
+      const pending = values.map((v) => p.encode(v, MAX, COMPRESS))
+      const burst = p.stats().encode
+      // The first calls are handed over until the backlog is over twice a call's inline cost; the rest are done here.
+      expect(burst.offloaded).toBeGreaterThan(0)
+      expect(burst.inline).toBeGreaterThan(0)
+      expect(burst.offloaded + burst.inline).toBe(64)
+      // Once the clock has moved past the estimated backlog, the next call is handed over again.
+      now += 60_000
+      pending.push(p.encode(values[0], MAX, COMPRESS))
+      expect(p.stats().encode.offloaded).toBe(burst.offloaded + 1)
+      clock.mockRestore()
+      const encoded = await Promise.all(pending)
       const decoded = (await Promise.all(encoded.map((e) => p.decode(e.stored, e.compressed, MAX)))) as Uint8Array[]
-      expect(decoded.map((d) => Buffer.from(d).equals(Buffer.from(values[decoded.indexOf(d)] as Uint8Array)))).toEqual(values.map(() => true))
+      expect(decoded.map((d, i) => Buffer.from(d).equals(Buffer.from(values[i % 64] as Uint8Array)))).toEqual(encoded.map(() => true))
     } finally {
+      clock.mockRestore()
       await p.close()
     }
   })

@@ -60,13 +60,13 @@ describe('L1 capacity: nothing is evicted while the budget has room', () => {
     })
   }
 
-  it('128 MB written to 95% of its budget finds at least 99% (worst shard too)', { timeout: 180_000 }, () => {
+  it('128 MB written to 95% of its budget finds at least 99% (worst shard too)', { timeout: 300_000 }, () => {
     const r = fillThenRead(128 * MB, 0.95)
     expect(r.found).toBeGreaterThanOrEqual(0.99)
     expect(r.worstShard).toBeGreaterThanOrEqual(0.99)
   })
 
-  it('a table written with twice its budget holds records totalling at least 90% of it', { timeout: 120_000 }, () => {
+  it('a table written with twice its budget holds records totalling at least 90% of it', { timeout: 300_000 }, () => {
     const t = SharedTable.create(64 * MB)
     const capacity = t.usage().capacity
     // An entry is charged its whole record: ALIGN(header + key + value).

@@ -122,16 +122,34 @@ describe('SharedTable', () => {
     }
   })
 
-  it('drops expired entries first when it needs room', () => {
+  it('drops expired entries first when it needs room; unexpired ones of the same size and use survive', () => {
+    // Pairs of same-size records, one expiring at t=50 and one never, written and
+    // used twice at t=0 (so neither is a stranger the FIFO would drop anyway).
+    // Then, at t=100, 1.5x the capacity in new records pushes every pair through
+    // the rings' tails: an expired record there is dropped, a used live one is kept.
+    // If expiry were ignored, the expiring records would survive exactly as the
+    // live ones do.
     const t = SharedTable.create(kMinBytes)
     const v = bytes('x'.repeat(100))
-    for (let i = 0; i < 200; i++) t.put(`hot:${i}`, v, 0, 0)
-    for (let i = 0; i < 200; i++) t.lookup(`hot:${i}`, 0)
-    for (let i = 0; i < 5000; i++) t.put(`tmp:${i}`, v, 50, 0)
-    for (let i = 0; i < 5000; i++) t.put(`new:${i}`, v, 0, 100)
-    let tmp = 0
-    for (let i = 0; i < 5000; i++) if (t.lookup(`tmp:${i}`, 0) !== null) tmp++
-    expect(tmp).toBe(0)
+    const capacity = t.usage().capacity
+    const pairs = Math.floor((capacity * 0.3) / 2 / 150)
+    for (let i = 0; i < pairs; i++) {
+      t.put(`exp:${i}`, v, 50, 0)
+      t.put(`live:${i}`, v, 0, 0)
+    }
+    for (let use = 0; use < 2; use++) {
+      for (let i = 0; i < pairs; i++) {
+        expect(text(t.lookup(`exp:${i}`, 0))).toBe('x'.repeat(100))
+        expect(text(t.lookup(`live:${i}`, 0))).toBe('x'.repeat(100))
+      }
+    }
+    for (let i = 0; i < Math.floor((capacity * 1.5) / 150); i++) t.put(`new:${i}`, v, 0, 100)
+    // Looked up as of t=0, when neither had expired: null means the record is gone, not just stale.
+    const present = (prefix: string) => Array.from({ length: pairs }, (_, i) => t.lookup(`${prefix}:${i}`, 0)).filter((b) => b !== null).length
+    expect(pairs).toBeGreaterThan(100)
+    expect(present('exp')).toBe(0)
+    expect(present('live')).toBe(pairs)
+    expect(t.checkInvariants()).toEqual([])
   })
 
   it('resists a one-time scan: a hot set survives a scan of 10x the table', () => {
