@@ -154,7 +154,9 @@ export interface CacheOptions {
    * before the cache is written; if it throws, the cache is left alone and the call
    * rejects with its error. Runs in the thread that made the change (threads attached
    * with attachCache do not call it). Conditional writes (`nx`, `xx`,
-   * `compareAndSet`) do not call it today (issue 11). @default none
+   * `compareAndSet`) call it once the condition held and the write landed in the
+   * cache; if it then throws, the entry is removed from the cache again and the call
+   * rejects with its error. @default none
    */
   writer?: (changes: { namespace: string; key: string; value?: unknown; deleted?: boolean }[]) => Promise<void>
   /**

@@ -358,7 +358,12 @@ describe('HTTP endpoint', () => {
     expect(h.headers.get('content-type')).toMatch(/^application\/json/)
     // A NearCache has health(): /health is its live check (a Redis ping included).
     const body = (await h.json()) as { status: string; circuit: string; l1: object; l2: { enabled: boolean; pingMs?: number }; recommendations: string[] }
-    expect(body).toMatchObject({ status: 'ok', circuit: 'closed', l1: { enabled: false, entries: 0, bytes: 0 }, l2: { enabled: true }, recommendations: [] })
+    expect(body).toMatchObject({ circuit: 'closed', l1: { enabled: false, entries: 0, bytes: 0 }, l2: { enabled: true } })
+    // On a busy machine the workload's L2 p99 can pass the 50 ms mark: then, and only
+    // then, the report is 'degraded' with the latency advice (and /health stays 200).
+    const slow = body.recommendations.filter((r) => /latency/.test(r))
+    expect(body.recommendations).toEqual(slow)
+    expect(body.status).toBe(slow.length === 0 ? 'ok' : 'degraded')
     expect(body.l2.pingMs).toBeGreaterThan(0)
 
     expect((await fetch(`${server.url}/nope`)).status).toBe(404)
