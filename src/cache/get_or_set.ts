@@ -60,7 +60,7 @@ export class GetOrSet {
     const e = this.read.entry(k, raw)
     if (e === undefined || raw === null) return undefined
     const { env } = e
-    const state = this.read.state(env, this.sc.s.opts.clock.now(), true)
+    const state = this.read.state(env, true)
     if (state === 'gone') return undefined
     const finish = (value: unknown): Found | undefined => {
       if (value === undefined) return undefined

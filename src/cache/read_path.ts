@@ -40,12 +40,14 @@ export class ReadPath {
   }
 
   /**
-   * The state of an envelope by the clock: fresh, stale (expired, but `allowStale`
-   * and within its grace) or gone. Counts an expiry once.
+   * The state of an envelope by the cache's clock: fresh, stale (expired, but
+   * `allowStale` and within its grace) or gone. Counts an expiry (unless `count` is
+   * false). The clock is read only for entries that can expire.
    */
-  state(env: Envelope | undefined, now: number, allowStale = false, count = true): EntryState {
-    if (env === undefined) return 'gone'
-    if (env.expiresAt === 0 || env.expiresAt > now) return 'fresh'
+  state(env: Envelope, allowStale = false, count = true): EntryState {
+    if (env.expiresAt === 0) return 'fresh'
+    const now = this.sc.s.opts.clock.now()
+    if (env.expiresAt > now) return 'fresh'
     if (count) this.sc.m.add(NsField.Expirations)
     return allowStale && env.staleUntil > now ? 'stale' : 'gone'
   }
@@ -64,11 +66,10 @@ export class ReadPath {
 
   /** The stored values that are live now (present, valid, not expired, tags current); undefined for the others. */
   async live(keys: string[], raws: (Buffer | null)[], countExpired = true): Promise<(Entry | undefined)[]> {
-    const now = this.sc.s.opts.clock.now()
     let tagged = false
     const entries = raws.map((raw, i) => {
       const e = this.entry(keys[i] as string, raw)
-      if (e === undefined || this.state(e.env, now, false, countExpired) === 'gone') return undefined
+      if (e === undefined || this.state(e.env, false, countExpired) === 'gone') return undefined
       if (e.env.tags !== undefined) tagged = true
       return e
     })
@@ -86,7 +87,7 @@ export class ReadPath {
     // The hot path: bytes already decoded in this thread skip parsing and decoding.
     const memo = this.sc.s.memo.find(k, raw)
     const env = memo ? memo.env : this.parse(k, raw)
-    if (env === undefined || this.state(env, this.sc.s.opts.clock.now()) === 'gone') return undefined
+    if (env === undefined || this.state(env) === 'gone') return undefined
     if (env.tags !== undefined) return this.tagsLive([env]).then(([live]) => (live ? this.decode(k, raw, env, memo) : undefined))
     return this.decode(k, raw, env, memo)
   }
