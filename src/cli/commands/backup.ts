@@ -5,7 +5,7 @@ import type { Command } from '../command.js'
 import { connect, disconnect, masters } from '../connect.js'
 import type { Client } from '../connect.js'
 import { note, plural, seconds, write } from '../output.js'
-import { globEscape, scanNode } from '../scan.js'
+import { prefixGlob, scanNode } from '../../l2/scan.js'
 import { RDB_TYPE_STRING } from '../dump_payload.js'
 import { openOutFile } from '../safe_file.js'
 import type { OutFile } from '../safe_file.js'
@@ -78,7 +78,7 @@ The summary goes to stderr.`,
       for (const node of nodes) {
         const seen = new Set<string>()
         for (const prefix of namespacePrefixes(ns)) {
-          for await (const batch of scanNode(node, `${globEscape(prefix)}*`)) {
+          for await (const batch of scanNode(node, prefixGlob(prefix))) {
             const fresh = batch.filter((k) => !seen.has(k))
             fresh.forEach((k) => seen.add(k))
             const c = client

@@ -4,7 +4,7 @@ import type { Command } from '../command.js'
 import { connect, disconnect, isCluster, masters, nodeAddress } from '../connect.js'
 import type { Client } from '../connect.js'
 import { out, outJson, plural, printable, table } from '../output.js'
-import { scanNode } from '../scan.js'
+import { scanNode } from '../../l2/scan.js'
 
 const DEFAULT_SCAN_LIMIT = 100_000
 const PINGS = 5
