@@ -1,7 +1,8 @@
 import { randomUUID } from 'node:crypto'
 import type { Cluster, Redis } from 'ioredis'
 import type { SharedTable } from '../l1/shared_table.js'
-import { channelFor, encodeMessages, LEGACY_CHANNEL, parseMessage, rootNamespace } from './bus_protocol.js'
+import { channelFor, LEGACY_CHANNEL, rootNamespace } from '../keys.js'
+import { encodeMessages, parseMessage } from './bus_protocol.js'
 
 /**
  * Cross-process L1 coherence over Redis pub/sub. Every write, delete and

@@ -1,5 +1,5 @@
 import type { Writable } from 'node:stream'
-import { namespacePrefixes } from '../../keys.js'
+import { namespacePrefixes, tagKey } from '../../keys.js'
 import { str } from '../args.js'
 import type { Command } from '../command.js'
 import { connect, disconnect, masters } from '../connect.js'
@@ -32,7 +32,7 @@ export const backup: Command = {
   summary: "Write a namespace's keys to stdout as JSON lines",
   usage: 'backup [--namespace NS] --out FILE [--force]',
   help: `Writes every Redis key of the namespace - its entries ('NS:*', child namespaces
-included) and its tag epochs ('__nc|t|NS|*') - as JSON lines, scanning every
+included) and its tag epochs ('${tagKey('NS', '*')}') - as JSON lines, scanning every
 master of a Cluster. The first line is a header:
   {"nearcache_backup": 1, "namespace": "NS", "created": "<ISO time>"}
 then one line per key:
