@@ -49,7 +49,7 @@ export async function scatterBySlot<R>(
 }
 
 /** Splits a list into chunks of at most `size`. */
-export function chunk<T>(items: readonly T[], size: number): T[][] {
+function chunk<T>(items: readonly T[], size: number): T[][] {
   const out: T[][] = []
   for (let i = 0; i < items.length; i += size) out.push(items.slice(i, i + size))
   return out
