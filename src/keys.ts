@@ -1,6 +1,37 @@
 import { InvalidKeyError, InvalidOptionError } from './errors.js'
 import { describe } from './util/units.js'
 
+/*
+ * Every Redis key shape, internal key and channel name of nearcache, in one place;
+ * the library and the CLI build and recognise them only through these exports.
+ *
+ *   <namespace>:<key>            a data key (namespaces: [A-Za-z0-9_.-] segments joined by ':')
+ *   __nc|t|<namespace>|<tag>     a tag epoch (an integer counter)
+ *   __nc|l|<namespace>:<key>     the stampede lock of a data key (getOrSet)
+ *   __nc|ping|<namespace>        read (never written) by the health check
+ *   __nc|inv|<root>              the invalidation channel of a root namespace
+ *   __nc|inv                     the invalidation channel before protocol 1 (legacy)
+ *
+ * Everything internal starts with INTERNAL_PREFIX and a '|', which namespaces
+ * cannot contain: no user key can collide with an internal one.
+ */
+
+/** The start of every internal name; namespace segments may not start with it (any case). */
+export const INTERNAL_PREFIX = '__nc'
+/** The start of every tag epoch key. */
+export const TAG_EPOCH_PREFIX = `${INTERNAL_PREFIX}|t|`
+/** The start of every stampede lock key. */
+export const LOCK_PREFIX = `${INTERNAL_PREFIX}|l|`
+/** The start of the health check's ping keys. */
+export const PING_PREFIX = `${INTERNAL_PREFIX}|ping|`
+/** The one global invalidation channel of nearcache before protocol version 1. */
+export const LEGACY_CHANNEL = `${INTERNAL_PREFIX}|inv`
+
+/** Whether a namespace segment is reserved for nearcache's own names. */
+export function reservedSegment(segment: string): boolean {
+  return segment.slice(0, INTERNAL_PREFIX.length).toLowerCase() === INTERNAL_PREFIX
+}
+
 /** Redis key of a user key in namespace `ns`. */
 export function dataKey(ns: string, key: string): string {
   return `${ns}:${key}`
@@ -11,18 +42,54 @@ export function dataKey(ns: string, key: string): string {
  * not allowed in namespaces), so no user key can ever collide with it.
  */
 export function tagKey(ns: string, tag: string): string {
-  return `__nc|t|${ns}|${tag}`
+  return `${TAG_EPOCH_PREFIX}${ns}|${tag}`
+}
+
+/** Redis key of the stampede lock of full key `fullKey` (`<namespace>:<key>`). */
+export function lockKey(fullKey: string): string {
+  return `${LOCK_PREFIX}${fullKey}`
+}
+
+/** The key the health check of namespace `ns` reads (a round trip; nothing is stored there). */
+export function pingKey(ns: string): string {
+  return `${PING_PREFIX}${ns}`
 }
 
 /** The prefixes that hold everything a namespace (and its child namespaces) owns. */
 export function namespacePrefixes(ns: string): string[] {
-  return [`${ns}:`, `__nc|t|${ns}|`, `__nc|t|${ns}:`]
+  return [`${ns}:`, `${TAG_EPOCH_PREFIX}${ns}|`, `${TAG_EPOCH_PREFIX}${ns}:`]
 }
 
 /** Whether full internal key `key` belongs to namespace `ns` (or a child): a data key or a tag epoch. */
 export function inNamespace(key: string, ns: string): boolean {
   return namespacePrefixes(ns).some((p) => key.startsWith(p))
 }
+
+/** The first segment of a namespace path (`shop` for `shop` and `shop:users`). */
+export function rootNamespace(namespace: string): string {
+  const i = namespace.indexOf(':')
+  return i < 0 ? namespace : namespace.slice(0, i)
+}
+
+/** The invalidation channel of a namespace (of its root): `__nc|inv|<root>`. */
+export function channelFor(namespace: string): string {
+  return `${LEGACY_CHANNEL}|${rootNamespace(namespace)}`
+}
+
+/** Whether a full internal key or prefix lies inside root namespace `root` (a data key or a tag epoch of it). */
+export function insideRoot(s: string, root: string): boolean {
+  if (s.startsWith(TAG_EPOCH_PREFIX)) {
+    const at = TAG_EPOCH_PREFIX.length
+    if (s.length - at <= root.length || !s.startsWith(root, at)) return false
+    const sep = s.charCodeAt(at + root.length)
+    return sep === 0x3a || sep === 0x7c // ':' or '|'
+  }
+  return s.length > root.length && s.startsWith(root) && s.charCodeAt(root.length) === 0x3a
+}
+
+/** The ACL patterns named in permission errors: the cache's keys, and the invalidation channels. */
+export const ACL_KEY_PATTERNS = `~<namespace>:* and ~${TAG_EPOCH_PREFIX}*`
+export const ACL_CHANNEL_PATTERN = `&${LEGACY_CHANNEL}*`
 
 /** String.prototype.isWellFormed (Node 20, ES2024; the project's TypeScript lib is ES2023). */
 interface WellFormed {

@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto'
-import { namespacePrefixes } from '../keys.js'
-import { channelFor, encodeMessages, LEGACY_CHANNEL, rootNamespace } from '../l2/bus_protocol.js'
+import { channelFor, LEGACY_CHANNEL, namespacePrefixes, rootNamespace } from '../keys.js'
+import { encodeMessages } from '../l2/bus_protocol.js'
 import type { Client } from './connect.js'
 
 /**

@@ -1,12 +1,14 @@
+import { insideRoot } from '../keys.js'
+
 /**
  * The wire format of the invalidation bus, in one place: its channels, its
  * messages, their limits, and the validation every received message passes
  * before anything in it is used. Everything here treats its input as hostile:
  * any process that can PUBLISH on the Redis can send anything.
  *
- * Channels. One per root namespace, `__nc|inv|<root>`, where the root is the
- * first segment of the namespace path (`shop` for `shop` and `shop:users`), so
- * Redis channel ACLs can keep applications apart. Before version 1 every
+ * Channels (their names: src/keys.ts). One per root namespace, `__nc|inv|<root>`,
+ * where the root is the first segment of the namespace path (`shop` for `shop`
+ * and `shop:users`), so Redis channel ACLs can keep applications apart. Before version 1 every
  * process used one global channel, `__nc|inv`; `invalidation.legacyChannel`
  * keeps publishing and listening there during a rolling upgrade.
  *
@@ -27,8 +29,6 @@
  * not read either, the receiver drops its root's L1 copies instead (`overflow`).
  */
 export const PROTOCOL_VERSION = 1
-/** The one global channel of nearcache before protocol version 1. */
-export const LEGACY_CHANNEL = '__nc|inv'
 /** Longest message text accepted (characters); senders stay well under it. */
 export const MAX_MESSAGE_CHARS = 256 * 1024
 /** Most keys in one message; senders split larger batches. */
@@ -40,28 +40,6 @@ export const MAX_KEY_CHARS = 64 * 1024
 /** Senders start a new message before the text passes this many characters. */
 const SEND_CHARS = 128 * 1024
 const ORIGIN = /^[A-Za-z0-9_.:-]{1,100}$/
-
-/** The first segment of a namespace path. */
-export function rootNamespace(namespace: string): string {
-  const i = namespace.indexOf(':')
-  return i < 0 ? namespace : namespace.slice(0, i)
-}
-
-/** The invalidation channel of a namespace (of its root). */
-export function channelFor(namespace: string): string {
-  return `__nc|inv|${rootNamespace(namespace)}`
-}
-
-/** Whether a full internal key or prefix lies inside root namespace `root`. */
-export function insideRoot(s: string, root: string): boolean {
-  if (s.startsWith('__nc|t|')) {
-    const rest = s.length - 7
-    if (rest <= root.length || !s.startsWith(root, 7)) return false
-    const sep = s.charCodeAt(7 + root.length)
-    return sep === 0x3a || sep === 0x7c // ':' or '|'
-  }
-  return s.length > root.length && s.startsWith(root) && s.charCodeAt(root.length) === 0x3a
-}
 
 export interface BusMessage {
   origin: string

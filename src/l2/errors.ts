@@ -1,4 +1,5 @@
 import { CacheError, L2CommandError, L2UnavailableError } from '../errors.js'
+import { ACL_CHANNEL_PATTERN, ACL_KEY_PATTERNS } from '../keys.js'
 
 /** Replies that mean "this server cannot serve us now", like a lost connection (WRONGPASS/NOAUTH: the connection cannot log in). */
 const UNAVAILABLE_REPLY = /^(CLUSTERDOWN|LOADING|MASTERDOWN|TRYAGAIN|READONLY|MOVED|ASK|WRONGPASS|NOAUTH)\b/
@@ -38,8 +39,8 @@ export function sanitizeRedisError(err: unknown): RedisFailure {
 function missingPermission(message: string): string {
   const command = /run the '([^']+)' command/.exec(message)
   if (command) return `permission to run the '${command[1]}' command`
-  if (/keys/.test(message)) return "access to the cache's keys (key patterns such as ~<namespace>:* and ~__nc|t|*)"
-  if (/channel/.test(message)) return "access to the invalidation channels (channel pattern &__nc|inv*)"
+  if (/keys/.test(message)) return `access to the cache's keys (key patterns such as ${ACL_KEY_PATTERNS})`
+  if (/channel/.test(message)) return `access to the invalidation channels (channel pattern ${ACL_CHANNEL_PATTERN})`
   return 'a permission'
 }
 

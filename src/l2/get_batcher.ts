@@ -1,13 +1,10 @@
 import type { Cluster, Redis } from 'ioredis'
-import { chunk, groupBySlot } from './slots.js'
+import { slotBatches } from './slots.js'
 
 interface Waiter {
   resolve(v: Buffer | null): void
   reject(e: unknown): void
 }
-
-/** Largest MGET sent at once; bigger batches are split so one reply stays small. */
-const MAX_BATCH = 512
 
 /**
  * Coalesces the single-key reads issued in one tick into per-slot MGETs. The
@@ -23,6 +20,8 @@ export class GetBatcher {
   constructor(
     private readonly client: Redis | Cluster,
     private readonly cluster: boolean,
+    /** Largest MGET sent at once; bigger batches are split so one reply stays small. */
+    private readonly maxBatch: number,
   ) {}
 
   get(key: string): Promise<Buffer | null> {
@@ -43,17 +42,16 @@ export class GetBatcher {
     this.waiters = []
     this.scheduled = false
     // MGET even for one key: unlike GET it answers nil for a key of another type.
-    for (const group of groupBySlot(keys, this.cluster)) {
-      for (const part of chunk(group, MAX_BATCH)) {
-        this.client.mgetBuffer(part.map((i) => keys[i] as string)).then(
-          (values) => {
-            for (let j = 0; j < part.length; j++) (waiters[part[j] as number] as Waiter).resolve(values[j] ?? null)
-          },
-          (err) => {
-            for (const i of part) (waiters[i] as Waiter).reject(err)
-          },
-        )
-      }
+    // Each batch answers its own waiters as soon as its reply is in (no waiting on the slowest node).
+    for (const part of slotBatches(keys, this.cluster, this.maxBatch)) {
+      this.client.mgetBuffer(part.map((i) => keys[i] as string)).then(
+        (values) => {
+          for (let j = 0; j < part.length; j++) (waiters[part[j] as number] as Waiter).resolve(values[j] ?? null)
+        },
+        (err) => {
+          for (const i of part) (waiters[i] as Waiter).reject(err)
+        },
+      )
     }
   }
 }

@@ -1,7 +1,8 @@
 import { randomUUID } from 'node:crypto'
 import type { Cluster, Redis } from 'ioredis'
 import type { SharedTable } from '../l1/shared_table.js'
-import { channelFor, encodeMessages, LEGACY_CHANNEL, parseMessage, rootNamespace } from './bus_protocol.js'
+import { channelFor, LEGACY_CHANNEL, rootNamespace } from '../keys.js'
+import { encodeMessages, parseMessage } from './bus_protocol.js'
 
 /**
  * Cross-process L1 coherence over Redis pub/sub. Every write, delete and
@@ -119,16 +120,39 @@ export class InvalidationBus {
     const bus = new InvalidationBus(client, sub, namespace, table, opts.legacyChannel)
     sub.on('error', opts.onError)
     sub.on('message', (ch: unknown, text: unknown) => bus.onMessage(ch, text))
-    const lost = () => bus.untrust()
+    const channels = bus.outboxes.map((o) => o.channel)
+    // Bumped on every loss of the connection: a confirmation that arrives after a later loss retrusts nothing.
+    let connection = 0
+    const lost = () => {
+      connection++
+      bus.untrust()
+    }
     sub.on('close', lost)
     sub.on('reconnecting', lost)
     sub.on('end', lost)
-    // ioredis re-subscribes by itself after a reconnect; messages sent meanwhile are lost.
+    // L1 is trusted again only once Redis has confirmed the subscription on the new
+    // connection. ioredis emits 'ready' as soon as the connection is up and sends its
+    // own re-SUBSCRIBE in the same step, without waiting for the reply: a PUBLISH that
+    // Redis handles before that SUBSCRIBE reaches no one here, and a lost first
+    // message of a publisher shows no sequence gap. Trusting on 'ready' let this
+    // process fill L1 from Redis in that window and keep the copy a lost message
+    // should have dropped (until l1.ttl). So on 'ready' we SUBSCRIBE once more and
+    // retrust when its reply is in: Redis answers one connection's commands in order,
+    // so by then both subscriptions are in effect and every later PUBLISH reaches us.
+    // Until then the table stays untrusted (no L1 fills anywhere), and the retrust
+    // flushes again, which also voids the fills started before it.
     sub.on('ready', () => {
-      if (!table.trusted && !bus.closed) bus.retrust()
+      if (table.trusted || bus.closed) return
+      const at = connection
+      sub.subscribe(...channels).then(
+        () => {
+          if (at === connection && !table.trusted && !bus.closed) bus.retrust()
+        },
+        () => {}, // lost again before the reply: the next 'ready' tries again
+      )
     })
     table.setTrusted(false)
-    await sub.subscribe(...bus.outboxes.map((o) => o.channel))
+    await sub.subscribe(...channels)
     table.setTrusted(true)
     return bus
   }

@@ -1,11 +1,11 @@
 import type { Writable } from 'node:stream'
-import { namespacePrefixes } from '../../keys.js'
+import { namespacePrefixes, tagKey } from '../../keys.js'
 import { str } from '../args.js'
 import type { Command } from '../command.js'
 import { connect, disconnect, masters } from '../connect.js'
 import type { Client } from '../connect.js'
 import { note, plural, seconds, write } from '../output.js'
-import { globEscape, scanNode } from '../scan.js'
+import { prefixGlob, scanNode } from '../../l2/scan.js'
 import { RDB_TYPE_STRING } from '../dump_payload.js'
 import { openOutFile } from '../safe_file.js'
 import type { OutFile } from '../safe_file.js'
@@ -32,7 +32,7 @@ export const backup: Command = {
   summary: "Write a namespace's keys to stdout as JSON lines",
   usage: 'backup [--namespace NS] --out FILE [--force]',
   help: `Writes every Redis key of the namespace - its entries ('NS:*', child namespaces
-included) and its tag epochs ('__nc|t|NS|*') - as JSON lines, scanning every
+included) and its tag epochs ('${tagKey('NS', '*')}') - as JSON lines, scanning every
 master of a Cluster. The first line is a header:
   {"nearcache_backup": 1, "namespace": "NS", "created": "<ISO time>"}
 then one line per key:
@@ -78,7 +78,7 @@ The summary goes to stderr.`,
       for (const node of nodes) {
         const seen = new Set<string>()
         for (const prefix of namespacePrefixes(ns)) {
-          for await (const batch of scanNode(node, `${globEscape(prefix)}*`)) {
+          for await (const batch of scanNode(node, prefixGlob(prefix))) {
             const fresh = batch.filter((k) => !seen.has(k))
             fresh.forEach((k) => seen.add(k))
             const c = client

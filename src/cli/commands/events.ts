@@ -7,8 +7,8 @@ import { connect, disconnect } from '../connect.js'
 import type { Client } from '../connect.js'
 import { CliError, oneLine, UsageError } from '../errors.js'
 import { jsonSafe, note, out, printable, quoted } from '../output.js'
-import { inNamespace, namespacePrefixes } from '../../keys.js'
-import { channelFor, LEGACY_CHANNEL, parseMessage, rootNamespace } from '../../l2/bus_protocol.js'
+import { channelFor, inNamespace, LEGACY_CHANNEL, namespacePrefixes, rootNamespace } from '../../keys.js'
+import { parseMessage } from '../../l2/bus_protocol.js'
 import { boundedLines } from '../bounded_lines.js'
 import { MAX_EVENT_LINE_BYTES, metricsToken, requestHeaders, statusHint, TOKEN_ENV } from '../http_fetch.js'
 
@@ -243,7 +243,7 @@ export const events: Command = {
   summary: 'Follow the invalidation announcements on Redis, or one process\'s events',
   usage: 'events tail [--from URL [--type TYPES]] [--token TOKEN] [--count N] [--namespace NS] [--legacy] [--json]',
   help: `events tail subscribes to the invalidation bus of the namespace's root
-(Redis pub/sub channel '__nc|inv|<root>', root 'shop' for --namespace shop:users)
+(Redis pub/sub channel '${channelFor('<root>')}', root 'shop' for --namespace shop:users)
 and prints every announcement running nearcache processes make: the keys they
 wrote or deleted and the prefixes they invalidated, with the publisher's id and
 sequence number; one line each (one JSON object per line with --json), until
@@ -270,7 +270,7 @@ Options:
   --count N        Stop after N announcements (events with --from)
   --namespace NS   The channel of NS's root, and only what concerns NS (default
                    'nc'; with --from: all namespaces unless given)
-  --legacy         Also follow the global channel '__nc|inv' of nearcache
+  --legacy         Also follow the global channel '${LEGACY_CHANNEL}' of nearcache
                    before protocol 1 (processes with invalidation.legacyChannel)
 
 Examples:

@@ -4,11 +4,11 @@ import type { Command } from '../command.js'
 import { connect, disconnect, isCluster, masters, nodeAddress } from '../connect.js'
 import type { Client } from '../connect.js'
 import { out, outJson, plural, printable, table } from '../output.js'
-import { scanNode } from '../scan.js'
+import { scanNode } from '../../l2/scan.js'
+import { TAG_EPOCH_PREFIX, tagKey } from '../../keys.js'
 
 const DEFAULT_SCAN_LIMIT = 100_000
 const PINGS = 5
-const TAG_EPOCH = '__nc|t|'
 /** Namespaces listed in the text output (the JSON lists them all). */
 const TEXT_NAMESPACES = 50
 
@@ -141,8 +141,8 @@ export async function countNamespaces(nodes: Redis[], limit: number): Promise<St
           break outer
         }
         scanned++
-        if (key.startsWith(TAG_EPOCH)) {
-          const ns = key.slice(TAG_EPOCH.length).split('|')[0] as string
+        if (key.startsWith(TAG_EPOCH_PREFIX)) {
+          const ns = key.slice(TAG_EPOCH_PREFIX.length).split('|')[0] as string
           get(ns.split(':')[0] as string).tagEpochs++
         } else {
           const i = key.indexOf(':')
@@ -300,7 +300,7 @@ export const status: Command = {
 their slot ranges and replicas, from CLUSTER NODES); memory per master (INFO
 memory: used_memory_human, maxmemory, policy); and the namespaces present, found by
 SCANning every master and counting keys per top-level prefix (the part before the
-first ':'; a namespace's tag epochs '__nc|t|NS|...' count under NS).
+first ':'; a namespace's tag epochs '${tagKey('NS', '...')}' count under NS).
 
 Options:
   --scan-limit N   Stop the namespace scan after N keys (default ${DEFAULT_SCAN_LIMIT}); the output
