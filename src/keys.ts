@@ -88,7 +88,7 @@ export function insideRoot(s: string, root: string): boolean {
 }
 
 /** The ACL patterns named in permission errors: the cache's keys, and the invalidation channels. */
-export const ACL_KEY_PATTERNS = `~<namespace>:* and ~${TAG_EPOCH_PREFIX}*`
+export const ACL_KEY_PATTERNS = `~<namespace>:*, ~${TAG_EPOCH_PREFIX}*, ~${LOCK_PREFIX}* and ~${PING_PREFIX}*`
 export const ACL_CHANNEL_PATTERN = `&${LEGACY_CHANNEL}*`
 
 /** String.prototype.isWellFormed (Node 20, ES2024; the project's TypeScript lib is ES2023). */

@@ -1,5 +1,5 @@
 import { CacheClosedError, InvalidOptionError } from '../errors.js'
-import { dataKey, namespacePrefixes, validateKey, validateKeys, validateTags } from '../keys.js'
+import { dataKey, namespacePrefixes, pingKey, validateKey, validateKeys, validateTags } from '../keys.js'
 import { validateNamespace } from '../options/options.js'
 import { eventStream } from '../observability/event_stream.js'
 import type { CacheEventType, EventStream, EventStreamOptions, EvictionDetail, InvalidationNotice } from '../observability/event_stream.js'
@@ -237,7 +237,7 @@ export class NearCache {
    * and plain-language recommendations when figures look wrong.
    */
   health(): Promise<HealthReport> {
-    return probeHealth(this.#s, `__nc|ping|${this.#ns}`)
+    return probeHealth(this.#s, pingKey(this.#ns))
   }
 
   /** An async iterator of this cache's events (error, circuit, eviction, invalidation; bounded, oldest dropped first). */

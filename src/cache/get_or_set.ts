@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto'
 import type { Envelope, Freshness } from '../codec/entry.js'
 import { deserialize } from '../codec/value_codec.js'
+import { lockKey } from '../keys.js'
 import { NsField } from '../observability/stats.js'
 import type { WriteOptions } from './call_options.js'
 import { emitError } from './context.js'
@@ -141,16 +142,16 @@ export class GetOrSet {
     if (!lock) return this.runLoader(job)
     // Across threads and processes: one caller holds a short Redis lock and loads;
     // the others poll L2 for its result, and load themselves if it takes too long.
-    const lockKey = `__nc|l|${job.k}`
+    const lock_ = lockKey(job.k)
     const token = randomUUID()
     const giveUpAt = Date.now() + lock.waitTimeout
     for (let pause = 10; ; pause = Math.min(pause * 2, 100)) {
-      if (await s.tier.lock(lockKey, token, lock.lease)) {
+      if (await s.tier.lock(lock_, token, lock.lease)) {
         try {
           // Someone may have finished loading between our read and our lock.
           return (await this.fresh(job.k, await l2(this.sc, s.tier.get(job.k, true)))) ?? (await this.runLoader(job))
         } finally {
-          await s.tier.unlock(lockKey, token).catch(() => {})
+          await s.tier.unlock(lock_, token).catch(() => {})
         }
       }
       await new Promise((r) => setTimeout(r, pause))

@@ -1,3 +1,4 @@
+import { INTERNAL_PREFIX, reservedSegment } from '../keys.js'
 import { InvalidOptionError } from '../errors.js'
 import { describe } from '../util/units.js'
 
@@ -22,7 +23,7 @@ function namespaceProblem(ns: unknown): string | undefined {
       const shown = cp > 0x20 && cp < 0x7f ? `'${bad}'` : `U+${cp.toString(16).toUpperCase().padStart(4, '0')}`
       return `${shown} is not allowed`
     }
-    if (/^__nc/i.test(segment)) return "segments starting with '__nc' are reserved for nearcache's own keys"
+    if (reservedSegment(segment)) return `segments starting with '${INTERNAL_PREFIX}' are reserved for nearcache's own keys`
   }
   return undefined
 }
