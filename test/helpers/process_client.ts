@@ -2,6 +2,9 @@ import { fork } from 'node:child_process'
 import type { ChildProcess } from 'node:child_process'
 import type { CacheOptions } from '../../src/index.js'
 
+/** How Infinity crosses JSON to test/fixtures/process_cache.ts (JSON would make it null). */
+export const INFINITY = '__Infinity__'
+
 /** A cache in another Node process, driven over IPC: `await other.call('get', 'k')`. */
 export class ProcessCache {
   private nextId = 1
@@ -17,9 +20,10 @@ export class ProcessCache {
     })
   }
 
+  /** Options cross to the child as JSON; Infinity (a TTL of no expiry) travels as this marker. */
   static async start(options: CacheOptions): Promise<ProcessCache> {
     const file = new URL('../fixtures/process_cache.ts', import.meta.url)
-    const child = fork(file, [JSON.stringify(options)], { execArgv: ['--import', 'tsx'], serialization: 'advanced', stdio: ['ignore', 'inherit', 'inherit', 'ipc'] })
+    const child = fork(file, [JSON.stringify(options, (_k, v: unknown) => (v === Infinity ? INFINITY : v))], { execArgv: ['--import', 'tsx'], serialization: 'advanced', stdio: ['ignore', 'inherit', 'inherit', 'ipc'] })
     await new Promise<void>((resolve, reject) => {
       child.on('message', (m: { ready?: boolean }) => m?.ready && resolve())
       child.once('error', reject)
