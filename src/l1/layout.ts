@@ -53,6 +53,10 @@ export const S_MAIN_USED = 6
 export const S_ENTRIES = 7
 /** Bytes of probationary records (F_PROBATION) in the main ring, dead or alive, until its tail passes them. */
 export const S_PROBATION = 8
+/** A ring's three words, from its first (S_SMALL_HEAD or S_MAIN_HEAD): next free byte, oldest record, bytes in use. */
+export const RING_HEAD = 0
+export const RING_TAIL = 1
+export const RING_USED = 2
 
 // slot fields
 export const SL_SEQ = 0
@@ -60,7 +64,7 @@ export const SL_TAG = 1
 export const SL_REF = 2
 export const SL_FREQ = 3
 
-// record fields (byte offsets)
+// record fields (byte offsets; read and written only through records.ts)
 export const R_TAG = 0
 export const R_SLOT = 4
 export const R_KEYLEN = 8

@@ -1,0 +1,176 @@
+// The table's memory and its index: the views over the SharedArrayBuffer, where
+// each region starts, and finding a key's slot (lock-free for readers, under the
+// shard's lock for writers). The bucket choice itself is index_probe.ts.
+import { beginWrite, endWrite } from '../threads/atomics.js'
+import type { KeyRef } from './key_ref.js'
+import { KeyCoder, secondOf } from './key_ref.js'
+import * as K from './layout.js'
+import type { Layout } from './layout.js'
+import { NEGATIVE, recDeadline, recFlags, recGen, recKeyAt, recKeyLen, recRoot, recValLen, recValueAt } from './records.js'
+import { generation } from './root_namespace.js'
+
+/** probe(): the key is not in this bucket / a slot changed while it read, read again. */
+export const ABSENT = new Uint8Array(0)
+export const RETRY = new Uint8Array(0)
+
+export class TableIndex {
+  readonly sab: SharedArrayBuffer
+  readonly layout: Layout
+  protected readonly i32: Int32Array
+  protected readonly f64: Float64Array
+  protected readonly u8: Uint8Array
+  protected readonly ctlBase: number
+  protected readonly indexBase: number
+  protected readonly ghostBase: number
+  protected readonly epochBase: number
+  protected readonly gensBase: number
+  protected readonly keys: KeyCoder
+
+  protected constructor(sab: SharedArrayBuffer, layout: Layout) {
+    this.sab = sab
+    this.layout = layout
+    this.i32 = new Int32Array(sab)
+    this.f64 = new Float64Array(sab)
+    this.u8 = new Uint8Array(sab)
+    this.ctlBase = layout.shardCtlOff / 4
+    this.indexBase = layout.indexOff / 4
+    this.ghostBase = layout.ghostsOff / 4
+    this.epochBase = layout.epochsOff / 4
+    this.gensBase = layout.gensOff / 4
+    this.keys = new KeyCoder(layout)
+  }
+
+  /** Byte offset of a shard's data area (its small ring, then its main ring). */
+  protected dataBase(shard: number): number {
+    return this.layout.dataOff + shard * this.layout.shardDataBytes
+  }
+
+  /** Int32 index of a shard's control words (S_*). */
+  protected ctl(shard: number): number {
+    return this.ctlBase + shard * K.kShardInts
+  }
+
+  /** Int32 index of a slot's words (SL_*). */
+  protected slotAt(s: number): number {
+    return this.indexBase + s * K.kSlotInts
+  }
+
+  /** Int32 index of the epoch word of the key with this tag (its hash bits above the tag's always-set low bit). */
+  protected epochWord(tag: number): number {
+    return this.epochBase + ((tag >>> 1) & (K.kEpochs - 1))
+  }
+
+  /** The current generation of a root (root_namespace.generation). */
+  protected generation(root: number): number {
+    return generation(this.i32, this.gensBase, root)
+  }
+
+  /** Whether the record at `at` was written in its root's current generation. */
+  protected current(at: number): boolean {
+    return recGen(this.i32, at) === this.generation(recRoot(this.i32, at))
+  }
+
+  protected keyEquals(at: number, k: KeyRef): boolean {
+    const u8 = this.u8
+    const b = k.bytes
+    for (let i = 0; i < k.len; i++) if (u8[at + i] !== b[i]) return false
+    return true
+  }
+
+  // ── lock-free read ─────────────────────────────────────────────────────
+
+  /**
+   * Looks for the key in the bucket whose first slot is `base`, without a lock:
+   * its bytes (a private copy) or NEGATIVE, null (expired or voided), ABSENT, or
+   * RETRY (a slot changed while it read; every value read from the record is
+   * checked against the shard's bounds first, so a torn read stays inside it).
+   */
+  protected probe(base: number, k: KeyRef, data: number, now: number): Uint8Array | null {
+    const i32 = this.i32
+    const limit = this.layout.shardDataBytes
+    const n = k.len
+    for (let j = 0; j < K.kSlotsPerBucket; j++) {
+      const si = this.slotAt(base + j)
+      const s1 = Atomics.load(i32, si + K.SL_SEQ)
+      if (s1 & 1) return RETRY
+      if (Atomics.load(i32, si + K.SL_TAG) !== k.tag) continue
+      const ref = Atomics.load(i32, si + K.SL_REF)
+      let out: Uint8Array | undefined
+      let deadline = 0
+      if (ref >= 0 && ref + K.kRecordHeader <= limit) {
+        const at = data + ref
+        const keyLen = recKeyLen(i32, at)
+        const valLen = recValLen(i32, at)
+        if (keyLen === n && valLen >= 0 && ref + K.kRecordHeader + keyLen + valLen <= limit && this.keyEquals(recKeyAt(at), k)) {
+          deadline = this.current(at) ? recDeadline(this.f64, at) : -1
+          if (recFlags(i32, at) & K.F_NEGATIVE) out = NEGATIVE
+          else {
+            const from = recValueAt(at, n)
+            out = Buffer.allocUnsafe(valLen)
+            out.set(this.u8.subarray(from, from + valLen))
+          }
+        }
+      }
+      if (Atomics.load(i32, si + K.SL_SEQ) !== s1) return RETRY
+      if (out === undefined) continue
+      if (deadline !== 0 && deadline <= now) return null
+      const f = Atomics.load(i32, si + K.SL_FREQ)
+      if (f < 3) Atomics.compareExchange(i32, si + K.SL_FREQ, f, f + 1)
+      return out
+    }
+    return ABSENT
+  }
+
+  // ── under the shard's lock ─────────────────────────────────────────────
+
+  /** The slot holding the key (in either of its buckets), or -1. */
+  protected findSlot(k: KeyRef, shard: number): number {
+    const s = this.findIn(k.first, k, shard)
+    if (s >= 0) return s
+    const second = secondOf(k)
+    return second < 0 ? -1 : this.findIn(second, k, shard)
+  }
+
+  private findIn(base: number, k: KeyRef, shard: number): number {
+    const data = this.dataBase(shard)
+    for (let j = 0; j < K.kSlotsPerBucket; j++) {
+      const si = this.slotAt(base + j)
+      if (this.i32[si + K.SL_TAG] !== k.tag) continue
+      const at = data + (this.i32[si + K.SL_REF] as number)
+      if (recKeyLen(this.i32, at) === k.len && this.keyEquals(recKeyAt(at), k)) return base + j
+    }
+    return -1
+  }
+
+  /** The key's current bytes (no frequency bump): NEGATIVE, or null when absent, expired or voided. */
+  protected readLocked(k: KeyRef, shard: number, now: number): Uint8Array | null {
+    const s = this.findSlot(k, shard)
+    if (s < 0) return null
+    const at = this.dataBase(shard) + (this.i32[this.slotAt(s) + K.SL_REF] as number)
+    const deadline = recDeadline(this.f64, at)
+    if ((deadline !== 0 && deadline <= now) || !this.current(at)) return null
+    if (recFlags(this.i32, at) & K.F_NEGATIVE) return NEGATIVE
+    const from = recValueAt(at, k.len)
+    return this.u8.slice(from, from + recValLen(this.i32, at))
+  }
+
+  protected unlinkKey(k: KeyRef, shard: number): void {
+    const s = this.findSlot(k, shard)
+    if (s >= 0) this.unlinkSlot(s)
+  }
+
+  /** Points the slot whose words start at `si` at a record (tag 0, ref -1: empty), under a sequence bump. */
+  protected link(si: number, tag: number, ref: number, freq: number): void {
+    beginWrite(this.i32, si + K.SL_SEQ)
+    Atomics.store(this.i32, si + K.SL_TAG, tag)
+    Atomics.store(this.i32, si + K.SL_REF, ref)
+    Atomics.store(this.i32, si + K.SL_FREQ, freq)
+    endWrite(this.i32, si + K.SL_SEQ)
+  }
+
+  /** Empties a slot: a reader of it retries, then misses. */
+  protected unlinkSlot(s: number): void {
+    this.link(this.slotAt(s), 0, -1, 0)
+    this.i32[this.ctl(Math.floor(s / (this.layout.buckets * K.kSlotsPerBucket))) + K.S_ENTRIES]!--
+  }
+}
