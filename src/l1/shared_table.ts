@@ -153,6 +153,15 @@ export class SharedTable extends TableRings {
 
   // ── trust, epochs, generations ──────────────────────────────────────────
 
+  /**
+   * Which epoch word guards `key` (keys share words). Every write or delete of a
+   * key bumps its word by one, so a batch of writes can tell its own bumps from a
+   * racing writer's.
+   */
+  epochSlot(key: KeyRef): number {
+    return this.epochWord(this.own(key).tag)
+  }
+
   /** Whether L1 entries can be trusted (false while the invalidation bus is down). */
   get trusted(): boolean {
     return Atomics.load(this.i32, K.H_UNTRUSTED) === 0

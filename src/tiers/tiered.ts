@@ -6,6 +6,7 @@ import { TierLayer } from './layer.js'
 import type { CounterOp, Tier, TierWrite } from './tier.js'
 import { NEGATIVE } from '../l1/shared_table.js'
 import type { SharedTable } from '../l1/shared_table.js'
+import type { KeyRef } from '../l1/key_ref.js'
 
 export interface TieredOptions {
   /** How long a key confirmed missing in L2 is remembered in L1 (0 = not at all). */
@@ -50,12 +51,7 @@ export class TieredStore extends TierLayer {
     return cap === 0 ? expires : Math.min(expires, cap)
   }
 
-  /** A fill's guard: the key's epoch word and the table's trust epoch, read before asking L2. */
-  private guard(key: string): number {
-    return this.table.epochOf(key)
-  }
-
-  private fill(key: string, value: Buffer | null, epoch: number, now: number, trust: number): void {
+  private fill(key: KeyRef, value: Buffer | null, epoch: number, now: number, trust: number): void {
     // While cross-process invalidations may be missing, or if trust changed since the
     // L2 read began, L1 is not filled (it was flushed, and the value may be stale).
     if (!this.table.trusted || this.table.trustEpoch() !== trust) return
@@ -87,9 +83,11 @@ export class TieredStore extends TierLayer {
     if (fresh) return this.inner.get(key, true)
     const now = this.clock.now()
     const trust = this.table.trustEpoch()
-    const epoch = this.guard(key)
+    // The key is encoded and hashed once more here (the peek that missed was the first time), for the guard and the fill.
+    const ref = this.table.ref(key)
+    const epoch = this.table.epochOf(ref)
     const v = await this.inner.get(key)
-    this.fill(key, v, epoch, now, trust)
+    this.fill(ref, v, epoch, now, trust)
     return v
   }
 
@@ -106,23 +104,24 @@ export class TieredStore extends TierLayer {
     if (missing.length === 0) return out
     const missKeys = missing.map((i) => keys[i] as string)
     const trust = this.table.trustEpoch()
-    const epochs = missKeys.map((k) => this.guard(k))
+    const refs = missKeys.map((k) => this.table.ref(k))
+    const epochs = refs.map((r) => this.table.epochOf(r))
     const values = await this.inner.mget(missKeys)
     missing.forEach((i, j) => {
       out[i] = values[j] ?? null
-      this.fill(missKeys[j] as string, out[i] as Buffer | null, epochs[j] as number, now, trust)
+      this.fill(refs[j] as KeyRef, out[i] as Buffer | null, epochs[j] as number, now, trust)
     })
     return out
   }
 
-  /** After L2 accepted `w`: store it in L1 unless another write raced it (then drop the L1 copy). */
-  private written(w: TierWrite, epoch: number): void {
+  /** After L2 accepted `w`: store it in L1 unless another write raced it (then drop the L1 copy). Bumps the key's epoch word once. */
+  private written(w: TierWrite, ref: KeyRef, epoch: number): void {
     const now = this.clock.now()
     if (w.bytes.length > this.opts.maxEntryBytes || !this.table.trusted) {
-      this.table.take(w.key, now)
+      this.table.take(ref, now)
       return
     }
-    if (this.table.put(w.key, w.bytes, this.deadlineOf(w.bytes, now), now, { epoch, removeOnRace: true, bump: true })) this.meter.add(Field.Sets)
+    if (this.table.put(ref, w.bytes, this.deadlineOf(w.bytes, now), now, { epoch, removeOnRace: true, bump: true })) this.meter.add(Field.Sets)
   }
 
   private forget(keys: string[]): void {
@@ -131,23 +130,35 @@ export class TieredStore extends TierLayer {
   }
 
   override async set(writes: TierWrite[]): Promise<void> {
-    const epochs = writes.map((w) => this.table.epochOf(w.key))
+    const refs = writes.map((w) => this.table.ref(w.key))
+    const epochs = refs.map((r) => this.table.epochOf(r))
     try {
       await this.inner.set(writes)
     } catch (err) {
       this.forget(writes.map((w) => w.key))
       throw err
     }
-    writes.forEach((w, i) => this.written(w, epochs[i] as number))
+    // Keys of one batch may share an epoch word: each write bumps its word once, so
+    // a later key's guard allows for the bumps of this batch's earlier writes and
+    // still refuses another writer's.
+    const own = new Map<number, number>()
+    writes.forEach((w, i) => {
+      const ref = refs[i] as KeyRef
+      const slot = this.table.epochSlot(ref)
+      const mine = own.get(slot) ?? 0
+      this.written(w, ref, ((epochs[i] as number) + mine) | 0)
+      own.set(slot, mine + 1)
+    })
   }
 
   override async casSet(w: TierWrite, expectSha1: string | null): Promise<boolean> {
-    const epoch = this.table.epochOf(w.key)
+    const ref = this.table.ref(w.key)
+    const epoch = this.table.epochOf(ref)
     let ok = false
     try {
       ok = await this.inner.casSet(w, expectSha1)
     } finally {
-      if (ok) this.written(w, epoch)
+      if (ok) this.written(w, ref, epoch)
       else this.forget([w.key])
     }
     return ok
@@ -181,12 +192,13 @@ export class TieredStore extends TierLayer {
     if (missing.length === 0) return out
     const missKeys = missing.map((i) => keys[i] as string)
     const trust = this.table.trustEpoch()
-    const epochs = missKeys.map((k) => this.guard(k))
+    const refs = missKeys.map((k) => this.table.ref(k))
+    const epochs = refs.map((r) => this.table.epochOf(r))
     const values = await this.inner.counters(missKeys, op)
     missing.forEach((i, j) => {
       const v = values[j] ?? null
       out[i] = v
-      if (v !== null) this.fill(missKeys[j] as string, Buffer.from(String(v)), epochs[j] as number, now, trust)
+      if (v !== null) this.fill(refs[j] as KeyRef, Buffer.from(String(v)), epochs[j] as number, now, trust)
     })
     return out
   }
