@@ -1,5 +1,7 @@
 import { clonePlain } from '../codec/decode_memo.js'
-import type { Memo } from '../codec/decode_memo.js'
+import type { DecodeMemo, Memo } from '../codec/decode_memo.js'
+import type { Clock } from '../options/options.js'
+import type { NamespaceMeter } from '../observability/stats.js'
 import { decodeValue, parseEntry } from '../codec/entry.js'
 import type { Envelope } from '../codec/entry.js'
 import { CorruptEntryError } from '../errors.js'
@@ -28,12 +30,21 @@ export interface Entry {
  * A corrupt or foreign entry is a miss plus an E_CORRUPT_ENTRY 'error' event.
  */
 export class ReadPath {
-  constructor(private readonly sc: Scope) {}
+  // What the hot path touches, one property load away.
+  private readonly memo: DecodeMemo
+  private readonly clock: Clock
+  private readonly m: NamespaceMeter
+
+  constructor(private readonly sc: Scope) {
+    this.memo = sc.s.memo
+    this.clock = sc.s.opts.clock
+    this.m = sc.m
+  }
 
   /** The envelope of stored bytes (undefined for a miss or a corrupt entry), with the memo when this thread decoded them before. */
   entry(k: string, raw: Buffer | null): Entry | undefined {
     if (raw === null) return undefined
-    const memo = this.sc.s.memo.find(k, raw)
+    const memo = this.memo.find(k, raw)
     if (memo) return { env: memo.env, memo }
     const env = this.parse(k, raw)
     return env === undefined ? undefined : { env, memo: undefined }
@@ -46,9 +57,9 @@ export class ReadPath {
    */
   state(env: Envelope, allowStale = false, count = true): EntryState {
     if (env.expiresAt === 0) return 'fresh'
-    const now = this.sc.s.opts.clock.now()
+    const now = this.clock.now()
     if (env.expiresAt > now) return 'fresh'
-    if (count) this.sc.m.add(NsField.Expirations)
+    if (count) this.m.add(NsField.Expirations)
     return allowStale && env.staleUntil > now ? 'stale' : 'gone'
   }
 
@@ -85,7 +96,7 @@ export class ReadPath {
   value(k: string, raw: Buffer | null): unknown {
     if (raw === null) return undefined
     // The hot path: bytes already decoded in this thread skip parsing and decoding.
-    const memo = this.sc.s.memo.find(k, raw)
+    const memo = this.memo.find(k, raw)
     const env = memo ? memo.env : this.parse(k, raw)
     if (env === undefined || this.state(env) === 'gone') return undefined
     if (env.tags !== undefined) return this.tagsLive([env]).then(([live]) => (live ? this.decode(k, raw, env, memo) : undefined))
