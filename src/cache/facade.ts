@@ -14,7 +14,7 @@ import { casOptions, getOrSetOptions, setOptions, writeOptions } from './call_op
 import type { GetOrSetOptions, SetManyEntry, SetOptions } from './call_options.js'
 import type { Scope, SharedState } from './context.js'
 import { GetOrSet } from './get_or_set.js'
-import { l2 } from './l2_outcome.js'
+import { l2, MISS } from './l2_outcome.js'
 import { ReadPath } from './read_path.js'
 import { WritePath } from './write_path.js'
 
@@ -101,7 +101,7 @@ export class NearCache {
     if (peeked !== undefined) raw = peeked
     else {
       start = performance.now()
-      raw = await l2(this.#sc, tier.get(k), () => null)
+      raw = await l2(this.#sc, tier.get(k), MISS)
     }
     let value = this.#read.value(k, raw)
     if (value instanceof Promise) value = await value
@@ -114,7 +114,7 @@ export class NearCache {
     const k = dataKey(this.#ns, validateKey(key, this.#s.opts.maxKeyBytes))
     const tier = this.#s.tier
     const peeked = tier.peek(k)
-    const raw = peeked !== undefined ? peeked : await l2(this.#sc, tier.get(k), () => null)
+    const raw = peeked !== undefined ? peeked : await l2(this.#sc, tier.get(k), MISS)
     const [live] = await this.#read.live([k], [raw])
     this.#m.lookup(peeked !== undefined && this.#s.hasL1, live !== undefined, 0)
     return live !== undefined
