@@ -14,7 +14,7 @@ import { casOptions, getOrSetOptions, setOptions, writeOptions } from './call_op
 import type { GetOrSetOptions, SetManyEntry, SetOptions } from './call_options.js'
 import type { Scope, SharedState } from './context.js'
 import { GetOrSet } from './get_or_set.js'
-import { l2, MISS } from './l2_outcome.js'
+import { Lookups } from './lookups.js'
 import { ReadPath } from './read_path.js'
 import { WritePath } from './write_path.js'
 
@@ -22,10 +22,10 @@ export type { GetOrSetOptions, SetManyEntry, SetOptions, WriteChange } from './c
 export type { SharedState } from './context.js'
 
 /**
- * The cache facade: it validates each call and delegates to the read path, the
- * write path and getOrSet (src/cache/), which work over one composed tier of
- * envelope bytes (src/tiers/). Create it with `createCache()`; `namespace()` makes
- * children that share the connections.
+ * The cache facade: it validates each call and delegates to the lookups (get,
+ * has, getMany), the write path and getOrSet (src/cache/). They share one read
+ * path and work over one composed tier of envelope bytes (src/tiers/). Create it
+ * with `createCache()`; `namespace()` makes children that share the connections.
  */
 export class NearCache {
   readonly #s: SharedState
@@ -37,6 +37,7 @@ export class NearCache {
   readonly #read: ReadPath
   readonly #write: WritePath
   readonly #load: GetOrSet
+  readonly #lookups: Lookups
   #closed = false
 
   /** @internal use createCache() */
@@ -49,6 +50,7 @@ export class NearCache {
     this.#read = new ReadPath(this.#sc)
     this.#write = new WritePath(this.#sc, this.#read)
     this.#load = new GetOrSet(this.#sc, this.#read, this.#write)
+    this.#lookups = new Lookups(this.#sc, this.#read)
   }
 
   /**
@@ -90,54 +92,28 @@ export class NearCache {
     return this
   }
 
-  async get<V = unknown>(key: string): Promise<V | undefined> {
-    this.#open()
-    const k = dataKey(this.#ns, validateKey(key, this.#s.opts.maxKeyBytes))
-    const tier = this.#s.tier
-    const m = this.#m
-    let start = m.sampleStart()
-    const peeked = tier.peek(k)
-    let raw: Buffer | null
-    if (peeked !== undefined) raw = peeked
-    else {
-      start = performance.now()
-      raw = await l2(this.#sc, tier.get(k), MISS)
+  get<V = unknown>(key: string): Promise<V | undefined> {
+    let k: string
+    try {
+      this.#open()
+      k = dataKey(this.#ns, validateKey(key, this.#s.opts.maxKeyBytes))
+    } catch (err) {
+      return Promise.reject(err)
     }
-    let value = this.#read.value(k, raw)
-    if (value instanceof Promise) value = await value
-    m.lookup(peeked !== undefined && this.#s.hasL1, value !== undefined, start)
-    return value as V | undefined
+    // Returned as is (no async frame of its own): get is the hot path.
+    return this.#lookups.get(k) as Promise<V | undefined>
   }
 
   async has(key: string): Promise<boolean> {
     this.#open()
-    const k = dataKey(this.#ns, validateKey(key, this.#s.opts.maxKeyBytes))
-    const tier = this.#s.tier
-    const peeked = tier.peek(k)
-    const raw = peeked !== undefined ? peeked : await l2(this.#sc, tier.get(k), MISS)
-    const [live] = await this.#read.live([k], [raw])
-    this.#m.lookup(peeked !== undefined && this.#s.hasL1, live !== undefined, 0)
-    return live !== undefined
+    return this.#lookups.has(dataKey(this.#ns, validateKey(key, this.#s.opts.maxKeyBytes)))
   }
 
   async getMany<V = unknown>(keys: string[]): Promise<(V | undefined)[]> {
     this.#open()
     const ks = validateKeys(keys, this.#s.opts.maxKeyBytes).map((key) => dataKey(this.#ns, key))
     if (ks.length === 0) return []
-    const fromL1: boolean[] = []
-    const raws = await l2(this.#sc, this.#s.tier.mget(ks, fromL1), () => ks.map(() => null))
-    const live = await this.#read.live(ks, raws)
-    let pending = false
-    const decoded = live.map((e, i) => {
-      if (e === undefined) return undefined
-      const v = this.#read.decode(ks[i] as string, raws[i] as Buffer, e.env, e.memo)
-      if (v instanceof Promise) pending = true
-      return v
-    })
-    const values = pending ? await Promise.all(decoded) : decoded
-    const l1 = this.#s.hasL1
-    values.forEach((v, i) => this.#m.lookup(l1 && fromL1[i] === true, v !== undefined, 0))
-    return values as (V | undefined)[]
+    return (await this.#lookups.getMany(ks)) as (V | undefined)[]
   }
 
   async set(key: string, value: unknown, options?: SetOptions): Promise<boolean> {

@@ -1,0 +1,59 @@
+import type { Scope } from './context.js'
+import { l2, MISS } from './l2_outcome.js'
+import type { ReadPath } from './read_path.js'
+
+/**
+ * get, has and getMany: ask the tier (a synchronous L1 answer first, then L2), hand
+ * the bytes to the read path, and count each lookup by the tier that answered.
+ */
+export class Lookups {
+  constructor(
+    private readonly sc: Scope,
+    private readonly read: ReadPath,
+  ) {}
+
+  /** The caller's copy of the value at full key `k`, or undefined. */
+  async get(k: string): Promise<unknown> {
+    const { s, m } = this.sc
+    let start = m.sampleStart()
+    const peeked = s.tier.peek(k)
+    let raw: Buffer | null
+    if (peeked !== undefined) raw = peeked
+    else {
+      start = performance.now()
+      raw = await l2(this.sc, s.tier.get(k), MISS)
+    }
+    let value = this.read.value(k, raw)
+    if (value instanceof Promise) value = await value
+    m.lookup(peeked !== undefined && s.hasL1, value !== undefined, start)
+    return value
+  }
+
+  /** Whether full key `k` holds a live entry (its value is not decoded). */
+  async has(k: string): Promise<boolean> {
+    const { s, m } = this.sc
+    const peeked = s.tier.peek(k)
+    const raw = peeked !== undefined ? peeked : await l2(this.sc, s.tier.get(k), MISS)
+    const [live] = await this.read.live([k], [raw])
+    m.lookup(peeked !== undefined && s.hasL1, live !== undefined, 0)
+    return live !== undefined
+  }
+
+  /** The values of full keys `ks`, in order (undefined where missing). */
+  async getMany(ks: string[]): Promise<unknown[]> {
+    const { s, m } = this.sc
+    const fromL1: boolean[] = []
+    const raws = await l2(this.sc, s.tier.mget(ks, fromL1), () => ks.map(() => null))
+    const live = await this.read.live(ks, raws)
+    let pending = false
+    const decoded = live.map((e, i) => {
+      if (e === undefined) return undefined
+      const v = this.read.decode(ks[i] as string, raws[i] as Buffer, e.env, e.memo)
+      if (v instanceof Promise) pending = true
+      return v
+    })
+    const values = pending ? await Promise.all(decoded) : decoded
+    values.forEach((v, i) => m.lookup(s.hasL1 && fromL1[i] === true, v !== undefined, 0))
+    return values
+  }
+}
