@@ -6,7 +6,7 @@ import { NsField } from '../observability/stats.js'
 import type { WriteOptions } from './call_options.js'
 import { emitError } from './context.js'
 import type { Loaded, Scope } from './context.js'
-import { l2 } from './l2_outcome.js'
+import { absorbed, l2 } from './l2_outcome.js'
 import type { ReadPath } from './read_path.js'
 import type { WritePath } from './write_path.js'
 
@@ -78,7 +78,7 @@ export class GetOrSet {
   }
 
   /** A live (fresh) entry, or undefined. */
-  private async fresh(k: string, raw: Buffer | null): Promise<Loaded | undefined> {
+  private async freshLoaded(k: string, raw: Buffer | null): Promise<Loaded | undefined> {
     const f = await this.found(k, raw)
     return f && !f.stale ? f.loaded : undefined
   }
@@ -149,13 +149,13 @@ export class GetOrSet {
       if (await s.tier.lock(lock_, token, lock.lease)) {
         try {
           // Someone may have finished loading between our read and our lock.
-          return (await this.fresh(job.k, await l2(this.sc, s.tier.get(job.k, true)))) ?? (await this.runLoader(job))
+          return (await this.freshLoaded(job.k, await l2(this.sc, s.tier.get(job.k, true)))) ?? (await this.runLoader(job))
         } finally {
           await s.tier.unlock(lock_, token).catch(() => {})
         }
       }
       await new Promise((r) => setTimeout(r, pause))
-      const loaded = await this.fresh(job.k, await l2(this.sc, s.tier.get(job.k, true)))
+      const loaded = await this.freshLoaded(job.k, await l2(this.sc, s.tier.get(job.k, true)))
       if (loaded) return loaded
       if (Date.now() > giveUpAt) return this.runLoader(job)
     }
@@ -168,7 +168,7 @@ export class GetOrSet {
     const prepared = await this.write.prepare(value)
     // With suppressL2Errors the loaded value is returned even when it cannot be cached.
     const cached = this.write.envelopes([{ k: job.k, prepared, ...job.opts, fresh: job.fresh }]).then((writes) => this.write.store(writes))
-    await l2(this.sc, cached, () => undefined)
+    await cached.catch((err: unknown) => absorbed(this.sc, err, () => undefined))
     // The callers get copies too: the loader may hand the same object to others.
     const copy = () => deserialize(prepared.raw)
     return { value: copy(), copy }

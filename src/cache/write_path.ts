@@ -73,6 +73,12 @@ export class WritePath {
     })
   }
 
+  /** One value's envelope. */
+  private async envelope(k: string, value: unknown, opts: WriteOptions): Promise<TierWrite> {
+    const [write] = await this.envelopes([{ k, ...opts, prepared: await this.prepare(value) }])
+    return write as TierWrite
+  }
+
   /** Stores envelopes (after the writer took them, for user writes). */
   async store(writes: TierWrite[]): Promise<void> {
     await l2(this.sc, this.sc.s.tier.set(writes))
@@ -96,14 +102,12 @@ export class WritePath {
 
   /** set with nx (only a missing key) or xx (only a live key). */
   async setIf(condition: 'nx' | 'xx', key: string, k: string, value: unknown, opts: WriteOptions): Promise<boolean> {
-    const [write] = await this.envelopes([{ k, ...opts, prepared: await this.prepare(value) }])
-    return this.conditional(write as TierWrite, { key, value }, (live) => (condition === 'nx' ? live === undefined : live !== undefined))
+    return this.conditional(await this.envelope(k, value, opts), { key, value }, (live) => (condition === 'nx' ? live === undefined : live !== undefined))
   }
 
   /** Replaces the value with `next` if it equals `expected` (undefined: the key must be missing). */
   async compareAndSet(key: string, k: string, expected: unknown, next: unknown, opts: WriteOptions): Promise<boolean> {
-    const [write] = await this.envelopes([{ k, ...opts, prepared: await this.prepare(next) }])
-    return this.conditional(write as TierWrite, { key, value: next }, async (live, raw) => {
+    return this.conditional(await this.envelope(k, next, opts), { key, value: next }, async (live, raw) => {
       if (expected === undefined) return live === undefined
       if (live === undefined || raw === null) return false
       // A bad payload reads as missing (plus an event), so it equals no expected value.

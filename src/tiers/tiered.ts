@@ -91,6 +91,24 @@ export class TieredStore extends TierLayer {
     return v
   }
 
+  /**
+   * Asks L2 (`read`) for keys L1 missed, and fills L1 from the answers unless a
+   * write raced the read (each key's guard is read first). `bytesOf` gives what to
+   * store for an answer: bytes, null for a negative entry, undefined for nothing.
+   */
+  private async readThrough<T>(keys: string[], read: (keys: string[]) => Promise<T[]>, bytesOf: (v: T) => Buffer | null | undefined): Promise<T[]> {
+    const now = this.clock.now()
+    const trust = this.table.trustEpoch()
+    const refs = keys.map((k) => this.table.ref(k))
+    const epochs = refs.map((r) => this.table.epochOf(r))
+    const values = await read(keys)
+    values.forEach((v, j) => {
+      const bytes = bytesOf(v)
+      if (bytes !== undefined) this.fill(refs[j] as KeyRef, bytes, epochs[j] as number, now, trust)
+    })
+    return values
+  }
+
   override async mget(keys: string[], fromL1?: boolean[]): Promise<(Buffer | null)[]> {
     const now = this.clock.now()
     const out: (Buffer | null)[] = new Array(keys.length).fill(null)
@@ -102,15 +120,12 @@ export class TieredStore extends TierLayer {
       else if (hit !== NEGATIVE) out[i] = Buffer.from(hit.buffer, hit.byteOffset, hit.byteLength)
     })
     if (missing.length === 0) return out
-    const missKeys = missing.map((i) => keys[i] as string)
-    const trust = this.table.trustEpoch()
-    const refs = missKeys.map((k) => this.table.ref(k))
-    const epochs = refs.map((r) => this.table.epochOf(r))
-    const values = await this.inner.mget(missKeys)
-    missing.forEach((i, j) => {
-      out[i] = values[j] ?? null
-      this.fill(refs[j] as KeyRef, out[i] as Buffer | null, epochs[j] as number, now, trust)
-    })
+    const values = await this.readThrough(
+      missing.map((i) => keys[i] as string),
+      (ks) => this.inner.mget(ks),
+      (v) => v ?? null,
+    )
+    missing.forEach((i, j) => (out[i] = values[j] ?? null))
     return out
   }
 
@@ -190,16 +205,13 @@ export class TieredStore extends TierLayer {
       else out[i] = Number(Buffer.from(hit).toString('latin1'))
     })
     if (missing.length === 0) return out
-    const missKeys = missing.map((i) => keys[i] as string)
-    const trust = this.table.trustEpoch()
-    const refs = missKeys.map((k) => this.table.ref(k))
-    const epochs = refs.map((r) => this.table.epochOf(r))
-    const values = await this.inner.counters(missKeys, op)
-    missing.forEach((i, j) => {
-      const v = values[j] ?? null
-      out[i] = v
-      if (v !== null) this.fill(refs[j] as KeyRef, Buffer.from(String(v)), epochs[j] as number, now, trust)
-    })
+    const values = await this.readThrough(
+      missing.map((i) => keys[i] as string),
+      (ks) => this.inner.counters(ks, op),
+      // A missing counter is not remembered as missing: 'init' may create it at any time.
+      (v) => (v === null ? undefined : Buffer.from(String(v))),
+    )
+    missing.forEach((i, j) => (out[i] = values[j] ?? null))
     return out
   }
 
