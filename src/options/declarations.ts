@@ -4,6 +4,7 @@ import { checkFsync } from '../wal/fsync.js'
 import { bytes, duration, fail, flag, func, group, optional, wholeNumber } from './declare.js'
 import type { Decl, Decls } from './declare.js'
 import { validateNamespace } from './namespace.js'
+import { Keyring } from '../security/keyring.js'
 import type { Clock, RedisOption, ResolvedOptions } from './types.js'
 
 // Every option of createCache, declared once: its default and its rule, grouped by
@@ -140,6 +141,17 @@ const CODEC: Part<'codecWorkers'> = {
   codecWorkers: { default: false, parse: group(CODEC_WORKERS, true) },
 }
 
+// ---------------------------------------------------------------- security
+
+const ENCRYPTION: Decls<On<'encryption'>> = {
+  keyring: { from: 'keys', required: true, parse: (v, name) => Keyring.from(v, name) },
+  acceptPlaintext: { default: false, parse: flag },
+}
+
+const SECURITY: Part<'encryption'> = {
+  encryption: { default: false, parse: group(ENCRYPTION, false) },
+}
+
 // ---------------------------------------------------------------- events
 
 const EVENTS: Part<'onError'> = {
@@ -147,10 +159,10 @@ const EVENTS: Part<'onError'> = {
 }
 
 /** Every option of createCache, in the order they are read (the first bad one is reported). */
-export const OPTIONS: Decls<ResolvedOptions> = { ...REDIS, ...CORE, ...L1_GROUP, ...GET_OR_SET, ...WRITES, ...CODEC, ...EVENTS }
+export const OPTIONS: Decls<ResolvedOptions> = { ...REDIS, ...CORE, ...L1_GROUP, ...GET_OR_SET, ...WRITES, ...CODEC, ...SECURITY, ...EVENTS }
 
 /** The options whose values are groups of options, by name, for tests and docs. */
-export const GROUPS = { l1: L1, invalidation: INVALIDATION, circuitBreaker: CIRCUIT_BREAKER, stampedeLock: STAMPEDE_LOCK, writeBehind: WRITE_BEHIND, codecWorkers: CODEC_WORKERS } as const
+export const GROUPS = { l1: L1, invalidation: INVALIDATION, circuitBreaker: CIRCUIT_BREAKER, stampedeLock: STAMPEDE_LOCK, writeBehind: WRITE_BEHIND, codecWorkers: CODEC_WORKERS, encryption: ENCRYPTION } as const
 
 /** Rules that relate options to each other, checked after each option is read. */
 export const CROSS_CHECKS: readonly ((o: ResolvedOptions) => string | undefined)[] = [

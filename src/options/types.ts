@@ -1,3 +1,4 @@
+import type { EncryptionKeyInput, Keyring } from '../security/keyring.js'
 import type { Cluster, ClusterNode, ClusterOptions, Redis, RedisOptions } from 'ioredis'
 import type { CacheError } from '../errors.js'
 import type { FsyncPolicy } from '../wal/fsync.js'
@@ -187,6 +188,15 @@ export interface CacheOptions {
    * @default false
    */
   codecWorkers?: boolean | { threads?: number; threshold?: ByteSize; adaptive?: boolean }
+  /**
+   * Authenticated encryption of every entry (AES-256-GCM). `keys`: 1 to 16
+   * `{ id, key }`, where `key` is 32 bytes (a Buffer/Uint8Array or base64 text) and
+   * `id` an integer from 0 to 65535 (stored in 2 bytes of each entry). The first
+   * key encrypts; any listed key decrypts. `acceptPlaintext` reads entries written
+   * without encryption (for the migration window; they are still written encrypted).
+   * @default false
+   */
+  encryption?: { keys: EncryptionKeyInput[]; acceptPlaintext?: boolean } | false
 }
 
 /** The options a cache runs with: every default applied, durations in ms, sizes in bytes. */
@@ -217,4 +227,5 @@ export interface ResolvedOptions {
   suppressL2Errors: boolean
   /** `threads` and `threshold` undefined = the pool's measured defaults. */
   codecWorkers: { threads?: number; threshold?: number; adaptive: boolean } | false
+  encryption: { keyring: Keyring; acceptPlaintext: boolean } | false
 }

@@ -238,6 +238,7 @@ describe('every declared option is read, and only those', () => {
     suppressL2Errors: true,
     onError: () => {},
     codecWorkers: true,
+    encryption: { keys: [{ id: 1, key: Buffer.alloc(32, 1) }] },
   }
   const NESTED: Record<string, Record<string, unknown>> = {
     l1: { maxBytes: '1mb', maxEntryBytes: '2kb', negativeTtl: 0, ttl: '1m' },
@@ -246,6 +247,7 @@ describe('every declared option is read, and only those', () => {
     stampedeLock: { lease: '1s', waitTimeout: '2s' },
     writeBehind: { dir: '/tmp/x', fsync: 'always', batchSize: 10, flushInterval: '1s', maxQueue: 10, maxAttempts: 2, maxDeadLetterBytes: '1mb' },
     codecWorkers: { threads: 1, threshold: '16kb', adaptive: true },
+    encryption: { keys: [{ id: 2, key: Buffer.alloc(32, 2).toString('base64') }], acceptPlaintext: true },
   }
   const BASE = { redis: 'redis://127.0.0.1:1', writeBehind: { dir: '/tmp/base' } } as CacheOptions
   const message = (o: unknown) => {
@@ -271,7 +273,7 @@ describe('every declared option is read, and only those', () => {
     expect(Object.keys(GROUPS).sort()).toEqual(Object.keys(NESTED).sort())
     for (const [group, values] of Object.entries(NESTED)) {
       expect(declaredNames(GROUPS[group as keyof typeof GROUPS]).sort(), group).toEqual(Object.keys(values).sort())
-      const required = group === 'writeBehind' ? { dir: '/tmp/base' } : {}
+      const required = group === 'writeBehind' ? { dir: '/tmp/base' } : group === 'encryption' ? { keys: [{ id: 1, key: Buffer.alloc(32, 1) }] } : {}
       const base = (resolveOptions({ ...BASE, [group]: required } as CacheOptions) as unknown as Record<string, Record<string, unknown>>)[group]
       for (const [name, value] of Object.entries(values)) {
         const o = resolveOptions({ ...BASE, [group]: { ...required, [name]: value } } as CacheOptions) as unknown as Record<string, Record<string, unknown>>
@@ -286,7 +288,7 @@ describe('every declared option is read, and only those', () => {
     const listed = (msg.match(/Known options: (.*)\.$/)?.[1] ?? '').split(', ')
     expect(listed.sort()).toEqual(Object.keys(TOP).sort())
     for (const [group, values] of Object.entries(NESTED)) {
-      const required = group === 'writeBehind' ? { dir: '/tmp/base' } : {}
+      const required = group === 'writeBehind' ? { dir: '/tmp/base' } : group === 'encryption' ? { keys: [{ id: 1, key: Buffer.alloc(32, 1) }] } : {}
       const m = message({ ...BASE, [group]: { ...required, colour: 'blue' } })
       expect(m, group).toMatch(new RegExp(`^Unknown ${group} option 'colour'\\. Known: `))
       expect((m.match(/Known: (.*)\.$/)?.[1] ?? '').split(', ').sort(), group).toEqual(Object.keys(values).sort())
