@@ -19,9 +19,6 @@ import type { Tier, TierWrite } from './tier.js'
  * model in the README).
  */
 export class EncryptingTier extends TierLayer {
-  /** Stored bytes opened so far (successfully or not): what tests count to prove L1 hits skip decryption. */
-  opens = 0
-
   constructor(
     inner: Tier,
     private readonly cipher: EntryCipher,
@@ -33,7 +30,6 @@ export class EncryptingTier extends TierLayer {
   /** The plain envelope of `stored`, or null (reported) when it does not open. */
   private open(key: string, stored: Buffer | null): Buffer | null {
     if (stored === null) return null
-    this.opens++
     try {
       return this.cipher.open(key, stored)
     } catch (err) {
