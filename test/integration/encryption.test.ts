@@ -192,3 +192,18 @@ describe.each(redisBackends)('encryption on $name', (backend) => {
     expect(await other.get('planted')).toBe('mine')
   })
 })
+
+describe('encryption with redis: false', () => {
+  it('is accepted and unused: nothing leaves the process, the L1 holds plain envelopes', async () => {
+    const c = await createCache({ redis: false, namespace: uniqueNamespace('encmem'), encryption: { keys: KEYS_1 } })
+    const seals = vi.spyOn(EntryCipher.prototype, 'seal')
+    try {
+      await c.set('k', { v: 1 })
+      expect(await c.get('k')).toEqual({ v: 1 })
+      expect(seals).not.toHaveBeenCalled()
+    } finally {
+      seals.mockRestore()
+      await c.close()
+    }
+  })
+})
