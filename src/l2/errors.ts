@@ -36,6 +36,11 @@ export function sanitizeRedisError(err: unknown): RedisFailure {
   return new RedisFailure(e.name || 'Error', message, typeof code === 'string' ? code : undefined)
 }
 
+/** Redis 7.0's reply when a command inside a script is refused by ACL (it says neither the command nor the key). */
+const SCRIPT_ACL = /The user executing the script can't/
+/** The commands nearcache's scripts (scripts.ts) run, for that message. */
+const SCRIPT_COMMANDS = '+get +set +type +unlink +del +exists +incr'
+
 /** Most key or channel names quoted in one permission error (a batch can carry hundreds). */
 const MAX_NAMED = 3
 /** Longest name quoted (keys can be long; the start says which one it is). */
@@ -68,14 +73,19 @@ function shortName(s: string): string {
   return JSON.stringify(s.length > MAX_NAME_CHARS ? `${s.slice(0, MAX_NAME_CHARS)}...` : s)
 }
 
-/** "the key 'a:b' (grant ~a:*)", or "one of the keys 'a:1', 'b:2' and 5 more (grant ~a:*, ~b:*)". */
-function namedPermission(names: string[], kind: 'key' | 'channel'): string {
+/** What is missing, and the ACL SETUSER arguments that would grant it ('' when unknown). */
+interface Missing {
+  what: string
+  grant: string
+}
+
+/** "the key "a:b"", or "one of the keys "a:1", "b:2" and 5 more", with "~a:*, ~b:*" to grant. */
+function namedPermission(names: string[], kind: 'key' | 'channel'): Missing {
   const shown = names.slice(0, MAX_NAMED).map(shortName).join(', ')
   const more = names.length > MAX_NAMED ? ` and ${names.length - MAX_NAMED} more` : ''
   const what = names.length === 1 ? `the ${kind} ${shown}` : `one of the ${kind}s ${shown}${more}`
   const grants = [...new Set(names.map((n) => grantFor(n, kind)).filter((g): g is string => g !== undefined))]
-  const grant = grants.length === 0 ? '' : ` (grant ${grants.slice(0, MAX_NAMED).join(', ')}${grants.length > MAX_NAMED ? ', ...' : ''})`
-  return `access to ${what}${grant}`
+  return { what: `access to ${what}`, grant: `${grants.slice(0, MAX_NAMED).join(' ')}${grants.length > MAX_NAMED ? ' ...' : ''}` }
 }
 
 /**
@@ -83,18 +93,18 @@ function namedPermission(names: string[], kind: 'key' | 'channel'): string {
  * used as arguments"; 7.2+: "No permissions to access a key"): the command, or
  * the keys or channel the refused command named, with the pattern to grant.
  */
-function missingPermission(message: string, err: unknown): string {
+function missingPermission(message: string, err: unknown): Missing {
   const command = /run the '([^']+)' command/.exec(message)
-  if (command) return `permission to run the '${command[1]}' command (grant +${command[1]})`
+  if (command) return { what: `permission to run the '${command[1]}' command`, grant: `+${command[1]}` }
   for (const kind of ['key', 'channel'] as const) {
     if (!new RegExp(`\\b${kind}s?\\b`).test(message)) continue
     const names = refusedNames(err, kind)
     if (names.length > 0) return namedPermission(names, kind)
     return kind === 'key'
-      ? `access to the cache's keys (key patterns such as ${ACL_KEY_PATTERNS})`
-      : `access to the invalidation channels (channel pattern ${ACL_CHANNEL_PATTERN})`
+      ? { what: `access to the cache's keys (key patterns such as ${ACL_KEY_PATTERNS})`, grant: '' }
+      : { what: `access to the invalidation channels (channel pattern ${ACL_CHANNEL_PATTERN})`, grant: '' }
   }
-  return 'a permission'
+  return { what: 'a permission', grant: '' }
 }
 
 /**
@@ -106,8 +116,15 @@ export function wrapRedisError(err: unknown, op: string, lastConnectionError?: E
   if (err instanceof CacheError) return err
   const e = sanitizeRedisError(err)
   if (e.name === 'ReplyError' && /^NOPERM\b/.test(e.message)) {
+    const missing = missingPermission(e.message, err)
     return new L2CommandError(
-      `Redis refused ${op}: the connection's ACL user lacks ${missingPermission(e.message, err)} (${e.message}). Grant it with ACL SETUSER ('nearcache acl --namespace NS' prints the whole rule of a namespace), or connect as a user that has it.`,
+      `Redis refused ${op}: the connection's ACL user lacks ${missing.what} (${e.message}). Grant ${missing.grant === '' ? 'it' : missing.grant} with ACL SETUSER ('nearcache acl --namespace NS' prints the whole rule of a namespace), or connect as a user that has it.`,
+      e,
+    )
+  }
+  if (e.name === 'ReplyError' && SCRIPT_ACL.test(e.message)) {
+    return new L2CommandError(
+      `Redis refused ${op}: the connection's ACL user lacks a permission that one of nearcache's Lua scripts needs (${e.message}). The scripts run ${SCRIPT_COMMANDS} on the keys they are given; 'nearcache acl --namespace NS' prints the whole rule, and ACL LOG names what was refused.`,
       e,
     )
   }

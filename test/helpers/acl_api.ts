@@ -150,7 +150,7 @@ function expectNamed(err: Error & { code?: string }, named: [string, string][] |
   const options = typeof named === 'string' ? [[named, grant] as [string, string]] : named
   expect(err.code).toBe('E_L2_ERROR')
   expect(err.message).toContain('NOPERM')
-  expect(options.some(([n, g]) => err.message.includes(`${JSON.stringify(n)} (grant ${g})`)), err.message).toBe(true)
+  expect(options.some(([n, g]) => err.message.includes(`${JSON.stringify(n)} (NOPERM`) && err.message.includes(`Grant ${g} with`)), err.message).toBe(true)
   for (const text of [err.message, String(err.stack), inspect(err, { depth: 5 })]) expect(text).not.toContain(password)
 }
 

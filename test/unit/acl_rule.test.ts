@@ -139,7 +139,7 @@ describe('NOPERM errors', () => {
       const e = wrapRedisError(replyError(msg, 'set', ['other:k', Buffer.from('secret-value'), 'PX', 1000]), 'set')
       expect(e.code).toBe('E_L2_ERROR')
       expect(e.message).toContain('"other:k"')
-      expect(e.message).toContain('~other:*')
+      expect(e.message).toContain('Grant ~other:* with ACL SETUSER')
       expect(e.message).not.toContain('secret-value')
     }
   })
@@ -147,7 +147,7 @@ describe('NOPERM errors', () => {
   it('name only the declared keys of a script call, not its arguments', () => {
     const e = wrapRedisError(replyError(KEYS_70, 'evalsha', ['abc123', '1', '__nc|t|other|t', 'ARG-SECRET']), 'invalidateTags')
     expect(e.message).toContain('"__nc|t|other|t"')
-    expect(e.message).toContain('~__nc|t|other|*')
+    expect(e.message).toContain('Grant ~__nc|t|other|* with')
     expect(e.message).not.toContain('ARG-SECRET')
     expect(e.message).not.toContain('abc123')
   })
@@ -155,15 +155,29 @@ describe('NOPERM errors', () => {
   it('bound a batch to a few names', () => {
     const keys = Array.from({ length: 500 }, (_, i) => `other:${i}`)
     const e = wrapRedisError(replyError(KEYS_70, 'mget', keys), 'mget')
-    expect(e.message).toContain('"other:0", "other:1", "other:2" and 497 more')
+    expect(e.message).toContain('"other:0", "other:1", "other:2" and 497 more (NOPERM')
+    expect(e.message).toContain('Grant ~other:* with')
     expect(e.message).not.toContain('"other:3"')
     expect(e.message.length).toBeLessThan(800)
   })
 
   it('name the refused channel, and the refused command', () => {
     const ch = wrapRedisError(replyError(CHANNEL_70, 'subscribe', ['__nc|inv|other']), 'subscribing to invalidations')
-    expect(ch.message).toContain('the channel "__nc|inv|other" (grant &__nc|inv|other)')
+    expect(ch.message).toContain('lacks access to the channel "__nc|inv|other" (NOPERM')
+    expect(ch.message).toContain('Grant &__nc|inv|other with')
     const cmd = wrapRedisError(replyError("NOPERM this user has no permissions to run the 'cluster|info' command", 'cluster', ['INFO']), 'health')
-    expect(cmd.message).toContain("'cluster|info' command (grant +cluster|info)")
+    expect(cmd.message).toContain("lacks permission to run the 'cluster|info' command (NOPERM")
+    expect(cmd.message).toContain('Grant +cluster|info with')
+  })
+})
+
+describe('ACL refusals inside a script', () => {
+  it('say a script needed a permission, and which commands the scripts run', () => {
+    const raw = "ERR The user executing the script can't run this command or subcommand script: ca9c3adf, on @user_script:2."
+    const e = wrapRedisError(replyError(raw, 'evalsha', ['ca9c3adf', '1', 'shop:k', 'ARG-SECRET']), 'invalidateTags')
+    expect(e.code).toBe('E_L2_ERROR')
+    expect(e.message).toContain("lacks a permission that one of nearcache's Lua scripts needs")
+    expect(e.message).toContain('+exists')
+    expect(e.message).not.toContain('ARG-SECRET')
   })
 })
