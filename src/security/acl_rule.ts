@@ -18,6 +18,7 @@ export const ACL_COMMANDS: readonly { command: string; why: string }[] = [
   { command: 'info', why: "ioredis' ready check on every connection (server facts and key counts, no key names)" },
   { command: 'cluster|info', why: "a Cluster client's ready check, and health()'s cluster state" },
   { command: 'cluster|slots', why: 'a Cluster client learns which node holds which slot' },
+  { command: 'client|setname', why: "a Cluster client names its slot-refresh and subscriber connections (refused, it is ignored but fills ACL LOG)" },
   { command: 'mget', why: 'reads: get, getMany, tag epochs, health()' },
   { command: 'set', why: 'writes, new tag epochs, the stampede lock (SET NX PX)' },
   { command: 'unlink', why: 'clear, invalidatePrefix' },
