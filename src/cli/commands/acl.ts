@@ -15,7 +15,9 @@ and ioredis send, only NS's keys (data, tag epochs, stampede locks; the health
 key read-only) and only the invalidation channel of NS's root. Redis 7.0 or later.
 
   --user NAME        The ACL user (default nearcache-<NS>)
-  --legacy-channel   Also the pre-1.0 channel __nc|inv (invalidation.legacyChannel)
+  --legacy-channel   Also the pre-1.0 channel __nc|inv (invalidation.legacyChannel);
+                     it carries the changed key names of every namespace: grant it
+                     only for a rolling upgrade
   --rate-limit       Also the distributed rate limiter's keys (__nc|rl|NS|*)
   --keep-passwords   Start with 'resetkeys resetchannels clearselectors -@all'
                      instead of 'reset', which also removes every password: use it
