@@ -11,6 +11,7 @@
 import { CacheError } from '../errors.js'
 import { GLOBAL_HELP, parseOptions, resolveGlobals, splitCommand, wantsHelp } from './args.js'
 import type { Command } from './command.js'
+import { acl } from './commands/acl.js'
 import { backup } from './commands/backup.js'
 import { bench } from './commands/bench.js'
 import { events } from './commands/events.js'
@@ -24,7 +25,7 @@ import { CliError, oneLine, UsageError } from './errors.js'
 import { note, out } from './output.js'
 import { packageVersion } from './version.js'
 
-export const COMMANDS: Command[] = [status, invalidate, warm, backup, restore, stats, events, bench, deadLetter]
+export const COMMANDS: Command[] = [status, invalidate, warm, backup, restore, stats, events, bench, deadLetter, acl]
 
 function find(name: string | undefined): Command | undefined {
   return COMMANDS.find((c) => c.name === name)

@@ -1,5 +1,6 @@
 import { CacheError, L2CommandError, L2UnavailableError } from '../errors.js'
 import { ACL_CHANNEL_PATTERN, ACL_KEY_PATTERNS } from '../keys.js'
+import { grantFor } from '../security/acl_rule.js'
 
 /** Replies that mean "this server cannot serve us now", like a lost connection (WRONGPASS/NOAUTH: the connection cannot log in). */
 const UNAVAILABLE_REPLY = /^(CLUSTERDOWN|LOADING|MASTERDOWN|TRYAGAIN|READONLY|MOVED|ASK|WRONGPASS|NOAUTH)\b/
@@ -35,13 +36,75 @@ export function sanitizeRedisError(err: unknown): RedisFailure {
   return new RedisFailure(e.name || 'Error', message, typeof code === 'string' ? code : undefined)
 }
 
-/** What is missing, from a NOPERM reply: the command, or access to keys or channels. */
-function missingPermission(message: string): string {
+/** Redis 7.0's reply when a command inside a script is refused by ACL (it says neither the command nor the key). */
+const SCRIPT_ACL = /The user executing the script can't/
+/** The commands nearcache's scripts (scripts.ts) run, for that message. */
+const SCRIPT_COMMANDS = '+get +set +type +unlink +del +exists +incr'
+
+/** Most key or channel names quoted in one permission error (a batch can carry hundreds). */
+const MAX_NAMED = 3
+/** Longest name quoted (keys can be long; the start says which one it is). */
+const MAX_NAME_CHARS = 100
+
+/**
+ * The key or channel names of the command a NOPERM reply refused, from the
+ * command ioredis attaches to reply errors, for the commands nearcache sends;
+ * never its other arguments (values, script arguments).
+ */
+function refusedNames(err: unknown, kind: 'key' | 'channel'): string[] {
+  const command = (err as { command?: { name?: unknown; args?: unknown } } | null)?.command
+  if (typeof command?.name !== 'string' || !Array.isArray(command.args)) return []
+  const args = command.args as unknown[]
+  const name = command.name.toLowerCase()
+  let names: unknown[] = []
+  if (kind === 'channel') {
+    if (name === 'subscribe' || name === 'unsubscribe') names = args
+    else if (name === 'publish') names = args.slice(0, 1)
+  } else if (name === 'mget' || name === 'unlink' || name === 'del' || name === 'exists') names = args
+  else if (name === 'set' || name === 'get' || name === 'incr' || name === 'type') names = args.slice(0, 1)
+  else if (name === 'evalsha' || name === 'eval') {
+    const n = Number(String(args[1]))
+    if (Number.isSafeInteger(n) && n >= 0) names = args.slice(2, 2 + n)
+  }
+  return [...new Set(names.map((a) => (Buffer.isBuffer(a) ? a.toString() : typeof a === 'string' ? a : '')).filter((a) => a !== ''))]
+}
+
+function shortName(s: string): string {
+  return JSON.stringify(s.length > MAX_NAME_CHARS ? `${s.slice(0, MAX_NAME_CHARS)}...` : s)
+}
+
+/** What is missing, and the ACL SETUSER arguments that would grant it ('' when unknown). */
+interface Missing {
+  what: string
+  grant: string
+}
+
+/** "the key "a:b"", or "one of the keys "a:1", "b:2" and 5 more", with "~a:*, ~b:*" to grant. */
+function namedPermission(names: string[], kind: 'key' | 'channel'): Missing {
+  const shown = names.slice(0, MAX_NAMED).map(shortName).join(', ')
+  const more = names.length > MAX_NAMED ? ` and ${names.length - MAX_NAMED} more` : ''
+  const what = names.length === 1 ? `the ${kind} ${shown}` : `one of the ${kind}s ${shown}${more}`
+  const grants = [...new Set(names.map((n) => grantFor(n, kind)).filter((g): g is string => g !== undefined))]
+  return { what: `access to ${what}`, grant: `${grants.slice(0, MAX_NAMED).join(' ')}${grants.length > MAX_NAMED ? ' ...' : ''}` }
+}
+
+/**
+ * What is missing, from a NOPERM reply (Redis 7.0: "... to access one of the keys
+ * used as arguments"; 7.2+: "No permissions to access a key"): the command, or
+ * the keys or channel the refused command named, with the pattern to grant.
+ */
+function missingPermission(message: string, err: unknown): Missing {
   const command = /run the '([^']+)' command/.exec(message)
-  if (command) return `permission to run the '${command[1]}' command`
-  if (/keys/.test(message)) return `access to the cache's keys (key patterns such as ${ACL_KEY_PATTERNS})`
-  if (/channel/.test(message)) return `access to the invalidation channels (channel pattern ${ACL_CHANNEL_PATTERN})`
-  return 'a permission'
+  if (command) return { what: `permission to run the '${command[1]}' command`, grant: `+${command[1]}` }
+  for (const kind of ['key', 'channel'] as const) {
+    if (!new RegExp(`\\b${kind}s?\\b`).test(message)) continue
+    const names = refusedNames(err, kind)
+    if (names.length > 0) return namedPermission(names, kind)
+    return kind === 'key'
+      ? { what: `access to the cache's keys (key patterns such as ${ACL_KEY_PATTERNS})`, grant: '' }
+      : { what: `access to the invalidation channels (channel pattern ${ACL_CHANNEL_PATTERN})`, grant: '' }
+  }
+  return { what: 'a permission', grant: '' }
 }
 
 /**
@@ -53,8 +116,15 @@ export function wrapRedisError(err: unknown, op: string, lastConnectionError?: E
   if (err instanceof CacheError) return err
   const e = sanitizeRedisError(err)
   if (e.name === 'ReplyError' && /^NOPERM\b/.test(e.message)) {
+    const missing = missingPermission(e.message, err)
     return new L2CommandError(
-      `Redis refused ${op}: the connection's ACL user lacks ${missingPermission(e.message)} (${e.message}). Grant it with ACL SETUSER, or connect as a user that has it.`,
+      `Redis refused ${op}: the connection's ACL user lacks ${missing.what} (${e.message}). Grant ${missing.grant === '' ? 'it' : missing.grant} with ACL SETUSER ('nearcache acl --namespace NS' prints the whole rule of a namespace), or connect as a user that has it.`,
+      e,
+    )
+  }
+  if (e.name === 'ReplyError' && SCRIPT_ACL.test(e.message)) {
+    return new L2CommandError(
+      `Redis refused ${op}: the connection's ACL user lacks a permission that one of nearcache's Lua scripts needs (${e.message}). The scripts run ${SCRIPT_COMMANDS} on the keys they are given; 'nearcache acl --namespace NS' prints the whole rule, and ACL LOG names what was refused.`,
       e,
     )
   }
