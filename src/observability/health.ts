@@ -10,6 +10,8 @@ export interface HealthInput {
   stats: CacheStats
   /** A round trip to Redis just measured, in ms. */
   l2Ping?: number
+  /** Why the round trip failed, when it was tried and failed (a refusal such as NOPERM, a timeout). */
+  l2PingError?: string
   /** CLUSTER INFO cluster_state ('ok', 'fail') when L2 is a Redis Cluster. */
   clusterState?: string
   /** l1.maxBytes, when known: L1 fill is then reported as a fraction of it. */
@@ -106,6 +108,10 @@ export function healthReport(input: HealthInput): HealthReport {
     } else if (stats.circuit === 'half-open') {
       recs.push('Redis is recovering: the circuit breaker is half-open and probing. If it keeps reopening, check Redis load and the network.')
       worse('degraded')
+    }
+    if (input.l2PingError !== undefined) {
+      recs.push(`Redis did not answer this namespace's health read: ${input.l2PingError} Until it does, L2 reads and writes of this namespace fail.`)
+      worse('down')
     }
     if (input.clusterState !== undefined && input.clusterState !== 'ok') {
       recs.push(

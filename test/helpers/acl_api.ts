@@ -188,8 +188,11 @@ export async function otherNamespace(b: AclBackend, other: string, user: string,
   expectNamed(await failure(c.clear()), [[key, grant], [tagKey, `~__nc|t|${other}|*`]], '', password)
   expect(await b.admin.get(key)).toBe('x')
   expect(await b.admin.get(`__nc|t|${other}|t`)).toBe('5')
-  // health() cannot read the ping key: no round trip measured, the error counted.
+  // health() cannot read the ping key: down, with the refused key named; no round trip measured, the error counted.
   const health = await c.health()
+  expect(health.status).toBe('down')
+  expect(health.recommendations.join('\n')).toContain(`__nc|ping|${other}`)
+  expect(health.recommendations.join('\n')).not.toContain(password)
   expect(health.l2.pingMs).toBeUndefined()
   expect(health.l2.errors).toBeGreaterThan(0)
   for (const e of errors) expect(inspect(e, { depth: 5 })).not.toContain(password)

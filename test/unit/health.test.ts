@@ -81,6 +81,12 @@ describe('healthReport', () => {
     expect(r.recommendations[0]).toMatch(/Redis Cluster state is 'fail'.*CLUSTER INFO/)
   })
 
+  it('a health read Redis refuses (NOPERM, a timeout): down, with the cause', () => {
+    const r = healthReport({ stats: stats(), l2PingError: "Redis refused get: the user lacks access to the key '__nc|ping|x'." })
+    expect(r.status).toBe('down')
+    expect(r.recommendations).toEqual([expect.stringMatching(/^Redis did not answer this namespace's health read: Redis refused get: .*__nc\|ping\|x.* Until it does/)])
+  })
+
   it('high L2 p99 (> 50 ms) and a slow ping', () => {
     const r = healthReport({ stats: stats({}, { latency: { p50: 3, p99: 120, samples: 500 } }), l2Ping: 80 })
     expect(r.status).toBe('degraded')
