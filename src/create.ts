@@ -75,7 +75,7 @@ export async function createCache(options?: CacheOptions): Promise<NearCache> {
     l2 = await composeL2(redis, { bus, writeBehind })
   }
   const pool = opts.codecWorkers ? await CodecPool.create(opts.codecWorkers) : undefined
-  const cache = assemble({ opts, table, stats, l2, serveL2: true, emitter, namespace: opts.namespace, pool, clusterState })
+  const cache = assemble({ opts, table, stats, l2, serveL2: true, emitter, namespace: opts.namespace, pool, clusterState, emitError })
   relay.live()
   return cache
 }

@@ -1,0 +1,70 @@
+import { constants } from 'node:fs'
+import { open, rename, unlink } from 'node:fs/promises'
+import type { FileHandle } from 'node:fs/promises'
+import { basename, dirname } from 'node:path'
+import { secureDir } from '../wal/wal_files.js'
+import type { AuditRecord } from './audit_record.js'
+
+const FILE_MODE = 0o600
+const FLAGS = constants.O_WRONLY | constants.O_APPEND | constants.O_CREAT | (constants.O_NOFOLLOW ?? 0)
+
+/**
+ * The audit log as a file: one JSON record per line, appended. When the file
+ * reaches `maxFileBytes` it is rotated: `file` → `file.1` → … → `file.<maxFiles>`,
+ * the oldest removed. The directory is created 0700, the file 0600 (an existing
+ * one is tightened to 0600), and a symlink at the path is never followed.
+ */
+export class AuditFileSink {
+  private fh: FileHandle | undefined
+  private size = 0
+
+  constructor(
+    readonly file: string,
+    private readonly maxFileBytes: number,
+    private readonly maxFiles: number,
+  ) {}
+
+  private async openFile(): Promise<FileHandle> {
+    if (this.fh) return this.fh
+    await secureDir(dirname(this.file), 'audit log directory')
+    const fh = await open(this.file, FLAGS, FILE_MODE)
+    try {
+      const st = await fh.stat()
+      if (!st.isFile()) throw new Error(`the audit log ${basename(this.file)} is not a regular file`)
+      if (typeof process.getuid === 'function' && st.uid !== process.getuid()) throw new Error(`the audit log ${this.file} is owned by another user (uid ${st.uid})`)
+      if ((st.mode & 0o777) !== FILE_MODE) await fh.chmod(FILE_MODE)
+      this.size = st.size
+    } catch (err) {
+      await fh.close()
+      throw err
+    }
+    this.fh = fh
+    return fh
+  }
+
+  /** Appends the records (one write), rotating first when the file is full. */
+  async write(records: AuditRecord[]): Promise<void> {
+    const bytes = Buffer.from(records.map((r) => `${JSON.stringify(r)}\n`).join(''))
+    let fh = await this.openFile()
+    if (this.size > 0 && this.size + bytes.length > this.maxFileBytes) {
+      await this.rotate()
+      fh = await this.openFile()
+    }
+    await fh.write(bytes)
+    this.size += bytes.length
+  }
+
+  private async rotate(): Promise<void> {
+    await this.fh?.close()
+    this.fh = undefined
+    await unlink(`${this.file}.${this.maxFiles}`).catch(() => {})
+    for (let i = this.maxFiles - 1; i >= 1; i--) await rename(`${this.file}.${i}`, `${this.file}.${i + 1}`).catch(() => {})
+    await rename(this.file, `${this.file}.1`)
+  }
+
+  async close(): Promise<void> {
+    const fh = this.fh
+    this.fh = undefined
+    await fh?.close()
+  }
+}
