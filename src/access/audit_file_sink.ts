@@ -42,16 +42,30 @@ export class AuditFileSink {
     return fh
   }
 
-  /** Appends the records (one write), rotating first when the file is full. */
+  /**
+   * Appends the records, rotating whenever the next line would take the file past
+   * maxFileBytes (a file holds at least one line, so one huge record still lands).
+   */
   async write(records: AuditRecord[]): Promise<void> {
-    const bytes = Buffer.from(records.map((r) => `${JSON.stringify(r)}\n`).join(''))
     let fh = await this.openFile()
-    if (this.size > 0 && this.size + bytes.length > this.maxFileBytes) {
-      await this.rotate()
-      fh = await this.openFile()
+    let pending: Buffer[] = []
+    let pendingBytes = 0
+    for (const r of records) {
+      const line = Buffer.from(`${JSON.stringify(r)}\n`)
+      if (this.size + pendingBytes > 0 && this.size + pendingBytes + line.length > this.maxFileBytes) {
+        if (pendingBytes > 0) await fh.write(Buffer.concat(pending))
+        pending = []
+        pendingBytes = 0
+        await this.rotate()
+        fh = await this.openFile()
+      }
+      pending.push(line)
+      pendingBytes += line.length
     }
-    await fh.write(bytes)
-    this.size += bytes.length
+    if (pendingBytes > 0) {
+      await fh.write(Buffer.concat(pending))
+      this.size += pendingBytes
+    }
   }
 
   private async rotate(): Promise<void> {

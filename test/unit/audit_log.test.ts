@@ -1,0 +1,162 @@
+import { mkdtemp, readdir, readFile, rm, stat } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { inspect } from 'node:util'
+import { afterEach, describe, expect, it, vi } from 'vitest'
+import { createCache } from '../../src/index.js'
+import type { AuditRecord, CacheError, CacheOptions, NearCache } from '../../src/index.js'
+import { resolveOptions } from '../../src/options/options.js'
+
+const caches: NearCache[] = []
+const dirs: string[] = []
+afterEach(async () => {
+  await Promise.all(caches.splice(0).map((c) => c.close()))
+  await Promise.all(dirs.splice(0).map((d) => rm(d, { recursive: true, force: true })))
+})
+
+const PRINCIPALS: CacheOptions['access'] = {
+  principals: {
+    reader: { can: ['read'], keys: ['user:*'] },
+    admin: { can: ['read', 'write', 'delete', 'admin'], keys: ['*'] },
+  },
+}
+
+async function make(opts: Partial<CacheOptions>): Promise<NearCache> {
+  const c = await createCache({ redis: false, l1: { maxBytes: '1mb' }, namespace: 'shop', access: PRINCIPALS, ...opts })
+  caches.push(c)
+  return c
+}
+
+/** A function sink collecting every record. */
+function collector(): { sink: (r: AuditRecord[]) => void; records: AuditRecord[] } {
+  const records: AuditRecord[] = []
+  return { sink: (rs) => void records.push(...rs), records }
+}
+
+describe('audit records', () => {
+  it('records plain-cache calls (principal null) and view calls (their principal), with outcome, duration and thread', async () => {
+    const { sink, records } = collector()
+    const c = await make({ audit: { sink } })
+    await c.set('user:1', 'a')
+    await c.as('reader').get('user:1')
+    await c.as('reader').get('admin:1').catch(() => {})
+    await c.getMany(['user:1', 'user:2'])
+    await vi.waitFor(() => expect(records).toHaveLength(4), { timeout: 20_000 })
+    const [set, get, denied, many] = records as [AuditRecord, AuditRecord, AuditRecord, AuditRecord]
+    expect(set).toMatchObject({ principal: null, operation: 'set', namespace: 'shop', key: 'user:1', outcome: 'ok', thread: 0 })
+    expect(get).toMatchObject({ principal: 'reader', operation: 'get', key: 'user:1', outcome: 'ok' })
+    expect(denied).toMatchObject({ principal: 'reader', operation: 'get', key: 'admin:1', outcome: 'E_FORBIDDEN' })
+    expect(many).toMatchObject({ principal: null, operation: 'getMany', keys: ['user:1', 'user:2'], outcome: 'ok' })
+    expect(Number.isNaN(Date.parse(set.time))).toBe(false)
+    expect(set.durationMs).toBeGreaterThanOrEqual(0)
+  })
+
+  it('bounds batches to 16 keys plus a count, and long keys', async () => {
+    const { sink, records } = collector()
+    const c = await make({ audit: { sink } })
+    await c.getMany(Array.from({ length: 40 }, (_, i) => `k${i}`))
+    await c.get('x'.repeat(900))
+    await vi.waitFor(() => expect(records).toHaveLength(2), { timeout: 20_000 })
+    expect(records[0]?.keys).toHaveLength(16)
+    expect(records[0]?.keyCount).toBe(40)
+    expect(records[1]?.key?.length).toBeLessThan(300)
+  })
+
+  it("operations: a list picks what is recorded; admin calls and denials are recorded anyway", async () => {
+    const { sink, records } = collector()
+    const c = await make({ audit: { sink, operations: ['set'] } })
+    await c.get('user:1')
+    await c.set('user:1', 1)
+    await c.as('reader').get('user:1')
+    await c.as('reader').set('user:1', 2).catch(() => {})
+    await c.invalidateTags(['t'])
+    await c.as('admin').clear()
+    await vi.waitFor(() => expect(records.map((r) => `${r.principal}:${r.operation}:${r.outcome}`)).toEqual(['null:set:ok', 'reader:set:E_FORBIDDEN', 'null:invalidateTags:ok', 'admin:clear:ok']), { timeout: 20_000 })
+  })
+
+  it('hashKeys: keys become keyed hashes (hashKey, or derived from the encryption key); equal keys hash equally', async () => {
+    const a = collector()
+    const c = await make({ audit: { sink: a.sink, hashKeys: true, hashKey: Buffer.alloc(32, 7) } })
+    await c.get('user:123')
+    await c.get('user:123')
+    await c.getMany(['user:123', 'user:124'])
+    await vi.waitFor(() => expect(a.records).toHaveLength(3), { timeout: 20_000 })
+    const h = a.records[0]?.key as string
+    expect(h).toMatch(/^hmac-sha256:[0-9a-f]{32}$/)
+    expect(a.records[1]?.key).toBe(h)
+    expect(a.records[2]?.keys?.[0]).toBe(h)
+    expect(a.records[2]?.keys?.[1]).not.toBe(h)
+    expect(JSON.stringify(a.records)).not.toContain('user:12')
+
+    const b = collector()
+    const d = await make({ audit: { sink: b.sink, hashKeys: true }, encryption: { keys: [{ id: 1, key: Buffer.alloc(32, 9) }] } })
+    await d.get('user:123')
+    await vi.waitFor(() => expect(b.records).toHaveLength(1), { timeout: 20_000 })
+    expect(b.records[0]?.key).toMatch(/^hmac-sha256:[0-9a-f]{32}$/)
+    expect(b.records[0]?.key).not.toBe(h)
+
+    const e = await createCache({ redis: false, audit: { sink: () => {}, hashKeys: true } }).then(
+      () => undefined,
+      (err: unknown) => err as CacheError,
+    )
+    expect(e?.code).toBe('E_INVALID_OPTION')
+    const shown = inspect(resolveOptions({ redis: false, audit: { sink: '/tmp/a', hashKeys: true, hashKey: Buffer.alloc(32, 0xab) } }), { depth: 10 })
+    expect(shown).not.toMatch(/ab ab|q6urq6u|171, 171/)
+  })
+
+  it('a throwing sink never breaks a call: its records are counted as dropped and reported at most once a second', async () => {
+    const errors: { e: CacheError; at: number }[] = []
+    const c = await make({ audit: { sink: () => { throw new Error('disk full') } } })
+    c.on('error', (e) => errors.push({ e: e as CacheError, at: performance.now() }))
+    for (let i = 0; i < 5; i++) await c.set(`k${i}`, i)
+    expect(await c.get('k4')).toBe(4)
+    await vi.waitFor(() => expect(c.stats().process.auditDropped).toBe(6), { timeout: 20_000 })
+    expect(errors.length).toBeGreaterThanOrEqual(1)
+    expect(errors[0]?.e.code).toBe('E_AUDIT_DROPPED')
+    expect(errors[0]?.e.message).toMatch(/Dropped \d+ audit records?: the sink failed/)
+    for (let i = 1; i < errors.length; i++) expect((errors[i] as { at: number }).at - (errors[i - 1] as { at: number }).at).toBeGreaterThanOrEqual(999)
+  })
+
+  it('a sink that falls behind is bounded by maxQueue; calls never wait for it', async () => {
+    let release!: () => void
+    const gate = new Promise<void>((r) => (release = r))
+    const seen: AuditRecord[] = []
+    const c = await make({ audit: { sink: async (rs) => { seen.push(...rs); await gate }, maxQueue: 5 } })
+    await c.set('first', 0)
+    await vi.waitFor(() => expect(seen).toHaveLength(1), { timeout: 20_000 })
+    // The sink is now stuck; 20 more calls all complete.
+    for (let i = 0; i < 20; i++) await c.set(`k${i}`, i)
+    expect(c.stats().process.auditDropped).toBe(15)
+    release()
+    await vi.waitFor(() => expect(seen).toHaveLength(6), { timeout: 20_000 })
+    expect(seen.slice(1).map((r) => r.key)).toEqual(['k0', 'k1', 'k2', 'k3', 'k4'])
+  })
+})
+
+describe('audit file sink', () => {
+  it('writes JSON lines, 0600 in a 0700 directory, rotates by size and keeps maxFiles old files', async () => {
+    const root = await mkdtemp(join(tmpdir(), 'nc-audit-'))
+    dirs.push(root)
+    const file = join(root, 'logs', 'audit.jsonl')
+    const c = await createCache({ redis: false, l1: { maxBytes: '1mb' }, audit: { sink: file, maxFileBytes: 600, maxFiles: 2 } })
+    await c.set('first', 1)
+    await vi.waitFor(async () => expect((await readFile(file, 'utf8')).length).toBeGreaterThan(0), { timeout: 20_000 })
+    expect((await stat(file)).mode & 0o777).toBe(0o600)
+    expect((await stat(join(root, 'logs'))).mode & 0o777).toBe(0o700)
+    for (let i = 0; i < 60; i++) await c.set(`key-${i}`, i)
+    await c.close()
+    const names = (await readdir(join(root, 'logs'))).sort()
+    expect(names).toEqual(['audit.jsonl', 'audit.jsonl.1', 'audit.jsonl.2'])
+    const all: AuditRecord[] = []
+    for (const n of names) {
+      const text = await readFile(join(root, 'logs', n), 'utf8')
+      expect(text.endsWith('\n')).toBe(true)
+      for (const line of text.trimEnd().split('\n')) all.push(JSON.parse(line) as AuditRecord)
+      if (n !== 'audit.jsonl') expect((await stat(join(root, 'logs', n))).mode & 0o777).toBe(0o600)
+    }
+    // The newest records survive rotation; the oldest were rotated out.
+    expect(all.some((r) => r.key === 'key-59')).toBe(true)
+    expect(all.some((r) => r.key === 'first')).toBe(false)
+    expect(all.every((r) => r.operation === 'set' && r.outcome === 'ok' && r.principal === null)).toBe(true)
+  })
+})
