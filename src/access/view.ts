@@ -134,7 +134,9 @@ export class AccessView {
         const bad = this.#p.scope.firstDenied(ks)
         if (bad !== undefined) throw this.#forbidden(op, `key ${describe(bad)}: it matches none of its key patterns`, bad)
       }
-      await this.#a.spend(this.#p, ks === null ? 1 : ks.length)
+      // A local bucket answers synchronously: no extra await on the common path.
+      const spent = this.#a.spend(this.#p, ks === null ? 1 : ks.length)
+      if (spent) await spent
       return call()
     }
     const trail = this.#a.trail
