@@ -160,3 +160,43 @@ describe('audit file sink', () => {
     expect(all.every((r) => r.operation === 'set' && r.outcome === 'ok' && r.principal === null)).toBe(true)
   })
 })
+
+describe('audit records from elsewhere', () => {
+  it("a CLI admin command's record lands in the same file format (principal 'cli')", async () => {
+    const { auditCommand } = await import('../../src/access/audit_cli.js')
+    const root = await mkdtemp(join(tmpdir(), 'nc-audit-cli-'))
+    dirs.push(root)
+    const file = join(root, 'audit.jsonl')
+    await auditCommand(file, { operation: 'rekey', namespace: 'shop', outcome: 'ok', startedAt: Date.UTC(2026, 0, 1), durationMs: 12.5, keyCount: 300 })
+    const [line, ...rest] = (await readFile(file, 'utf8')).trimEnd().split('\n')
+    expect(rest).toHaveLength(0)
+    expect(JSON.parse(line as string)).toEqual({ time: '2026-01-01T00:00:00.000Z', principal: 'cli', operation: 'rekey', namespace: 'shop', keys: [], keyCount: 300, outcome: 'ok', durationMs: 12.5, thread: 0 })
+    expect((await stat(file)).mode & 0o777).toBe(0o600)
+  })
+
+  it("an attached worker thread's calls reach the owner's log, with the worker's thread id; junk on the channel is ignored", async () => {
+    const { startWorker } = await import('../helpers/thread_client.js')
+    const { BroadcastChannel } = await import('node:worker_threads')
+    const { sink, records } = collector()
+    const c = await make({ audit: { sink } })
+    const w = await startWorker('access_worker.ts', { handle: c.handle })
+    try {
+      const junk = new BroadcastChannel(c.handle.access.audit?.channel as string)
+      junk.postMessage([{ operation: 'get' }, 'x', null, { time: 1, principal: 5 }])
+      junk.postMessage('not a batch')
+      junk.close()
+      const done = (id: number) => new Promise((resolve) => w.on('message', (m: { id?: number }) => m.id === id && resolve(m)))
+      w.postMessage({ id: 1, principal: null, op: 'set', args: ['user:1', 1] })
+      await done(1)
+      w.postMessage({ id: 2, principal: 'reader', op: 'get', args: ['admin:1'] })
+      await done(2)
+      await vi.waitFor(() => expect(records).toHaveLength(2), { timeout: 20_000 })
+      expect(records[0]).toMatchObject({ principal: null, operation: 'set', key: 'user:1', outcome: 'ok' })
+      expect(records[1]).toMatchObject({ principal: 'reader', operation: 'get', key: 'admin:1', outcome: 'E_FORBIDDEN' })
+      expect(records[0]?.thread).toBe(w.threadId)
+      expect(w.threadId).not.toBe(0)
+    } finally {
+      await w.terminate()
+    }
+  })
+})
