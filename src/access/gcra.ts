@@ -10,9 +10,13 @@ import { Script } from '../l2/scripts.js'
  * Answers { 1, 0 } when the tokens were spent, or { 0, wait µs } (nothing spent).
  * The key expires (PX) when the bucket is full again, so idle principals cost no
  * memory. A stored value that is not a number, or lies beyond what the arithmetic
- * can produce (another writer), is ignored.
+ * can produce (another writer), is ignored. Before Redis 5 a script that read
+ * TIME may not write unless it replicates effects (replicate_commands: a no-op
+ * since Redis 7). An ACL user needs +time (called from the script), +get, +set
+ * and +evalsha/+eval on `~__nc|rl|<namespace>|*`.
  */
 export const GCRA = new Script(`
+if redis.replicate_commands then redis.replicate_commands() end
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
 local interval = tonumber(ARGV[1])
