@@ -61,6 +61,24 @@ export function audited<T>(trail: AuditTrail, principal: string | null, op: stri
 }
 
 /**
+ * True while an audited call (or a view's call into the cache) is starting: the
+ * cache's own calls made synchronously from inside it (delete calls deleteMany)
+ * are part of that call, not calls of their own.
+ */
+let inside = false
+
+/** Runs `fn` (synchronously) so that the cache calls it makes are not recorded again. */
+export function unaudited<T>(fn: () => T): T {
+  const was = inside
+  inside = true
+  try {
+    return fn()
+  } finally {
+    inside = was
+  }
+}
+
+/**
  * Records the plain cache's calls (principal null): each audited operation of
  * `cache` gets an own-property wrapper around its prototype method. Operations the
  * trail never records are left alone (no cost at all); a cache without `audit`
@@ -75,7 +93,8 @@ export function auditCalls(cache: object, trail: AuditTrail, namespace: string):
       configurable: true,
       writable: true,
       value: function (this: unknown, ...args: unknown[]) {
-        return audited(trail, null, op, namespace, args, () => original.apply(this, args))
+        if (inside) return original.apply(this, args)
+        return audited(trail, null, op, namespace, args, () => unaudited(() => original.apply(this, args)))
       },
     })
   }

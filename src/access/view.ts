@@ -3,7 +3,7 @@ import { validateKey, validateKeys } from '../keys.js'
 import type { GetOrSetOptions, NearCache, SetManyEntry, SetOptions } from '../cache/facade.js'
 import { describe } from '../util/units.js'
 import type { AccessState, CompiledPrincipal } from './access_state.js'
-import { audited } from './audit_calls.js'
+import { audited, unaudited } from './audit_calls.js'
 import type { Permission } from './principals.js'
 
 type Proto = Pick<NearCache, 'get' | 'has' | 'getMany' | 'set' | 'setMany' | 'delete' | 'deleteMany' | 'getOrSet' | 'compareAndSet' | 'invalidateTags' | 'invalidatePrefix' | 'clear'>
@@ -137,7 +137,7 @@ export class AccessView {
       // A local bucket answers synchronously: no extra await on the common path.
       const spent = this.#a.spend(this.#p, ks === null ? 1 : ks.length)
       if (spent) await spent
-      return call()
+      return unaudited(call)
     }
     const trail = this.#a.trail
     return trail ? audited(trail, this.#p.name, op, this.#cache.prefix, args, body) : body()

@@ -51,6 +51,21 @@ describe('audit records', () => {
     expect(set.durationMs).toBeGreaterThanOrEqual(0)
   })
 
+  it('one call is one record: delete (which runs deleteMany) and a view call into the cache are not recorded twice', async () => {
+    const { sink, records } = collector()
+    const c = await make({ audit: { sink } })
+    await c.set('user:1', 1)
+    expect(await c.delete('user:1')).toBe(true)
+    await c.as('admin').set('user:2', 2)
+    await c.as('admin').delete('user:2')
+    await c.as('admin').deleteMany(['user:3'])
+    await vi.waitFor(() => expect(records).toHaveLength(5), { timeout: 20_000 })
+    // Nothing else arrives after a later call's record either.
+    await c.get('end')
+    await vi.waitFor(() => expect(records).toHaveLength(6), { timeout: 20_000 })
+    expect(records.map((r) => `${r.principal}:${r.operation}`)).toEqual(['null:set', 'null:delete', 'admin:set', 'admin:delete', 'admin:deleteMany', 'null:get'])
+  })
+
   it('bounds batches to 16 keys plus a count, and long keys', async () => {
     const { sink, records } = collector()
     const c = await make({ audit: { sink } })
