@@ -16,6 +16,7 @@ import { ErrorRelay } from './observability/error_relay.js'
 import { composeL2 } from './tiers/compose.js'
 import type { WriteBehindTierOptions } from './tiers/write_behind.js'
 import { resolveOptions } from './options/options.js'
+import { checkAuditSink } from './access/setup.js'
 import type { CacheOptions } from './options/options.js'
 
 /**
@@ -25,6 +26,7 @@ import type { CacheOptions } from './options/options.js'
  */
 export async function createCache(options?: CacheOptions): Promise<NearCache> {
   const opts = resolveOptions(options)
+  await checkAuditSink(opts)
   await initHash()
   const { emitter } = newEmitter()
   // Errors go to opts.onError from the start; those found before this resolves are emitted after it.

@@ -2,6 +2,7 @@ import { constants } from 'node:fs'
 import { open, rename, unlink } from 'node:fs/promises'
 import type { FileHandle } from 'node:fs/promises'
 import { basename, dirname } from 'node:path'
+import { InvalidOptionError } from '../errors.js'
 import { secureDir } from '../wal/wal_files.js'
 import type { AuditRecord } from './audit_record.js'
 
@@ -24,14 +25,32 @@ export class AuditFileSink {
     private readonly maxFiles: number,
   ) {}
 
+  /**
+   * Opens the file once (creating it and its directory) and closes it again:
+   * createCache calls this, so a path that cannot hold the log is refused at once
+   * (E_INVALID_OPTION) instead of dropping every record later.
+   */
+  static async check(file: string): Promise<void> {
+    const sink = new AuditFileSink(file, Infinity, 1)
+    try {
+      await sink.openFile()
+    } catch (err) {
+      if (err instanceof InvalidOptionError) throw err
+      const code = (err as NodeJS.ErrnoException).code
+      throw new InvalidOptionError(`audit.sink: the audit log ${file} cannot be opened for appending (${code ?? (err as Error).message}).`)
+    } finally {
+      await sink.close()
+    }
+  }
+
   private async openFile(): Promise<FileHandle> {
     if (this.fh) return this.fh
     await secureDir(dirname(this.file), 'audit log directory')
     const fh = await open(this.file, FLAGS, FILE_MODE)
     try {
       const st = await fh.stat()
-      if (!st.isFile()) throw new Error(`the audit log ${basename(this.file)} is not a regular file`)
-      if (typeof process.getuid === 'function' && st.uid !== process.getuid()) throw new Error(`the audit log ${this.file} is owned by another user (uid ${st.uid})`)
+      if (!st.isFile()) throw new InvalidOptionError(`audit.sink: the audit log ${basename(this.file)} is not a regular file.`)
+      if (typeof process.getuid === 'function' && st.uid !== process.getuid()) throw new InvalidOptionError(`audit.sink: the audit log ${this.file} is owned by another user (uid ${st.uid}).`)
       if ((st.mode & 0o777) !== FILE_MODE) await fh.chmod(FILE_MODE)
       this.size = st.size
     } catch (err) {

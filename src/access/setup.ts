@@ -4,6 +4,7 @@ import type { StatsBlock } from '../observability/stats.js'
 import type { Tier } from '../tiers/tier.js'
 import { AccessState } from './access_state.js'
 import { AuditLink, AuditLog } from './audit.js'
+import { AuditFileSink } from './audit_file_sink.js'
 import { KeyHasher } from './audit_record.js'
 
 /** What a handle carries of access control and audit, for attached threads (plain data and a SharedArrayBuffer). */
@@ -12,6 +13,11 @@ export interface AccessHandle {
   buckets: SharedArrayBuffer | null
   /** The owner's audit log: its channel and `operations` (null = all); null without `audit`. */
   audit: { channel: string; operations: string[] | null } | null
+}
+
+/** createCache: a file sink must be a file this process can append to (E_INVALID_OPTION otherwise). */
+export async function checkAuditSink(opts: ResolvedOptions): Promise<void> {
+  if (opts.audit && typeof opts.audit.sink === 'string') await AuditFileSink.check(opts.audit.sink)
 }
 
 /** The owner thread's audit log, or undefined without `audit`. */

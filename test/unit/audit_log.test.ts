@@ -176,6 +176,34 @@ describe('audit file sink', () => {
   })
 })
 
+describe('audit file sink checks', () => {
+  it('createCache refuses a path that cannot hold the log (E_INVALID_OPTION): a directory, a symlink, a group-writable directory', async () => {
+    const { chmod, mkdir, symlink, writeFile } = await import('node:fs/promises')
+    const root = await mkdtemp(join(tmpdir(), 'nc-audit-bad-'))
+    dirs.push(root)
+    await mkdir(join(root, 'adir'))
+    await writeFile(join(root, 'target'), '')
+    await symlink(join(root, 'target'), join(root, 'link'))
+    await mkdir(join(root, 'open'), { mode: 0o777 })
+    await chmod(join(root, 'open'), 0o777)
+    for (const [sink, msg] of [
+      [join(root, 'adir'), /cannot be opened|not a regular file/],
+      [join(root, 'link'), /cannot be opened/],
+      [join(root, 'open', 'audit.jsonl'), /writable by group/],
+    ] as const) {
+      const err = await createCache({ redis: false, l1: { maxBytes: '1mb' }, audit: { sink } }).then(
+        async (c) => {
+          await c.close()
+          return undefined
+        },
+        (e: unknown) => e as CacheError,
+      )
+      expect(err?.code, sink).toBe('E_INVALID_OPTION')
+      expect(err?.message).toMatch(msg)
+    }
+  })
+})
+
 describe('audit records from elsewhere', () => {
   it("a CLI admin command's record lands in the same file format (principal 'cli')", async () => {
     const { auditCommand } = await import('../../src/access/audit_cli.js')
