@@ -92,21 +92,17 @@ function cut(s: string): string {
 /** The record written for `r`, its names hashed or bounded. */
 export function format(r: RawRecord, hasher: KeyHasher | undefined): AuditRecord {
   const name = hasher ? (s: string) => hasher.hash(s) : cut
-  const out: AuditRecord = {
-    time: new Date(r.time).toISOString(),
-    principal: r.principal,
-    operation: r.operation,
-    namespace: r.namespace,
-    outcome: r.outcome,
-    durationMs: Math.round(r.durationMs * 1000) / 1000,
-    thread: r.thread,
-  }
+  const out: AuditRecord = { time: new Date(r.time).toISOString(), principal: r.principal, operation: r.operation, namespace: r.namespace } as AuditRecord
   const items = r.items.slice(0, MAX_RECORD_KEYS).map(name)
   if (r.kind === 'key' && items.length > 0) out.key = items[0]
   else if (r.kind === 'prefix' && items.length > 0) out.prefix = items[0]
   else if (r.kind === 'keys') out.keys = items
   else if (r.kind === 'tags') out.tags = items
   if ((r.kind === 'keys' || r.kind === 'tags') && r.count > items.length) out.keyCount = r.count
+  // Written in this order: who, what, on which keys, then how it went.
+  out.outcome = r.outcome
+  out.durationMs = Math.round(r.durationMs * 1000) / 1000
+  out.thread = r.thread
   return out
 }
 
