@@ -19,6 +19,7 @@ import type { EncryptionLayer } from './tiers/compose.js'
 import { EntryCipher } from './security/entry_cipher.js'
 import type { WriteBehindTierOptions } from './tiers/write_behind.js'
 import { resolveOptions } from './options/options.js'
+import { checkAuditSink } from './access/setup.js'
 import type { CacheOptions } from './options/options.js'
 
 /**
@@ -28,6 +29,7 @@ import type { CacheOptions } from './options/options.js'
  */
 export async function createCache(options?: CacheOptions): Promise<NearCache> {
   const opts = resolveOptions(options)
+  await checkAuditSink(opts)
   await initHash()
   const { emitter } = newEmitter()
   // Errors go to opts.onError from the start; those found before this resolves are emitted after it.
@@ -88,7 +90,7 @@ export async function createCache(options?: CacheOptions): Promise<NearCache> {
     l2 = await composeL2(redis, { bus, writeBehind, encryption })
   }
   const pool = opts.codecWorkers ? await CodecPool.create(opts.codecWorkers) : undefined
-  const cache = assemble({ opts, table, stats, l2, serveL2: true, emitter, namespace: opts.namespace, pool, clusterState })
+  const cache = assemble({ opts, table, stats, l2, serveL2: true, emitter, namespace: opts.namespace, pool, clusterState, emitError })
   relay.live()
   return cache
 }

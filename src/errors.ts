@@ -16,6 +16,9 @@ export type CacheErrorCode =
   | 'E_QUEUE_FULL'
   | 'E_BAD_MESSAGE'
   | 'E_WAL_CORRUPT'
+  | 'E_FORBIDDEN'
+  | 'E_RATE_LIMITED'
+  | 'E_AUDIT_DROPPED'
 
 export class CacheError extends Error {
   readonly code: CacheErrorCode
@@ -185,5 +188,53 @@ export class DeadLetterError extends CacheError {
     cause?: unknown,
   ) {
     super(code, message, { cause })
+  }
+}
+
+/**
+ * A principal's view (`cache.as(name)`) refused a call: the principal may not
+ * perform that operation, or not on that key. Nothing was read or written.
+ */
+export class ForbiddenError extends CacheError {
+  static readonly code = 'E_FORBIDDEN'
+  constructor(
+    message: string,
+    /** The principal the view acts for. */
+    readonly principal: string,
+    /** The operation refused ('get', 'setMany', 'clear', ...). */
+    readonly operation: string,
+    /** The key refused (the first one of a batch), relative to the namespace; undefined for calls without keys. */
+    readonly key?: string,
+  ) {
+    super('E_FORBIDDEN', message)
+  }
+}
+
+/**
+ * A principal used up its rate limit (`rateLimit: { rate, burst }`). Nothing was
+ * read or written. Retrying after `retryAfterMs` succeeds if nothing else spent
+ * the tokens meanwhile; `Infinity` when the call costs more than the bucket
+ * holds (a batch larger than `burst`: split it).
+ */
+export class RateLimitedError extends CacheError {
+  static readonly code = 'E_RATE_LIMITED'
+  constructor(
+    message: string,
+    readonly principal: string,
+    readonly retryAfterMs: number,
+  ) {
+    super('E_RATE_LIMITED', message)
+  }
+}
+
+/**
+ * The audit sink fell behind (more than `audit.maxQueue` records waiting) or
+ * failed: records were dropped. Reported on the `'error'` event at most once per
+ * second; the total is `stats().process.auditDropped`.
+ */
+export class AuditDroppedError extends CacheError {
+  static readonly code = 'E_AUDIT_DROPPED'
+  constructor(message: string, cause?: unknown) {
+    super('E_AUDIT_DROPPED', message, { cause })
   }
 }

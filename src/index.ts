@@ -22,7 +22,15 @@ export {
   BadMessageError,
   WalCorruptionError,
   DeadLetterError,
+  ForbiddenError,
+  RateLimitedError,
+  AuditDroppedError,
 } from './errors.js'
+export type { AccessView } from './access/view.js'
+export type { AccessInput, PrincipalInput, Permission, RateLimitInput } from './access/principals.js'
+export type { AuditInput } from './access/audit_options.js'
+export type { AuditRecord } from './access/audit_record.js'
+export type { AuditSinkFunction } from './access/audit.js'
 export type { CacheErrorCode } from './errors.js'
 export { renderPrometheus, registerPromClient, metricFamilies, escapeLabelValue, CIRCUIT_STATE_VALUE } from './observability/prometheus.js'
 export { parsePrometheus, statsFromSamples } from './observability/prometheus_parse.js'

@@ -9,6 +9,7 @@ import { describe } from './util/units.js'
  *   __nc|t|<namespace>|<tag>     a tag epoch (an integer counter)
  *   __nc|l|<namespace>:<key>     the stampede lock of a data key (getOrSet)
  *   __nc|ping|<namespace>        read (never written) by the health check
+ *   __nc|rl|<namespace>|<name>   a principal's distributed rate limit (GCRA: its TAT)
  *   __nc|inv|<root>              the invalidation channel of a root namespace
  *   __nc|inv                     the invalidation channel before protocol 1 (legacy)
  *
@@ -24,6 +25,8 @@ export const TAG_EPOCH_PREFIX = `${INTERNAL_PREFIX}|t|`
 export const LOCK_PREFIX = `${INTERNAL_PREFIX}|l|`
 /** The start of the health check's ping keys. */
 export const PING_PREFIX = `${INTERNAL_PREFIX}|ping|`
+/** The start of every distributed rate-limit key. */
+export const RATE_LIMIT_PREFIX = `${INTERNAL_PREFIX}|rl|`
 /** The one global invalidation channel of nearcache before protocol version 1. */
 export const LEGACY_CHANNEL = `${INTERNAL_PREFIX}|inv`
 
@@ -53,6 +56,15 @@ export function lockKey(fullKey: string): string {
 /** The key the health check of namespace `ns` reads (a round trip; nothing is stored there). */
 export function pingKey(ns: string): string {
   return `${PING_PREFIX}${ns}`
+}
+
+/**
+ * Redis key of principal `principal`'s distributed rate limit in namespace `ns`
+ * (one budget for every process of the fleet). The ACL rule of a namespace that
+ * uses distributed limits needs `~__nc|rl|<namespace>|*`.
+ */
+export function rateLimitKey(ns: string, principal: string): string {
+  return `${RATE_LIMIT_PREFIX}${ns}|${principal}`
 }
 
 /** The prefixes that hold everything a namespace (and its child namespaces) owns. */

@@ -11,6 +11,9 @@ import type { ResolvedOptions } from '../options/options.js'
 import { TierServer } from '../threads/tier_server.js'
 import { Field, StatsBlock } from '../observability/stats.js'
 import type { Tier } from '../tiers/tier.js'
+import type { AccessState } from '../access/access_state.js'
+import type { AuditLink, AuditLog } from '../access/audit.js'
+import { accessState, openAuditLog } from '../access/setup.js'
 
 export interface Parts {
   opts: ResolvedOptions
@@ -27,6 +30,11 @@ export interface Parts {
   pool?: CodecPool
   /** Redis Cluster only, in the owner thread: CLUSTER INFO's state. */
   clusterState?: () => Promise<string | undefined>
+  /** The cache's error report (with onError); default: the 'error' event. */
+  emitError?: (err: Error) => void
+  /** An attached thread's access state and audit link (the owner's are made here). */
+  access?: AccessState
+  audit?: AuditLog | AuditLink
 }
 
 /** Builds the tier stack and the root cache from its parts; shared by createCache and attachCache. */
@@ -42,6 +50,9 @@ export function assemble(p: Parts): NearCache {
     }
   }
   const { tier, hasL1 } = composeCacheTier(opts, table, l2, stats)
+  const emitError = p.emitError ?? ((err: Error) => void (p.emitter.listenerCount('error') > 0 && p.emitter.emit('error', err)))
+  const audit = p.audit ?? openAuditLog(opts, stats, emitError)
+  const access = p.access ?? accessState(opts, undefined, l2, audit)
   let server: TierServer | undefined
   const shared: SharedState = {
     opts,
@@ -66,14 +77,18 @@ export function assemble(p: Parts): NearCache {
         // An attached thread passes on its owner's channel, so handles can be handed further.
         channel: server?.channel ?? p.ownerChannel ?? null,
         options: handleOptions(opts),
+        access: { buckets: access?.buckets.sab ?? null, audit: audit ? { channel: audit.channel, operations: audit.operations } : null },
       }
     },
     shutdown: async () => {
       server?.close()
       await tier.close()
       await p.pool?.close()
+      await audit?.close()
     },
     closed: false,
+    access,
+    audit,
   }
   return new NearCache(shared, p.namespace, true)
 }

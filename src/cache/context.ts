@@ -5,6 +5,8 @@ import type { CacheHandle } from '../threads/handle.js'
 import type { ResolvedOptions } from '../options/options.js'
 import type { CacheStats, Meter, NamespaceMeter, StatsBlock } from '../observability/stats.js'
 import type { Tier } from '../tiers/tier.js'
+import type { AccessState } from '../access/access_state.js'
+import type { AuditTrail } from '../access/audit.js'
 
 /** State shared by a cache and every namespace made from it (one per thread). */
 export interface SharedState {
@@ -34,6 +36,10 @@ export interface SharedState {
   /** Closes the tier (and what nearcache opened); called once by the root cache. */
   readonly shutdown: () => Promise<void>
   closed: boolean
+  /** Principals and their rate buckets (`access`), for cache.as(); undefined without them. */
+  readonly access: AccessState | undefined
+  /** Where calls are recorded (`audit`): the owner's log, or an attached thread's link to it. */
+  readonly audit: AuditTrail | undefined
 }
 
 /** One namespace's view of the shared state: what the read, write and load paths work with. */

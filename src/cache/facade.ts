@@ -17,6 +17,8 @@ import { GetOrSet } from './get_or_set.js'
 import { Lookups } from './lookups.js'
 import { ReadPath } from './read_path.js'
 import { WritePath } from './write_path.js'
+import { auditCalls } from '../access/audit_calls.js'
+import { AccessView } from '../access/view.js'
 
 export type { GetOrSetOptions, SetManyEntry, SetOptions, WriteChange } from './call_options.js'
 export type { SharedState } from './context.js'
@@ -51,6 +53,23 @@ export class NearCache {
     this.#write = new WritePath(this.#sc, this.#read)
     this.#load = new GetOrSet(this.#sc, this.#read, this.#write)
     this.#lookups = new Lookups(this.#sc, this.#read)
+    // The application's own calls are audited too (principal null); without `audit` nothing is wrapped.
+    if (shared.audit) auditCalls(this, shared.audit, ns)
+  }
+
+  /**
+   * A view of this cache that acts for principal `name` (declared in the
+   * `access` option): the same data calls, each checked against the principal's
+   * operations, key patterns and rate limit first (E_FORBIDDEN, E_RATE_LIMITED),
+   * and audited with its name. An undeclared name is E_INVALID_OPTION.
+   */
+  as(name: string): AccessView {
+    this.#open()
+    const access = this.#s.access
+    if (!access) throw new InvalidOptionError(`cache.as(${describe(name)}): no principals are declared; pass createCache({ access: { principals: { ... } } }).`)
+    const p = typeof name === 'string' ? access.principals.get(name) : undefined
+    if (!p) throw new InvalidOptionError(`cache.as(${describe(name)}): no such principal; declared: ${[...access.principals.keys()].slice(0, 20).join(', ')}.`)
+    return new AccessView(this, p, access, this.#s.opts.maxKeyBytes)
   }
 
   /**

@@ -6,6 +6,7 @@ import type { CircuitBreaker } from './circuit_breaker.js'
 import { L2Policy } from './failure_policy.js'
 import { GetBatcher } from './get_batcher.js'
 import { prefixGlob, scanNode } from './scan.js'
+import { GCRA, gcraWaitMs } from '../access/gcra.js'
 import { BUMP_COUNTER, CAS_SET, INIT_COUNTER, randomCounterStart, RELEASE_LOCK, TAKE } from './scripts.js'
 import { scatterBySlot, slotBatches } from './slots.js'
 
@@ -119,6 +120,10 @@ export class RedisTier implements Tier {
     return this.policy.run('a stampede lock release', async () => {
       await RELEASE_LOCK.run(this.client, [key], [token])
     })
+  }
+
+  rateLimit(key: string, intervalUs: number, toleranceUs: number, cost: number): Promise<number> {
+    return this.policy.run('a rate limit', async () => gcraWaitMs(await GCRA.run(this.client, [key], [intervalUs, toleranceUs, cost])))
   }
 
   /**

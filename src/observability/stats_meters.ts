@@ -32,8 +32,9 @@ export const enum ProcField {
   WalCorruptions = 8,
   DeadLetters = 9,
   DeadLetterBytes = 10,
+  AuditDropped = 11,
 }
-export const PROC_FIELDS = 11
+export const PROC_FIELDS = 12
 
 /** A namespace's counters; its L1 and L2 lookup histograms follow them. */
 export const enum NsField {

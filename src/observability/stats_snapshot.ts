@@ -55,6 +55,7 @@ export function readStats(p: SnapshotParts): CacheStats {
       walCorruptions: f(ProcField.WalCorruptions),
       deadLetters: f(ProcField.DeadLetters),
       deadLetterBytes: f(ProcField.DeadLetterBytes),
+      auditDropped: f(ProcField.AuditDropped),
     },
   }
 }

@@ -67,6 +67,8 @@ export interface ProcessStats {
   /** Records moved to the write-behind dead-letter file (Redis refused them for good), and that file's size in bytes. */
   deadLetters: number
   deadLetterBytes: number
+  /** Audit records dropped: the audit sink fell behind (over audit.maxQueue waiting) or failed (E_AUDIT_DROPPED). */
+  auditDropped: number
 }
 
 export interface CacheStats {
@@ -122,6 +124,6 @@ export function emptyStats(): CacheStats {
     latency: { p50: 0, p99: 0, samples: 0 },
     histogram: emptyHistogram(),
   })
-  const process: ProcessStats = { invalidationsSent: 0, invalidationsReceived: 0, invalidationsRejected: 0, l1Flushes: 0, writeBehindDepth: 0, valuesWritten: 0, valueBytes: 0, storedBytes: 0, walCorruptions: 0, deadLetters: 0, deadLetterBytes: 0 }
+  const process: ProcessStats = { invalidationsSent: 0, invalidationsReceived: 0, invalidationsRejected: 0, l1Flushes: 0, writeBehindDepth: 0, valuesWritten: 0, valueBytes: 0, storedBytes: 0, walCorruptions: 0, deadLetters: 0, deadLetterBytes: 0, auditDropped: 0 }
   return { l1: tier(), l2: tier(), circuit: 'closed', namespaces: {}, process }
 }

@@ -5,6 +5,8 @@ import { bytes, duration, fail, flag, func, group, optional, wholeNumber } from 
 import type { Decl, Decls } from './declare.js'
 import { validateNamespace } from './namespace.js'
 import { Keyring } from '../security/keyring.js'
+import { AUDIT } from '../access/audit_options.js'
+import { parseAccess } from '../access/principals.js'
 import type { Clock, RedisOption, ResolvedOptions } from './types.js'
 
 // Every option of createCache, declared once: its default and its rule, grouped by
@@ -148,8 +150,10 @@ const ENCRYPTION: Decls<On<'encryption'>> = {
   acceptPlaintext: { default: false, parse: flag },
 }
 
-const SECURITY: Part<'encryption'> = {
+const SECURITY: Part<'encryption' | 'access' | 'audit'> = {
   encryption: { default: false, parse: group(ENCRYPTION, false) },
+  access: { default: false, parse: parseAccess },
+  audit: { default: false, parse: group(AUDIT, false) },
 }
 
 // ---------------------------------------------------------------- events
@@ -162,10 +166,19 @@ const EVENTS: Part<'onError'> = {
 export const OPTIONS: Decls<ResolvedOptions> = { ...REDIS, ...CORE, ...L1_GROUP, ...GET_OR_SET, ...WRITES, ...CODEC, ...SECURITY, ...EVENTS }
 
 /** The options whose values are groups of options, by name, for tests and docs. */
-export const GROUPS = { l1: L1, invalidation: INVALIDATION, circuitBreaker: CIRCUIT_BREAKER, stampedeLock: STAMPEDE_LOCK, writeBehind: WRITE_BEHIND, codecWorkers: CODEC_WORKERS, encryption: ENCRYPTION } as const
+export const GROUPS = { l1: L1, invalidation: INVALIDATION, circuitBreaker: CIRCUIT_BREAKER, stampedeLock: STAMPEDE_LOCK, writeBehind: WRITE_BEHIND, codecWorkers: CODEC_WORKERS, encryption: ENCRYPTION, audit: AUDIT } as const
 
 /** Rules that relate options to each other, checked after each option is read. */
 export const CROSS_CHECKS: readonly ((o: ResolvedOptions) => string | undefined)[] = [
   (o) => (o.redis === false && o.l1 === false ? 'With redis: false and l1: false the cache has no tier at all; enable one of them.' : undefined),
   (o) => (o.writeBehind !== false && o.redis === false ? 'writeBehind writes behind to Redis: it needs the redis option.' : undefined),
+  (o) => {
+    const d = o.access ? o.access.principals.find((p) => p.rateLimit?.distributed) : undefined
+    return d && o.redis === false ? `access.principals.${d.name}.rateLimit.distributed keeps the budget in Redis: it needs the redis option.` : undefined
+  },
+  (o) => {
+    if (!o.audit) return undefined
+    if (o.audit.hashKeys && !o.audit.hashKey && !o.encryption) return 'audit.hashKeys needs a key: give audit.hashKey (32 bytes), or configure encryption (the audit key is then derived from its first key).'
+    return undefined
+  },
 ]

@@ -2,6 +2,8 @@ import type { EncryptionKeyInput, Keyring } from '../security/keyring.js'
 import type { Cluster, ClusterNode, ClusterOptions, Redis, RedisOptions } from 'ioredis'
 import type { CacheError } from '../errors.js'
 import type { FsyncPolicy } from '../wal/fsync.js'
+import type { AccessInput, ResolvedAccess } from '../access/principals.js'
+import type { AuditInput, ResolvedAudit } from '../access/audit_options.js'
 
 // The shapes of createCache's options: what a user passes (CacheOptions, documented
 // here) and what the cache runs with (ResolvedOptions). Defaults and validation are
@@ -197,6 +199,38 @@ export interface CacheOptions {
    * @default false
    */
   encryption?: { keys: EncryptionKeyInput[]; acceptPlaintext?: boolean } | false
+  /**
+   * Principals for `cache.as(name)`: each names what it `can` do ('read': get,
+   * has, getMany; 'write': set, setMany; 'delete': delete, deleteMany; 'admin':
+   * invalidateTags, invalidatePrefix, clear; getOrSet, compareAndSet and
+   * `nx`/`xx` sets need read and write) and which `keys` (globs with `*`,
+   * relative to the view's namespace: 'user:*'). A call outside them rejects with
+   * E_FORBIDDEN before anything is read or written. `rateLimit: { rate, burst }`:
+   * a token bucket (`rate` tokens per second, `burst` at most), one token per key,
+   * shared by every thread of the process; past it, E_RATE_LIMITED with
+   * `retryAfterMs`. `distributed: true` keeps one budget for every process in
+   * Redis (GCRA, key `__nc|rl|<namespace>|<name>`); when Redis cannot answer,
+   * `onL2Error` decides: 'local' (default: this process's own bucket),
+   * 'deny' (the call rejects with the Redis error) or 'allow'. Names: 1-128 of
+   * `[A-Za-z0-9_.@:-]`. The cache itself stays unrestricted. @default false
+   */
+  access?: AccessInput | false
+  /**
+   * An audit log of cache calls. `sink`: a file path (JSON lines, created 0600 in
+   * a 0700 directory; at `maxFileBytes` it rotates to `file.1` … `file.<maxFiles>`)
+   * or a function called with batches of records. Each record: time, principal
+   * (null for the cache itself), operation, namespace, key / keys (at most 16,
+   * plus keyCount) / tags / prefix, outcome ('ok' or the error code), durationMs,
+   * thread. `operations`: 'all' or a list; admin operations (invalidateTags,
+   * invalidatePrefix, clear) and denials (E_FORBIDDEN, E_RATE_LIMITED) are always
+   * recorded. `hashKeys`: key names become HMAC-SHA-256 hashes under `hashKey`
+   * (32 bytes) or, without it, a key derived from the first encryption key.
+   * Calls never wait for the sink: at most `maxQueue` records wait, the rest are
+   * dropped, counted in stats().process.auditDropped and reported (E_AUDIT_DROPPED,
+   * at most once a second). Threads attached with `cache.handle` send their
+   * records to this thread's log. @default false (operations 'all', maxQueue 10000, maxFileBytes '64mb', maxFiles 5)
+   */
+  audit?: AuditInput | false
 }
 
 /** The options a cache runs with: every default applied, durations in ms, sizes in bytes. */
@@ -228,4 +262,6 @@ export interface ResolvedOptions {
   /** `threads` and `threshold` undefined = the pool's measured defaults. */
   codecWorkers: { threads?: number; threshold?: number; adaptive: boolean } | false
   encryption: { keyring: Keyring; acceptPlaintext: boolean } | false
+  access: ResolvedAccess | false
+  audit: ResolvedAudit | false
 }

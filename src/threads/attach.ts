@@ -8,6 +8,7 @@ import { SharedTable } from '../l1/shared_table.js'
 import type { Clock } from '../options/options.js'
 import { RemoteTier } from './remote_tier.js'
 import { describe } from '../util/units.js'
+import { accessState, linkAudit } from '../access/setup.js'
 
 /**
  * Attaches to a cache made in another thread of this process, from its
@@ -19,12 +20,14 @@ export async function attachCache(handle: CacheHandle, options: { clock?: Clock 
     throw new InvalidOptionError(`attachCache takes the value of cache.handle from the owning thread (got ${describe(handle)}).`)
   }
   await initHash()
-  const opts = { ...handle.options, redis: handle.channel === null ? (false as const) : 'attached', clock: options.clock ?? Date, writer: undefined, codecWorkers: false as const }
+  const opts = { ...handle.options, redis: handle.channel === null ? (false as const) : 'attached', clock: options.clock ?? Date, writer: undefined, codecWorkers: false as const, audit: false as const }
   const table = handle.table ? SharedTable.attach(handle.table) : undefined
   const stats = new StatsBlock(handle.stats, { l1: table !== undefined, l2: handle.channel !== null })
   const l2 = handle.channel === null ? undefined : new RemoteTier(handle.channel, opts.commandTimeout * 2 + 1000)
   const { emitter } = newEmitter()
-  return assemble({ opts, table, stats, l2, serveL2: false, ownerChannel: handle.channel ?? undefined, emitter, namespace: handle.namespace })
+  const audit = linkAudit(handle.access?.audit ?? null)
+  const access = accessState(opts, handle.access?.buckets, l2, audit)
+  return assemble({ opts, table, stats, l2, serveL2: false, ownerChannel: handle.channel ?? undefined, emitter, namespace: handle.namespace, access, audit })
 }
 
 const attached = new Map<string, Promise<NearCache>>()

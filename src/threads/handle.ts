@@ -1,4 +1,5 @@
 import type { ResolvedOptions } from '../options/options.js'
+import type { AccessHandle } from '../access/setup.js'
 
 /**
  * What a worker thread needs to attach to a cache: plain data and
@@ -15,16 +16,19 @@ export interface CacheHandle {
   /** The BroadcastChannel of the owner's L2 server, or null when there is no L2. */
   readonly channel: string | null
   readonly options: HandleOptions
+  /** Rate buckets and the owner's audit log (access control, src/access/). */
+  readonly access: AccessHandle
 }
 
 /**
- * The owner's resolved options, less what cannot cross threads (clients, clocks)
- * or must not (encryption keys: an attached thread reads and writes plain
- * envelopes through the owner's L2 stack, which seals them).
+ * The owner's resolved options, less what cannot cross threads (clients, clocks,
+ * the audit sink: the owner writes the audit log) or must not (encryption keys: an
+ * attached thread reads and writes plain envelopes through the owner's L2 stack,
+ * which seals them).
  */
-export type HandleOptions = Omit<ResolvedOptions, 'redis' | 'clock' | 'writer'>
+export type HandleOptions = Omit<ResolvedOptions, 'redis' | 'clock' | 'writer' | 'audit'>
 
 export function handleOptions(o: ResolvedOptions): HandleOptions {
-  const { redis: _redis, clock: _clock, writer: _writer, ...rest } = o
+  const { redis: _redis, clock: _clock, writer: _writer, audit: _audit, ...rest } = o
   return { ...rest, encryption: false }
 }

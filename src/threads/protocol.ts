@@ -6,7 +6,7 @@ import { CacheError, ConflictError, CorruptEntryError, InvalidKeyError, InvalidO
 import type { CacheErrorCode } from '../errors.js'
 
 /** The Tier methods a worker may ask the owner to run on L2. */
-export const REMOTE_METHODS = ['get', 'mget', 'set', 'casSet', 'take', 'counters', 'deletePrefixes', 'lock', 'unlock'] as const
+export const REMOTE_METHODS = ['get', 'mget', 'set', 'casSet', 'take', 'counters', 'deletePrefixes', 'lock', 'unlock', 'rateLimit'] as const
 export type RemoteMethod = (typeof REMOTE_METHODS)[number]
 
 export interface Request {

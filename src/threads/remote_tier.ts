@@ -103,6 +103,10 @@ export class RemoteTier implements Tier {
     return this.call('unlock', [key, token])
   }
 
+  rateLimit(key: string, intervalUs: number, toleranceUs: number, cost: number): Promise<number> {
+    return this.call('rateLimit', [key, intervalUs, toleranceUs, cost])
+  }
+
   async close(): Promise<void> {
     for (const [id, p] of this.pending) {
       clearTimeout(p.timer)

@@ -38,6 +38,10 @@ export class TierLayer implements Tier {
   deletePrefixes(prefixes: string[]): Promise<number> {
     return this.inner.deletePrefixes(prefixes)
   }
+  rateLimit(key: string, intervalUs: number, toleranceUs: number, cost: number): Promise<number> {
+    if (!this.inner.rateLimit) return Promise.reject(new Error('this tier has no distributed rate limit'))
+    return this.inner.rateLimit(key, intervalUs, toleranceUs, cost)
+  }
   close(): Promise<void> {
     return this.inner.close()
   }

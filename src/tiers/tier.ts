@@ -56,4 +56,9 @@ export interface Tier {
   /** Removes every key starting with one of the prefixes; answers how many. */
   deletePrefixes(prefixes: string[]): Promise<number>
   close(): Promise<void>
+  /**
+   * L2 only: spends `cost` tokens of the distributed rate limit at `key` (GCRA,
+   * src/access/gcra.ts); answers 0, or the milliseconds to wait. Absent without Redis.
+   */
+  rateLimit?(key: string, intervalUs: number, toleranceUs: number, cost: number): Promise<number>
 }

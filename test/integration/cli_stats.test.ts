@@ -40,7 +40,7 @@ function fixedStats(): CacheStats {
     circuit: 'closed',
     namespaces: { shop: ns(900, 30, 20, 300, 250), blog: ns(100, 10, 140, 100, 50) },
     // 500 values of ~195 KiB that LZ4 shrank by only 5%.
-    process: { invalidationsSent: 12, invalidationsReceived: 34, invalidationsRejected: 3, l1Flushes: 0, writeBehindDepth: 0, valuesWritten: 500, valueBytes: 500 * 200_000, storedBytes: 500 * 190_000, walCorruptions: 1, deadLetters: 2, deadLetterBytes: 300 },
+    process: { invalidationsSent: 12, invalidationsReceived: 34, invalidationsRejected: 3, l1Flushes: 0, writeBehindDepth: 0, valuesWritten: 500, valueBytes: 500 * 200_000, storedBytes: 500 * 190_000, walCorruptions: 1, deadLetters: 2, deadLetterBytes: 300, auditDropped: 0 },
   }
 }
 const METRICS = renderPrometheus(fixedStats())

@@ -305,7 +305,7 @@ describe('Prometheus text', () => {
         l2: { ...zero, hits: 7 },
         circuit,
         namespaces: { [ns]: nsStats },
-        process: { invalidationsSent: 4, invalidationsReceived: 5, invalidationsRejected: 0, l1Flushes: 1, writeBehindDepth: 6, valuesWritten: 0, valueBytes: 0, storedBytes: 0, walCorruptions: 0, deadLetters: 0, deadLetterBytes: 0 },
+        process: { invalidationsSent: 4, invalidationsReceived: 5, invalidationsRejected: 0, l1Flushes: 1, writeBehindDepth: 6, valuesWritten: 0, valueBytes: 0, storedBytes: 0, walCorruptions: 0, deadLetters: 0, deadLetterBytes: 0, auditDropped: 0 },
       }
       const text = renderPrometheus(stats)
       expect(text).toContain(`namespace="${escapeLabelValue(ns)}"`)
@@ -375,7 +375,7 @@ describe('HTTP endpoint', () => {
     const histogram = { bounds: [], counts: [0], count: 0, sumMs: 0 }
     const base = { enabled: true, hits: 0, misses: 0, sets: 0, deletes: 0, errors: 0, evictions: 0, entries: 1, bytes: 2, capacity: 10, latency: { p50: 0, p99: 0, samples: 0 }, histogram }
     let circuit: CacheStats['circuit'] = 'half-open'
-    const process = { invalidationsSent: 0, invalidationsReceived: 0, invalidationsRejected: 0, l1Flushes: 0, writeBehindDepth: 0, valuesWritten: 0, valueBytes: 0, storedBytes: 0, walCorruptions: 0, deadLetters: 0, deadLetterBytes: 0 }
+    const process = { invalidationsSent: 0, invalidationsReceived: 0, invalidationsRejected: 0, l1Flushes: 0, writeBehindDepth: 0, valuesWritten: 0, valueBytes: 0, storedBytes: 0, walCorruptions: 0, deadLetters: 0, deadLetterBytes: 0, auditDropped: 0 }
     const fake = { prefix: 'fake', stats: (): CacheStats => ({ l1: base, l2: base, circuit, namespaces: {}, process }) }
     const server = await serveMetrics(fake, { port: 0 })
     cleanups.push(() => server.close())

@@ -7,7 +7,7 @@ function tier(o: Partial<TierStats> = {}): TierStats {
   return { enabled: true, hits: 0, misses: 0, sets: 0, deletes: 0, errors: 0, evictions: 0, entries: 0, bytes: 0, capacity: 0, latency: { p50: 0, p99: 0, samples: 0 }, histogram, ...o }
 }
 function stats(l1: Partial<TierStats> = {}, l2: Partial<TierStats> = {}, circuit: CacheStats['circuit'] = 'closed'): CacheStats {
-  return { l1: tier(l1), l2: tier(l2), circuit, namespaces: {}, process: { invalidationsSent: 0, invalidationsReceived: 0, invalidationsRejected: 0, l1Flushes: 0, writeBehindDepth: 0, valuesWritten: 0, valueBytes: 0, storedBytes: 0, walCorruptions: 0, deadLetters: 0, deadLetterBytes: 0 } }
+  return { l1: tier(l1), l2: tier(l2), circuit, namespaces: {}, process: { invalidationsSent: 0, invalidationsReceived: 0, invalidationsRejected: 0, l1Flushes: 0, writeBehindDepth: 0, valuesWritten: 0, valueBytes: 0, storedBytes: 0, walCorruptions: 0, deadLetters: 0, deadLetterBytes: 0, auditDropped: 0 } }
 }
 
 describe('healthReport', () => {

@@ -239,6 +239,8 @@ describe('every declared option is read, and only those', () => {
     onError: () => {},
     codecWorkers: true,
     encryption: { keys: [{ id: 1, key: Buffer.alloc(32, 1) }] },
+    access: { principals: { reader: { can: ['read'], keys: ['user:*'] } } },
+    audit: { sink: '/tmp/audit.log' },
   }
   const NESTED: Record<string, Record<string, unknown>> = {
     l1: { maxBytes: '1mb', maxEntryBytes: '2kb', negativeTtl: 0, ttl: '1m' },
@@ -248,6 +250,7 @@ describe('every declared option is read, and only those', () => {
     writeBehind: { dir: '/tmp/x', fsync: 'always', batchSize: 10, flushInterval: '1s', maxQueue: 10, maxAttempts: 2, maxDeadLetterBytes: '1mb' },
     codecWorkers: { threads: 1, threshold: '16kb', adaptive: true },
     encryption: { keys: [{ id: 2, key: Buffer.alloc(32, 2).toString('base64') }], acceptPlaintext: true },
+    audit: { sink: () => {}, operations: ['set'], hashKeys: true, hashKey: Buffer.alloc(32, 4), maxQueue: 5, maxFileBytes: '1kb', maxFiles: 2 },
   }
   const BASE = { redis: 'redis://127.0.0.1:1', writeBehind: { dir: '/tmp/base' } } as CacheOptions
   const message = (o: unknown) => {
@@ -273,7 +276,7 @@ describe('every declared option is read, and only those', () => {
     expect(Object.keys(GROUPS).sort()).toEqual(Object.keys(NESTED).sort())
     for (const [group, values] of Object.entries(NESTED)) {
       expect(declaredNames(GROUPS[group as keyof typeof GROUPS]).sort(), group).toEqual(Object.keys(values).sort())
-      const required = group === 'writeBehind' ? { dir: '/tmp/base' } : group === 'encryption' ? { keys: [{ id: 1, key: Buffer.alloc(32, 1) }] } : {}
+      const required = group === 'writeBehind' ? { dir: '/tmp/base' } : group === 'encryption' ? { keys: [{ id: 1, key: Buffer.alloc(32, 1) }] } : group === 'audit' ? { sink: '/tmp/base.log', hashKey: Buffer.alloc(32, 3) } : {}
       const base = (resolveOptions({ ...BASE, [group]: required } as CacheOptions) as unknown as Record<string, Record<string, unknown>>)[group]
       for (const [name, value] of Object.entries(values)) {
         const o = resolveOptions({ ...BASE, [group]: { ...required, [name]: value } } as CacheOptions) as unknown as Record<string, Record<string, unknown>>
@@ -288,7 +291,7 @@ describe('every declared option is read, and only those', () => {
     const listed = (msg.match(/Known options: (.*)\.$/)?.[1] ?? '').split(', ')
     expect(listed.sort()).toEqual(Object.keys(TOP).sort())
     for (const [group, values] of Object.entries(NESTED)) {
-      const required = group === 'writeBehind' ? { dir: '/tmp/base' } : group === 'encryption' ? { keys: [{ id: 1, key: Buffer.alloc(32, 1) }] } : {}
+      const required = group === 'writeBehind' ? { dir: '/tmp/base' } : group === 'encryption' ? { keys: [{ id: 1, key: Buffer.alloc(32, 1) }] } : group === 'audit' ? { sink: '/tmp/base.log', hashKey: Buffer.alloc(32, 3) } : {}
       const m = message({ ...BASE, [group]: { ...required, colour: 'blue' } })
       expect(m, group).toMatch(new RegExp(`^Unknown ${group} option 'colour'\\. Known: `))
       expect((m.match(/Known: (.*)\.$/)?.[1] ?? '').split(', ').sort(), group).toEqual(Object.keys(values).sort())
