@@ -34,6 +34,8 @@ export class AccessState {
     /** The L2's distributed limiter (through the owner thread in an attached one). */
     private readonly distributed: DistributedLimit | undefined,
     readonly trail: AuditTrail | undefined,
+    /** Where a distributed limiter's failure is reported when the call goes on without it ('local', 'allow'). */
+    private readonly onError: (err: Error) => void = () => {},
   ) {
     const list = opts.access ? opts.access.principals : []
     this.principals = new Map(
@@ -72,11 +74,30 @@ export class AccessState {
         },
         (err: unknown) => {
           if (limit.onL2Error === 'deny') throw err
+          this.reportLimiterError(err)
           if (limit.onL2Error === 'local') this.local(p, rule, cost)
         },
       )
     }
     this.local(p, rule, cost)
+  }
+
+  private lastReport = -Infinity
+
+  /**
+   * A limiter failure the call went on without (Redis down, a missing ACL grant such
+   * as NOPERM on the budget key): reported at most once a second, so an outage does
+   * not flood the 'error' event, yet a misconfiguration is never silent.
+   */
+  private reportLimiterError(err: unknown): void {
+    const now = performance.now()
+    if (now - this.lastReport < 1000) return
+    this.lastReport = now
+    try {
+      this.onError(err instanceof Error ? err : new Error(String(err)))
+    } catch {
+      // A reporter cannot change the call's outcome.
+    }
   }
 
   private local(p: CompiledPrincipal, rule: BucketRule, cost: number): void {

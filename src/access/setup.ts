@@ -44,8 +44,14 @@ export function linkAudit(h: AccessHandle['audit']): AuditLink | undefined {
 }
 
 /** This thread's access state (undefined without `access`): the shared buckets, the L2's distributed limiter. */
-export function accessState(opts: ResolvedOptions, buckets: SharedArrayBuffer | null | undefined, l2: Tier | undefined, trail: AuditLog | AuditLink | undefined): AccessState | undefined {
+export function accessState(
+  opts: ResolvedOptions,
+  buckets: SharedArrayBuffer | null | undefined,
+  l2: Tier | undefined,
+  trail: AuditLog | AuditLink | undefined,
+  onError: (err: Error) => void,
+): AccessState | undefined {
   if (!opts.access) return undefined
   const limit = l2?.rateLimit ? l2.rateLimit.bind(l2) : undefined
-  return new AccessState(opts, AccessState.buckets(opts, buckets ?? undefined), opts.clock, limit, trail)
+  return new AccessState(opts, AccessState.buckets(opts, buckets ?? undefined), opts.clock, limit, trail, onError)
 }

@@ -52,7 +52,7 @@ export function assemble(p: Parts): NearCache {
   const { tier, hasL1 } = composeCacheTier(opts, table, l2, stats)
   const emitError = p.emitError ?? ((err: Error) => void (p.emitter.listenerCount('error') > 0 && p.emitter.emit('error', err)))
   const audit = p.audit ?? openAuditLog(opts, stats, emitError)
-  const access = p.access ?? accessState(opts, undefined, l2, audit)
+  const access = p.access ?? accessState(opts, undefined, l2, audit, emitError)
   let server: TierServer | undefined
   const shared: SharedState = {
     opts,

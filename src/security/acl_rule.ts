@@ -1,5 +1,5 @@
 import { InvalidOptionError } from '../errors.js'
-import { channelFor, dataKey, LEGACY_CHANNEL, LOCK_PREFIX, lockKey, PING_PREFIX, pingKey, TAG_EPOCH_PREFIX, tagKey } from '../keys.js'
+import { channelFor, dataKey, LEGACY_CHANNEL, LOCK_PREFIX, lockKey, PING_PREFIX, pingKey, RATE_LIMIT_PREFIX, rateLimitKey, TAG_EPOCH_PREFIX, tagKey } from '../keys.js'
 import { validateNamespace } from '../options/namespace.js'
 import { describe } from '../util/units.js'
 
@@ -34,8 +34,6 @@ export const ACL_COMMANDS: readonly { command: string; why: string }[] = [
   { command: 'subscribe', why: "listening to the namespace root's invalidation channel" },
 ]
 
-/** The key prefix of the distributed rate limiter's buckets (`__nc|rl|<namespace>|<principal>`; not yet in src/keys.ts). */
-export const RATE_LIMIT_PREFIX = '__nc|rl|'
 
 /** ACL user names this command prints: no whitespace, quotes or shell specials. */
 const USER_NAME = /^[A-Za-z0-9_.:@-]{1,128}$/
@@ -85,7 +83,7 @@ export function aclKeyPatterns(namespace: string, rateLimit = false): string[] {
     `%R~${pingKey(ns)}`, // health(): read, never written
     `%R~${pingKey(ns)}:*`, // health() of child namespaces
   ]
-  if (rateLimit) patterns.push(`~${RATE_LIMIT_PREFIX}${ns}|*`, `~${RATE_LIMIT_PREFIX}${ns}:*`)
+  if (rateLimit) patterns.push(`~${rateLimitKey(ns, '*')}`, `~${RATE_LIMIT_PREFIX}${ns}:*`) // the distributed rate limiter: __nc|rl|<ns>|<principal>
   return patterns
 }
 
@@ -104,7 +102,8 @@ export function aclRule(options: AclRuleOptions): AclRule {
   }
   const keys = aclKeyPatterns(namespace, options.rateLimit === true)
   const channels = aclChannelPatterns(namespace, options.legacyChannel === true)
-  const commands = ACL_COMMANDS.map((c) => c.command)
+  // The distributed rate limiter's script reads the server's clock (TIME) besides GET and SET.
+  const commands = [...ACL_COMMANDS.map((c) => c.command), ...(options.rateLimit === true ? ['time'] : [])]
   const start = options.keepPasswords === true ? ['resetkeys', 'resetchannels', 'clearselectors', '-@all'] : ['reset', '-@all']
   return {
     user,

@@ -24,10 +24,10 @@ export async function attachCache(handle: CacheHandle, options: { clock?: Clock 
   const table = handle.table ? SharedTable.attach(handle.table) : undefined
   const stats = new StatsBlock(handle.stats, { l1: table !== undefined, l2: handle.channel !== null })
   const l2 = handle.channel === null ? undefined : new RemoteTier(handle.channel, opts.commandTimeout * 2 + 1000)
-  const { emitter } = newEmitter()
+  const { emitter, emitError } = newEmitter()
   const audit = linkAudit(handle.access?.audit ?? null)
-  const access = accessState(opts, handle.access?.buckets, l2, audit)
-  return assemble({ opts, table, stats, l2, serveL2: false, ownerChannel: handle.channel ?? undefined, emitter, namespace: handle.namespace, access, audit })
+  const access = accessState(opts, handle.access?.buckets, l2, audit, emitError)
+  return assemble({ opts, table, stats, l2, serveL2: false, ownerChannel: handle.channel ?? undefined, emitter, emitError, namespace: handle.namespace, access, audit })
 }
 
 const attached = new Map<string, Promise<NearCache>>()

@@ -187,6 +187,8 @@ describe('distributed rate limits when Redis fails (onL2Error)', () => {
       access: { principals: { deny: limit('deny'), local: limit('local'), allow: limit('allow') } as never },
     })
     await c.as('local').get('warm')
+    const errors: CacheError[] = []
+    c.on('error', (err) => errors.push(err as CacheError))
     await server.stop()
     const e = await refusal(c.as('deny').get('a'))
     expect(e.code).toBe('E_L2_UNAVAILABLE')
@@ -195,5 +197,7 @@ describe('distributed rate limits when Redis fails (onL2Error)', () => {
     await c.as('local').get('b')
     expect((await refusal(c.as('local').get('c'))).code).toBe('E_RATE_LIMITED')
     for (let i = 0; i < 4; i++) await c.as('allow').get(`x${i}`)
+    // Going on without the shared budget is never silent: the limiter's failure is an 'error' event (at most one a second).
+    expect(errors.filter((err) => err.code === 'E_L2_UNAVAILABLE' && /during a rate limit/.test(err.message)).length).toBeGreaterThanOrEqual(1)
   })
 })
