@@ -5,6 +5,7 @@ import { bytes, duration, fail, flag, func, group, optional, wholeNumber } from 
 import type { Decl, Decls } from './declare.js'
 import { validateNamespace } from './namespace.js'
 import { Keyring } from '../security/keyring.js'
+import { LEGACY_UNSIGNED } from '../l2/bus_protocol.js'
 import type { Clock, RedisOption, ResolvedOptions } from './types.js'
 
 // Every option of createCache, declared once: its default and its rule, grouped by
@@ -168,4 +169,5 @@ export const GROUPS = { l1: L1, invalidation: INVALIDATION, circuitBreaker: CIRC
 export const CROSS_CHECKS: readonly ((o: ResolvedOptions) => string | undefined)[] = [
   (o) => (o.redis === false && o.l1 === false ? 'With redis: false and l1: false the cache has no tier at all; enable one of them.' : undefined),
   (o) => (o.writeBehind !== false && o.redis === false ? 'writeBehind writes behind to Redis: it needs the redis option.' : undefined),
+  (o) => (o.encryption !== false && o.invalidation !== false && o.invalidation.legacyChannel ? LEGACY_UNSIGNED : undefined),
 ]
