@@ -9,11 +9,14 @@ import { CircuitBreaker } from './l2/circuit_breaker.js'
 import { wrapRedisError } from './l2/errors.js'
 import { InvalidationBus } from './l2/invalidation_bus.js'
 import { RedisTier } from './l2/redis_tier.js'
-import { ProcField } from './observability/stats.js'
+import { Field, ProcField } from './observability/stats.js'
 import { BadMessageError } from './errors.js'
+import type { CorruptEntryError } from './errors.js'
 import type { Tier } from './tiers/tier.js'
 import { ErrorRelay } from './observability/error_relay.js'
 import { composeL2 } from './tiers/compose.js'
+import type { EncryptionLayer } from './tiers/compose.js'
+import { EntryCipher } from './security/entry_cipher.js'
 import type { WriteBehindTierOptions } from './tiers/write_behind.js'
 import { resolveOptions } from './options/options.js'
 import type { CacheOptions } from './options/options.js'
@@ -72,7 +75,17 @@ export async function createCache(options?: CacheOptions): Promise<NearCache> {
       }
       writeBehind = { dir, fsync, batchSize, flushIntervalMs, maxQueue, maxAttempts, maxDeadLetterBytes, namespace: opts.namespace, onError: emitError, onDepth, onCorruption, onDeadLetters }
     }
-    l2 = await composeL2(redis, { bus, writeBehind })
+    // Encryption seals what leaves the process; with `redis: false` nothing does, and the option is accepted and unused.
+    let encryption: EncryptionLayer | undefined
+    if (opts.encryption) {
+      const onCorrupt = (err: CorruptEntryError) => {
+        stats.l2.add(Field.Errors)
+        stats.erred(err.key)
+        emitError(err)
+      }
+      encryption = { cipher: new EntryCipher(opts.encryption.keyring, opts.encryption.acceptPlaintext), onCorrupt }
+    }
+    l2 = await composeL2(redis, { bus, writeBehind, encryption })
   }
   const pool = opts.codecWorkers ? await CodecPool.create(opts.codecWorkers) : undefined
   const cache = assemble({ opts, table, stats, l2, serveL2: true, emitter, namespace: opts.namespace, pool, clusterState })

@@ -67,6 +67,11 @@ export class StatsBlock {
     this.mine[nsBase(this.names.blockOfKey(key)) + NsField.Evictions]! += 1
   }
 
+  /** Counts an error (a corrupt entry found below the cache, e.g. by decryption) against the namespace of `key`. */
+  erred(key: string): void {
+    this.mine[nsBase(this.names.blockOfKey(key)) + NsField.Errors]! += 1
+  }
+
   /** Records the breaker's state where every thread's stats() can read it. */
   setCircuit(state: CacheStats['circuit']): void {
     Atomics.store(this.head, HeaderWord.Circuit, CIRCUIT_STATES.indexOf(state))

@@ -17,10 +17,14 @@ export interface CacheHandle {
   readonly options: HandleOptions
 }
 
-/** The owner's resolved options, less what cannot cross threads (clients, clocks). */
+/**
+ * The owner's resolved options, less what cannot cross threads (clients, clocks)
+ * or must not (encryption keys: an attached thread reads and writes plain
+ * envelopes through the owner's L2 stack, which seals them).
+ */
 export type HandleOptions = Omit<ResolvedOptions, 'redis' | 'clock' | 'writer'>
 
 export function handleOptions(o: ResolvedOptions): HandleOptions {
   const { redis: _redis, clock: _clock, writer: _writer, ...rest } = o
-  return rest
+  return { ...rest, encryption: false }
 }

@@ -3,6 +3,9 @@ import type { InvalidationBus } from '../l2/invalidation_bus.js'
 import type { ResolvedOptions } from '../options/options.js'
 import type { StatsBlock } from '../observability/stats.js'
 import { AnnouncingTier } from './announcing.js'
+import { EncryptingTier } from './encrypting.js'
+import type { CorruptEntryError } from '../errors.js'
+import type { EntryCipher } from '../security/entry_cipher.js'
 import { L1OnlyTier } from './l1_only.js'
 import type { Tier } from './tier.js'
 import { TieredStore } from './tiered.js'
@@ -13,12 +16,19 @@ import type { WriteBehindTierOptions } from './write_behind.js'
  * The tier stacks, composed here and nowhere else. Bottom to top:
  *
  *   L2, owner thread:    RedisTier → AnnouncingTier (invalidation on) → WriteBehindTier (writeBehind on)
+ *                        → EncryptingTier (encryption on: everything below holds sealed bytes)
  *   L2, attached thread: RemoteTier (to the owner's L2 stack, through its TierServer)
  *   the cache's tier:    TieredStore(L1 table, L2)   with L1 and L2
  *                        L1OnlyTier(L1 table)        redis: false
  *                        L2                          l1: false
  */
-export async function composeL2(redis: Tier, layers: { bus?: InvalidationBus; writeBehind?: WriteBehindTierOptions }): Promise<Tier> {
+export interface EncryptionLayer {
+  cipher: EntryCipher
+  /** Called for each stored entry that does not open (a miss): count it and emit it. */
+  onCorrupt: (err: CorruptEntryError) => void
+}
+
+export async function composeL2(redis: Tier, layers: { bus?: InvalidationBus; writeBehind?: WriteBehindTierOptions; encryption?: EncryptionLayer }): Promise<Tier> {
   let l2: Tier = redis
   if (layers.bus) l2 = new AnnouncingTier(l2, layers.bus)
   if (layers.writeBehind) {
@@ -28,6 +38,7 @@ export async function composeL2(redis: Tier, layers: { bus?: InvalidationBus; wr
       throw err
     })
   }
+  if (layers.encryption) l2 = new EncryptingTier(l2, layers.encryption.cipher, layers.encryption.onCorrupt)
   return l2
 }
 
