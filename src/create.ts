@@ -53,7 +53,7 @@ export async function createCache(options?: CacheOptions): Promise<NearCache> {
     let bus: InvalidationBus | undefined
     if (opts.invalidation) {
       try {
-        bus = await InvalidationBus.start(client, opts.namespace, table, { legacyChannel: opts.invalidation.legacyChannel, onError: emitError })
+        bus = await InvalidationBus.start(client, opts.namespace, table, { legacyChannel: opts.invalidation.legacyChannel, onError: emitError, keyring: opts.encryption && opts.encryption.keyring })
       } catch (err) {
         await redis.close()
         throw wrapRedisError(err, 'subscribing to invalidations')

@@ -2,6 +2,7 @@ import { connect as tcpConnect } from 'node:net'
 import { Cluster, Redis } from 'ioredis'
 import { createCache } from '../index.js'
 import type { NearCache } from '../index.js'
+import type { EncryptionKeyInput } from '../security/keyring.js'
 import type { HostPort, Target } from './args.js'
 import { CliError, oneLine } from './errors.js'
 
@@ -104,12 +105,14 @@ function stop(client: Client): void {
 /**
  * A cache on the target through the library's public API (no L1: the command only
  * writes and deletes), over a client this command connected. The library announces
- * its changes to running processes, so they drop their L1 copies at once.
+ * its changes to running processes, so they drop their L1 copies at once. With
+ * `encryption` (the CLI's keys: cli/keys.ts) its writes are sealed and its
+ * announcements signed.
  */
-export async function openCache(target: Target, namespace: string): Promise<{ cache: NearCache; client: Client }> {
+export async function openCache(target: Target, namespace: string, encryption?: { keys: EncryptionKeyInput[] }): Promise<{ cache: NearCache; client: Client }> {
   const client = await connect(target)
   try {
-    const cache = await createCache({ redis: client, namespace, l1: false })
+    const cache = await createCache({ redis: client, namespace, l1: false, ...(encryption ? { encryption } : {}) })
     cache.on('error', () => {
       /* corrupt entries and client errors: counted by the cache, reported by the failing call */
     })

@@ -50,7 +50,7 @@ export function crc64(buf: Uint8Array): [number, number] {
  * Where an RDB length ends and what it says, from `at`: undefined when it runs
  * past `end`. `special` is the encoding of an integer or LZF string (0xC0..0xC3).
  */
-function rdbLength(p: Buffer, at: number, end: number): { len: number; next: number; special?: number } | undefined {
+export function rdbLength(p: Buffer, at: number, end: number): { len: number; next: number; special?: number } | undefined {
   if (at >= end) return undefined
   const b = p[at] as number
   switch (b >> 6) {

@@ -17,6 +17,7 @@ import { bench } from './commands/bench.js'
 import { events } from './commands/events.js'
 import { deadLetter } from './commands/dead_letter.js'
 import { invalidate } from './commands/invalidate.js'
+import { rekey } from './commands/rekey.js'
 import { restore } from './commands/restore.js'
 import { stats } from './commands/stats.js'
 import { status } from './commands/status.js'
@@ -25,7 +26,7 @@ import { CliError, oneLine, UsageError } from './errors.js'
 import { note, out } from './output.js'
 import { packageVersion } from './version.js'
 
-export const COMMANDS: Command[] = [status, invalidate, warm, backup, restore, stats, events, bench, deadLetter, acl]
+export const COMMANDS: Command[] = [status, invalidate, warm, backup, restore, stats, events, bench, deadLetter, rekey, acl]
 
 function find(name: string | undefined): Command | undefined {
   return COMMANDS.find((c) => c.name === name)

@@ -19,6 +19,10 @@ import { insideRoot } from '../keys.js'
  * - `k`: at most MAX_KEYS full internal keys, `p`: at most MAX_PREFIXES prefixes,
  *   each well-formed UTF-16, and every one inside the channel's root namespace:
  *   `<root>:…` for data, `__nc|t|<root>|…` or `__nc|t|<root>:…` for tag epochs;
+ * - `a`: the signature (bus_signer.ts), always the last field, present when the
+ *   sender has `encryption` keys. Receivers with keys verify and strip it before
+ *   this validation (which then refuses an `a` in the signed text); receivers
+ *   without keys read signed messages and ignore it;
  * - no other fields; the whole text at most MAX_MESSAGE_CHARS.
  * A message with `v` above PROTOCOL_VERSION is from a newer nearcache: its
  * content is not read, the receiver drops its root's L1 copies instead.
@@ -29,6 +33,10 @@ import { insideRoot } from '../keys.js'
  * not read either, the receiver drops its root's L1 copies instead (`overflow`).
  */
 export const PROTOCOL_VERSION = 1
+/** Why `invalidation.legacyChannel` and `encryption` exclude each other (also an option cross-check). */
+export const LEGACY_UNSIGNED =
+  'invalidation.legacyChannel cannot be combined with encryption: messages of the pre-1.0 format carry no signature, so listening to them would let anyone who can PUBLISH bypass the signature check. Upgrade every process, then turn legacyChannel off.'
+
 /** Longest message text accepted (characters); senders stay well under it. */
 export const MAX_MESSAGE_CHARS = 256 * 1024
 /** Most keys in one message; senders split larger batches. */
@@ -58,10 +66,15 @@ export type Parsed =
   | { kind: 'bad'; why: string }
 
 const FIELDS_V1 = new Set(['v', 'o', 's', 'k', 'p'])
+const FIELDS_V1_SIGNED = new Set([...FIELDS_V1, 'a'])
 const FIELDS_LEGACY = new Set(['o', 's', 'k', 'p'])
 
-/** Validates one received message against the schema of its channel. Never throws. */
-export function parseMessage(text: unknown, root: string, legacy: boolean): Parsed {
+/**
+ * Validates one received message against the schema of its channel. Never throws.
+ * `verified`: the text is what a signature covered (its `a` field already split
+ * off), so an `a` field is refused; otherwise a signature field is ignored.
+ */
+export function parseMessage(text: unknown, root: string, legacy: boolean, verified = false): Parsed {
   if (typeof text !== 'string') return bad('the message is not text')
   if (text.length > MAX_MESSAGE_CHARS) return legacy ? { kind: 'overflow' } : bad(`the message is ${text.length} characters long, over ${MAX_MESSAGE_CHARS}`)
   let m: unknown
@@ -77,8 +90,9 @@ export function parseMessage(text: unknown, root: string, legacy: boolean): Pars
     if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < 1) return bad('the message has no valid protocol version (v)')
     if (v > PROTOCOL_VERSION) return { kind: 'newer', version: v }
   }
-  const fields = legacy ? FIELDS_LEGACY : FIELDS_V1
+  const fields = legacy ? FIELDS_LEGACY : verified ? FIELDS_V1 : FIELDS_V1_SIGNED
   for (const f of Object.keys(o)) if (!fields.has(f)) return bad(`the message has an unknown field (${Object.keys(o).length} fields)`)
+  if (o.a !== undefined && typeof o.a !== 'string') return bad('the signature (a) is not text')
   if (typeof o.o !== 'string' || !ORIGIN.test(o.o)) return bad('the publisher id (o) is missing or malformed')
   if (typeof o.s !== 'number' || !Number.isSafeInteger(o.s) || o.s < 0) return bad('the sequence number (s) is not a non-negative integer')
   if (legacy && ((Array.isArray(o.k) && o.k.length > MAX_KEYS) || (Array.isArray(o.p) && o.p.length > MAX_PREFIXES))) return { kind: 'overflow' }

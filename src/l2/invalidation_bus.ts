@@ -2,7 +2,10 @@ import { randomUUID } from 'node:crypto'
 import type { Cluster, Redis } from 'ioredis'
 import type { SharedTable } from '../l1/shared_table.js'
 import { channelFor, LEGACY_CHANNEL, rootNamespace } from '../keys.js'
-import { encodeMessages, parseMessage } from './bus_protocol.js'
+import { InvalidOptionError } from '../errors.js'
+import type { Keyring } from '../security/keyring.js'
+import { BusSigner } from './bus_signer.js'
+import { encodeMessages, LEGACY_UNSIGNED, MAX_MESSAGE_CHARS, parseMessage } from './bus_protocol.js'
 
 /**
  * Cross-process L1 coherence over Redis pub/sub. Every write, delete and
@@ -19,7 +22,9 @@ import { encodeMessages, parseMessage } from './bus_protocol.js'
  * gap in a publisher's sequence numbers shows that a message was lost.
  *
  * Hostile input: every message is validated before use; a bad one is dropped and
- * counted (`onRejected`). The work one message can cause is bounded: at most
+ * counted (`onRejected`). With `encryption` keys, every message sent is signed
+ * and every message received must carry a valid signature by a listed key
+ * (bus_signer.ts); unsigned, forged and unknown-key messages are bad ones. The work one message can cause is bounded: at most
  * MAX_KEYS key removals, and prefixes cost O(1) (the root's generation is
  * bumped). Root flushes caused by messages (gaps, newer protocol versions) are
  * rate-limited: at most one per FLUSH_INTERVAL_MS, later ones coalesce into one
@@ -60,6 +65,12 @@ export interface BusOptions {
   legacyChannel: boolean
   /** Client errors of the subscriber connection. */
   onError: (e: Error) => void
+  /**
+   * The encryption keys: sign every message with the primary key, accept only
+   * messages signed by a listed key. Incompatible with `legacyChannel` (the old
+   * format has no signature); refused here too, not only by the option checks.
+   */
+  keyring?: Keyring | false | undefined
 }
 
 /** A sequence counter per channel for this publisher. */
@@ -97,13 +108,17 @@ export class InvalidationBus {
   /** Called for every message dropped by validation, with why (never the message's content). */
   onRejected: (why: string, channel: string) => void = () => {}
 
+  private readonly signer: BusSigner | undefined
+
   private constructor(
     private readonly pub: Redis | Cluster,
     private readonly sub: Redis | Cluster | undefined,
     namespace: string,
     private readonly table: SharedTable | undefined,
     legacyChannel: boolean,
+    keyring: Keyring | false | undefined,
   ) {
+    this.signer = keyring ? new BusSigner(keyring) : undefined
     this.root = rootNamespace(namespace)
     this.channel = channelFor(namespace)
     this.outboxes = [{ channel: this.channel, legacy: false, seq: 0 }]
@@ -115,9 +130,10 @@ export class InvalidationBus {
    * only announces: other processes must still hear about the changes this one makes.
    */
   static async start(client: Redis | Cluster, namespace: string, table: SharedTable | undefined, opts: BusOptions): Promise<InvalidationBus> {
-    if (!table) return new InvalidationBus(client, undefined, namespace, undefined, opts.legacyChannel)
+    if (opts.keyring && opts.legacyChannel) throw new InvalidOptionError(LEGACY_UNSIGNED)
+    if (!table) return new InvalidationBus(client, undefined, namespace, undefined, opts.legacyChannel, opts.keyring)
     const sub = client.duplicate()
-    const bus = new InvalidationBus(client, sub, namespace, table, opts.legacyChannel)
+    const bus = new InvalidationBus(client, sub, namespace, table, opts.legacyChannel, opts.keyring)
     sub.on('error', opts.onError)
     sub.on('message', (ch: unknown, text: unknown) => bus.onMessage(ch, text))
     const channels = bus.outboxes.map((o) => o.channel)
@@ -218,7 +234,15 @@ export class InvalidationBus {
   }
 
   private receive(channel: string, text: unknown, legacy: boolean): void {
-    const parsed = parseMessage(text, this.root, legacy)
+    if (this.signer) {
+      if (typeof text !== 'string') return this.reject('the message is not text', channel)
+      // Bounded before the MAC is computed: no hashing of arbitrarily long texts.
+      if (text.length > MAX_MESSAGE_CHARS) return this.reject(`the message is ${text.length} characters long, over ${MAX_MESSAGE_CHARS}`, channel)
+      const v = this.signer.verify(channel, text)
+      if (!v.ok) return this.reject(v.why, channel)
+      text = v.text
+    }
+    const parsed = parseMessage(text, this.root, legacy, this.signer !== undefined)
     if (parsed.kind === 'bad') return this.reject(parsed.why, channel)
     if (parsed.kind === 'overflow') {
       this.received++
@@ -278,7 +302,8 @@ export class InvalidationBus {
     this.prefixes = new Set()
     const sends: Promise<unknown>[] = []
     for (const box of this.outboxes) {
-      for (const text of encodeMessages(this.origin, () => box.seq++, keys, prefixes, this.root, box.legacy)) {
+      for (const unsigned of encodeMessages(this.origin, () => box.seq++, keys, prefixes, this.root, box.legacy)) {
+        const text = this.signer ? this.signer.sign(box.channel, unsigned) : unsigned
         this.sent++
         // A lost announcement is seen by receivers as a sequence gap (they flush).
         sends.push(this.pub.publish(box.channel, text).catch(() => {}))

@@ -7,6 +7,7 @@ import { validateNamespace } from './namespace.js'
 import { Keyring } from '../security/keyring.js'
 import { AUDIT } from '../access/audit_options.js'
 import { parseAccess } from '../access/principals.js'
+import { LEGACY_UNSIGNED } from '../l2/bus_protocol.js'
 import type { Clock, RedisOption, ResolvedOptions } from './types.js'
 
 // Every option of createCache, declared once: its default and its rule, grouped by
@@ -181,4 +182,5 @@ export const CROSS_CHECKS: readonly ((o: ResolvedOptions) => string | undefined)
     if (o.audit.hashKeys && !o.audit.hashKey && !o.encryption) return 'audit.hashKeys needs a key: give audit.hashKey (32 bytes), or configure encryption (the audit key is then derived from its first key).'
     return undefined
   },
+  (o) => (o.encryption !== false && o.invalidation !== false && o.invalidation.legacyChannel ? LEGACY_UNSIGNED : undefined),
 ]

@@ -7,6 +7,8 @@ import { rootIndexOf, SharedTable } from '../../src/l1/shared_table.js'
 import { insideRoot, LEGACY_CHANNEL } from '../../src/keys.js'
 import { MAX_KEYS, parseMessage } from '../../src/l2/bus_protocol.js'
 import { InvalidationBus, MAX_PUBLISHERS } from '../../src/l2/invalidation_bus.js'
+import { BusSigner } from '../../src/l2/bus_signer.js'
+import { Keyring } from '../../src/security/keyring.js'
 import { uniqueNamespace } from '../helpers/backends.js'
 
 /**
@@ -156,6 +158,58 @@ describe('bus message handler (fuzz)', () => {
     expect(Buffer.from(table.lookup(`__nc|t|${otherRoot}|tag`, now) ?? [])).toEqual(Buffer.from(sentinel))
     const seen = (bus as unknown as { lastSeen: Map<string, Map<string, number>> }).lastSeen
     for (const m of seen.values()) expect(m.size).toBeLessThanOrEqual(MAX_PUBLISHERS)
+    expect(table.checkInvariants()).toEqual([])
+  })
+
+  it(`with keys: only messages signed by a listed key for this channel are applied (${RUNS} cases)`, async () => {
+    const keys = [{ id: 7, key: new Uint8Array(32).fill(7) }, { id: 9, key: new Uint8Array(32).fill(9) }]
+    const table = SharedTable.create(8 * 1024 * 1024)
+    const client = new Redis(inject('redisUrl'))
+    clients.push(client)
+    const bus = await InvalidationBus.start(client, root, table, { legacyChannel: false, onError: () => {}, keyring: Keyring.from(keys) })
+    const handle = (bus as unknown as { onMessage(ch: unknown, text: unknown): void }).onMessage.bind(bus)
+    const ours = [new BusSigner(Keyring.from([keys[0]])), new BusSigner(Keyring.from([keys[1]]))]
+    const foreign = new BusSigner(Keyring.from([{ id: 7, key: new Uint8Array(32).fill(1) }]))
+    const otherChannel = `__nc|inv|${otherRoot}`
+    /** A text, and whether it is exactly what a listed key signed for this channel. */
+    const signedMessage = fc.oneof(
+      message.map((t) => ({ text: t, genuine: false })),
+      fc.tuple(message, fc.nat({ max: 1 })).map(([t, i]) => ({ text: t.endsWith('}') ? (ours[i] as BusSigner).sign(bus.channel, t) : t, genuine: t.endsWith('}') })),
+      wellFormed.map((t) => ({ text: foreign.sign(bus.channel, t), genuine: false })),
+      wellFormed.map((t) => ({ text: (ours[0] as BusSigner).sign(otherChannel, t), genuine: false })),
+      fc.tuple(wellFormed, fc.nat(), fc.nat({ max: 3 }), fc.string({ minLength: 1, maxLength: 2 })).map(([t, at, w, ch]) => {
+        const signed = (ours[1] as BusSigner).sign(bus.channel, t)
+        const text = mutate(signed, at, w, ch)
+        return { text, genuine: text === signed }
+      }),
+    )
+    const now = Date.now()
+    const sentinel = new Uint8Array([7])
+    table.put(`${otherRoot}:keep`, sentinel, 0, now)
+    let applied = 0
+    let genuine = 0
+    bus.onAnnounce = (n) => {
+      if (n.direction === 'received') applied++
+    }
+    try {
+      fc.assert(
+        fc.property(signedMessage, (m) => {
+          const before = applied
+          if (m.genuine) genuine++
+          expect(() => handle(bus.channel, m.text)).not.toThrow()
+          // Applied only if genuine (a genuine one may still fail the schema).
+          if (applied > before && !m.genuine) throw new Error(`applied a message no listed key signed: ${JSON.stringify(m.text).slice(0, 300)}`)
+          if (table.lookup(`${otherRoot}:keep`, now) === null) throw new Error('sentinel lost')
+        }),
+        { numRuns: RUNS },
+      )
+    } finally {
+      await bus.close()
+    }
+    // A fair share of cases are genuine and well-formed: the apply path was exercised.
+    expect(applied).toBeGreaterThan(RUNS / 20)
+    expect(applied).toBeLessThanOrEqual(genuine)
+    expect(bus.received + bus.rejected).toBeLessThanOrEqual(RUNS)
     expect(table.checkInvariants()).toEqual([])
   })
 

@@ -22,7 +22,7 @@ const REPO = resolve(fileURLToPath(new URL('../..', import.meta.url)))
 const MAIN = join(REPO, 'src', 'cli', 'main.ts')
 const WARM_FIXTURE = join(REPO, 'test', 'fixtures', 'cli_warm.jsonl')
 const TIMEOUT = 120_000
-const COMMANDS = ['status', 'invalidate', 'warm', 'backup', 'restore', 'stats', 'events', 'bench', 'dead-letter', 'acl']
+const COMMANDS = ['status', 'invalidate', 'warm', 'backup', 'restore', 'stats', 'events', 'bench', 'dead-letter', 'rekey', 'acl']
 
 interface Result {
   code: number | null

@@ -1,13 +1,14 @@
 import { strings } from '../args.js'
 import type { Command } from '../command.js'
 import { closeCache, openCache } from '../connect.js'
+import { KEYS_HELP, KEYS_OPTIONS, loadKeys } from '../keys.js'
 import { UsageError } from '../errors.js'
 import { out, outJson, plural, quoted } from '../output.js'
 
 export const invalidate: Command = {
   name: 'invalidate',
   summary: 'Invalidate entries by tag, key prefix or key',
-  usage: 'invalidate (--tag T | --prefix P | --key K)... [--namespace NS]',
+  usage: 'invalidate (--tag T | --prefix P | --key K)... [--keys-file FILE] [--namespace NS]',
   help: `Invalidates entries of one namespace through the library's own calls, so the
 effect is exactly what cache.invalidateTags / invalidatePrefix / deleteMany do:
   --tag T      Every entry carrying tag T reads as missing (one INCR per tag).
@@ -15,6 +16,9 @@ effect is exactly what cache.invalidateTags / invalidatePrefix / deleteMany do:
                every master); counts the stored keys removed.
   --key K      Deletes the key; counts the live entries removed.
 Each option can be repeated and they can be combined (keys, then prefixes, then tags).
+Running processes whose cache has encryption keys only act on signed announcements:
+give this command the same keys.
+${KEYS_HELP}
 
 Example:
   nearcache invalidate --namespace shop --tag products --key product:1 --prefix user:`,
@@ -22,6 +26,7 @@ Example:
     tag: { type: 'string', multiple: true },
     prefix: { type: 'string', multiple: true },
     key: { type: 'string', multiple: true },
+    ...KEYS_OPTIONS,
   },
   async run({ globals, values }) {
     const tags = strings(values.tag)
@@ -36,7 +41,8 @@ Example:
         throw new UsageError(`--${name} takes a non-empty value${hint}`, 'invalidate')
       }
     }
-    const opened = await openCache(globals.target, globals.namespace)
+    const secrets = await loadKeys(values, process.env)
+    const opened = await openCache(globals.target, globals.namespace, secrets?.option())
     try {
       const { cache } = opened
       const result = {

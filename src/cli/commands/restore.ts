@@ -14,6 +14,11 @@ import { openLines } from '../lines.js'
 import type { Line } from '../lines.js'
 import { out, outJson, plural, ProblemLog, quoted, seconds } from '../output.js'
 import { Progress } from '../progress.js'
+import { KEYS_HELP, KEYS_OPTIONS, loadKeys } from '../keys.js'
+import { planEntry, writeSealed } from '../restore_sealed.js'
+import { BusSigner } from '../../l2/bus_signer.js'
+import { EntryCipher } from '../../security/entry_cipher.js'
+import { initHash } from '../../../wasm/hash.js'
 import { BACKUP_FORMAT } from './backup.js'
 import type { BackupHeader, BackupLine } from './backup.js'
 
@@ -127,7 +132,7 @@ export function checkLine(l: BoundedLine, from: string, into: string, maxValue: 
 export const restore: Command = {
   name: 'restore',
   summary: 'Restore a backup into a namespace',
-  usage: 'restore --namespace NS [--into NS2] [--replace] [--from FILE] [--max-value SIZE] < FILE',
+  usage: 'restore --namespace NS [--into NS2] [--replace] [--from FILE] [--max-value SIZE] [--keys-file FILE] < FILE',
   help: `Reads a backup written by 'nearcache backup' and RESTOREs every key with the TTL
 it had left when the backup was taken (none for -1), routed by key on a Cluster.
 Keys that already exist are skipped (and counted) unless --replace is given.
@@ -151,16 +156,25 @@ to their backed-up values, which can revive entries invalidated since the backup
 An entry's expiry time is also kept inside its value: restored after that time,
 it reads as missing even though Redis keeps it for the TTL recorded in the backup.
 
+Encrypted entries: with keys (--keys-file or NEARCACHE_KEYS), every entry must
+open under them (at the key it was backed up from) or it is refused and counted
+("unopened"), never written; with --into, the entries are sealed again for
+their new keys. Without keys, bytes are copied, and --into refuses encrypted
+entries. Backups of entries sealed with a key since removed cannot be restored:
+run 'nearcache rekey' before removing a key.
+
 Options:
   --into NS2        Restore a backup of another namespace into NS2
   --replace         Overwrite keys that already exist
   --from FILE       Read FILE instead of stdin
-  --max-value SIZE  Largest DUMP payload of one key (default 64mb, at most 512mb)`,
+  --max-value SIZE  Largest DUMP payload of one key (default 64mb, at most 512mb)
+${KEYS_HELP}`,
   options: {
     replace: { type: 'boolean' },
     from: { type: 'string' },
     into: { type: 'string' },
     'max-value': { type: 'string' },
+    ...KEYS_OPTIONS,
   },
   async run({ globals, values }) {
     const replace = values.replace === true
@@ -180,6 +194,10 @@ Options:
       throw new UsageError(oneLine(err), 'restore')
     }
     if (maxValue > MAX_MAX_VALUE) throw new UsageError(`--max-value is at most 512mb (Redis's string limit)`, 'restore')
+    const secrets = await loadKeys(values, process.env)
+    // The cipher's envelope checks hash with the wasm hasher.
+    await initHash()
+    const cipher = secrets ? new EntryCipher(secrets.keyring, false) : undefined
     const source = await openLines(str(values.from), 'restore')
     const lines = source.bounded(maxLineBytes(maxValue))
     let first: BoundedLine | undefined
@@ -205,11 +223,11 @@ Options:
     if (into !== undefined && globals.namespaceGiven && globals.namespace !== from) {
       throw new CliError(`the backup is of namespace '${from}', not '${globals.namespace}' (--namespace names the backup's namespace when --into is given)`)
     }
-    // Once entries are encrypted per key, --into will have to re-encrypt them for their new keys (or refuse without the keys).
     let client: Client | undefined
     const started = performance.now()
     let restored = 0
     let skipped = 0
+    let unopened = 0
     let progress: Progress | undefined
     const invalid = new ProblemLog('restore', 50, () => progress?.clear())
     const failed = new ProblemLog('restore', 50, () => progress?.clear())
@@ -225,10 +243,19 @@ Options:
       const put = async (no: number, l: CheckedLine) => {
         const ttl = l.pttl < 0 ? 0 : Math.max(1, l.pttl)
         const payload = l.payload
+        const plan = planEntry(cipher, payload, l.k, ns === from ? l.k : (renameKey(l.k, ns, from) as string), maxValue)
+        if (plan.kind === 'refuse') {
+          unopened++
+          invalid.add(no, `key ${keyText(l.k)} refused: ${plan.why}`)
+          return
+        }
         try {
-          if (replace) await c.restore(l.k, ttl, payload, 'REPLACE')
+          if (plan.kind === 'set') {
+            if (await writeSealed(c, l.k, plan.value, ttl, replace)) restored++
+            else skipped++
+          } else if (replace) await c.restore(l.k, ttl, payload, 'REPLACE')
           else await c.restore(l.k, ttl, payload)
-          restored++
+          if (plan.kind === 'restore') restored++
         } catch (err) {
           const reply = err instanceof Error && err.name === 'ReplyError' ? err.message : undefined
           if (reply?.startsWith('BUSYKEY')) skipped++
@@ -248,7 +275,7 @@ Options:
       }
       await tasks.drain()
       // Running servers drop their L1 copies of the namespace, so they read what was restored.
-      if (restored > 0) await announceNamespaceChanged(c, ns)
+      if (restored > 0) await announceNamespaceChanged(c, ns, secrets ? new BusSigner(secrets.keyring) : undefined)
     } finally {
       progress?.stop()
       await disconnect(client)
@@ -262,6 +289,7 @@ Options:
       created: header.created,
       restored,
       skipped,
+      ...(secrets ? { unopened } : {}),
       invalid: invalid.count,
       failed: failed.count,
       errors: [...invalid.kept, ...failed.kept].sort((a, b) => a.line - b.line),

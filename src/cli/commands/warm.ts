@@ -4,6 +4,7 @@ import { parseDuration } from '../../util/units.js'
 import { intOption, str } from '../args.js'
 import type { Command } from '../command.js'
 import { closeCache, openCache } from '../connect.js'
+import { KEYS_HELP, KEYS_OPTIONS, loadKeys } from '../keys.js'
 import { oneLine, UsageError } from '../errors.js'
 import { openLines } from '../lines.js'
 import { out, outJson, plural, ProblemLog, seconds } from '../output.js'
@@ -52,7 +53,7 @@ export function parseWarmLine(text: string): Entry | string {
 export const warm: Command = {
   name: 'warm',
   summary: 'Load entries from a JSON-lines file',
-  usage: 'warm --from FILE [--concurrency N] [--ttl DURATION] [--namespace NS]',
+  usage: 'warm --from FILE [--concurrency N] [--ttl DURATION] [--keys-file FILE] [--namespace NS]',
   help: `Loads entries with cache.set, N at a time. Each line of FILE ('-' = stdin) is
   {"key": "product:1", "value": <any JSON>, "ttl"?: "10m" | <ms>, "tags"?: ["products"]}
 Blank lines are skipped. Invalid lines are reported with their line numbers and
@@ -63,12 +64,14 @@ Options:
   --concurrency N     Writes in flight at once (default 16)
   --ttl DURATION      TTL for lines without one: ms, or '500ms', '10s', '5m', '1h', '1d'
                       (default: none, or the entry's own)
+${KEYS_HELP}
 
 Progress goes to stderr (a bar on a terminal); the summary to stdout.`,
   options: {
     from: { type: 'string' },
     concurrency: { type: 'string' },
     ttl: { type: 'string' },
+    ...KEYS_OPTIONS,
   },
   async run({ globals, values }) {
     const from = str(values.from)
@@ -83,8 +86,9 @@ Progress goes to stderr (a bar on a terminal); the summary to stdout.`,
         throw new UsageError(`--ttl takes milliseconds or a duration like 500ms, 10s, 5m, 1h, 1d (got ${JSON.stringify(ttlArg)})`, 'warm')
       }
     }
+    const keys = await loadKeys(values, process.env)
     const source = await openLines(from, 'warm')
-    const opened = await openCache(globals.target, globals.namespace)
+    const opened = await openCache(globals.target, globals.namespace, keys?.option())
     const started = performance.now()
     let lines = 0
     let loaded = 0
