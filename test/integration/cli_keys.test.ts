@@ -6,6 +6,7 @@ import { Redis } from 'ioredis'
 import { afterAll, afterEach, beforeAll, describe, expect, inject, it } from 'vitest'
 import { createCache } from '../../src/index.js'
 import type { CacheError, CacheOptions, NearCache } from '../../src/index.js'
+import { encodeDeadLetter } from '../../src/wal/dead_letter.js'
 import { EntryCipher } from '../../src/security/entry_cipher.js'
 import { uniqueNamespace } from '../helpers/backends.js'
 import { CLI_TIMEOUT, nearcache, show, start } from '../helpers/cli_runner.js'
@@ -122,6 +123,32 @@ describe('CLI keys', { timeout: 4 * CLI_TIMEOUT }, () => {
     noSecrets(signed)
     await until("a's copy of j to go", async () => !(await inL1(a, 'j')))
     expect(a.stats().process.invalidationsRejected).toBe(1)
+  })
+
+  it("dead-letter replay with keys announces signed (another process's L1 copy goes); without keys the announcement is refused", async () => {
+    const ns = uniqueNamespace('dlk')
+    const a = await cache(ns, { encryption: { keys: [K1] } })
+    await a.set('k', 1)
+    expect(await inL1(a, 'k')).toBe(true)
+    // A dead letter of k holding its stored (sealed) bytes, as write-behind would have left it.
+    const bytes = (await raw().getBuffer(`${ns}:k`)) as Buffer
+    expect(EntryCipher.keyIdOf(bytes)).toBe(1)
+    const wal = await mkdtemp(join(dir, 'wal-'))
+    const letter = () => writeFile(join(wal, 'dead-letter.jsonl'), `${encodeDeadLetter({ seq: 1, key: `${ns}:k`, bytes, px: undefined, time: Date.now(), at: Date.now(), reason: 'rejected', detail: 'test' })}\n`, { mode: 0o600 })
+
+    await letter()
+    const unsigned = await nearcache(['dead-letter', 'replay', '--dir', wal, '--redis', url, '--namespace', ns])
+    expect(unsigned.code, show(unsigned)).toBe(0)
+    await until('the unsigned announcement to be refused', () => a.stats().process.invalidationsRejected >= 1)
+    expect(await inL1(a, 'k')).toBe(true)
+
+    await letter()
+    const signed = await nearcache(['dead-letter', 'replay', '--dir', wal, '--redis', url, '--namespace', ns, '--keys-file', keysFile])
+    expect(signed.code, show(signed)).toBe(0)
+    noSecrets(signed)
+    await until("a's copy of k to go", async () => !(await inL1(a, 'k')))
+    expect(a.stats().process.invalidationsRejected).toBe(1)
+    expect(await a.get('k')).toBe(1)
   })
 
   it('refuses key files others can read, symlinks, bad contents; never prints key bytes', async () => {

@@ -1,4 +1,7 @@
 import { announceKeysChanged } from '../announce.js'
+import { KEYS_HELP, KEYS_OPTIONS, loadKeys } from '../keys.js'
+import type { CliKeys } from '../keys.js'
+import { BusSigner } from '../../l2/bus_signer.js'
 import { stat } from 'node:fs/promises'
 import { resolve } from 'node:path'
 import { inNamespace } from '../../keys.js'
@@ -43,7 +46,7 @@ async function show(dir: string, ns: string | undefined, json: boolean): Promise
   return 0
 }
 
-async function replay(dir: string, ns: string, globals: Parameters<Command['run']>[0]['globals']): Promise<number> {
+async function replay(dir: string, ns: string, globals: Parameters<Command['run']>[0]['globals'], keys: CliKeys | undefined): Promise<number> {
   const st = await stat(dir).catch(() => undefined)
   if (!st?.isDirectory()) throw new CliError(`${dir} is not a write-behind log directory`)
   // The running cache appends to the file: replay only while no process has the log open.
@@ -79,7 +82,7 @@ async function replay(dir: string, ns: string, globals: Parameters<Command['run'
     }
     const landed = landedKeys.length
     // Running processes of the namespace drop their L1 copies of what changed.
-    await announceKeysChanged(client, ns, landedKeys).catch((err: unknown) => note(`nearcache: could not announce the replayed keys (${oneLine(err)}); other processes keep their L1 copies until their L1 TTL`))
+    await announceKeysChanged(client, ns, landedKeys, keys ? new BusSigner(keys.keyring) : undefined).catch((err: unknown) => note(`nearcache: could not announce the replayed keys (${oneLine(err)}); other processes keep their L1 copies until their L1 TTL`))
     // Bad lines stay too: this command removes only what it replayed.
     const kept = letters.filter(({ line }) => keep.has(line)).map(({ line }) => line)
     await rewriteDeadLetters(dir, kept)
@@ -114,15 +117,18 @@ the TTL they have left; those whose TTL ran out are dropped) and removes the
 ones that land from the file. Records of other namespaces stay. It takes the
 log's lock: stop the process that uses DIR first. The replayed keys are
 announced on the namespace's invalidation channel, so running processes drop
-their L1 copies.
+their L1 copies; processes with encryption keys heed only signed announcements,
+so give replay the same keys. Dead letters hold the stored bytes (sealed when
+the cache encrypts): they are written back as they are.
 
 Options:
   --dir DIR        The writeBehind.dir of the cache
+${KEYS_HELP}
 
 Examples:
   nearcache dead-letter show --dir /var/lib/app/wal
   nearcache dead-letter replay --dir /var/lib/app/wal --namespace shop --redis redis://127.0.0.1:6379`,
-  options: { dir: { type: 'string' } },
+  options: { dir: { type: 'string' }, ...KEYS_OPTIONS },
   subcommands: SUBCOMMANDS,
   async run({ globals, values, subcommand }) {
     if (subcommand === undefined || !SUBCOMMANDS.includes(subcommand)) {
@@ -133,6 +139,6 @@ Examples:
     const dir = resolve(dirValue)
     if (subcommand === 'show') return show(dir, globals.namespaceGiven ? globals.namespace : undefined, globals.json)
     if (!globals.namespaceGiven) throw new UsageError('dead-letter replay needs --namespace NS: it replays only the keys of that namespace', 'dead-letter')
-    return replay(dir, globals.namespace, globals)
+    return replay(dir, globals.namespace, globals, await loadKeys(values, process.env))
   },
 }
