@@ -97,19 +97,41 @@ export function saysOnlyConnectionLost(e: Error): boolean {
   return CONNECTION_LOST.test(e.message)
 }
 
-const TLS_HINTS: [RegExp, string][] = [
+/** How a hint names the settings it points at: the library's option names, or another vocabulary (the CLI's flags). */
+export interface HintWords {
+  credentials: string
+  ca: string
+  cert: string
+  certAndKey: string
+  /** How else to match the certificate's names ('' when there is no such setting). */
+  servername: string
+  useTls: string
+  plainPort: string
+}
+
+export const LIBRARY_HINT_WORDS: HintWords = {
+  credentials: 'the username and password in the redis option',
+  ca: 'tls.ca',
+  cert: 'tls.cert',
+  certAndKey: 'tls.cert and tls.key',
+  servername: ', or set tls.servername to one of them',
+  useTls: 'connect with rediss:// or a tls option',
+  plainPort: 'A plain port takes redis://, not rediss:// or a tls option',
+}
+
+const TLS_HINTS: [RegExp, (w: HintWords) => string][] = [
   [/ERR_TLS_CERT_ALTNAME_INVALID|does not match certificate's altnames/i,
-    "The server's TLS certificate does not name the host connected to (hostname/IP mismatch): connect by a name or address in the certificate's subjectAltName, or set tls.servername to one of them. "],
+    (w) => `The server's TLS certificate does not name the host connected to (hostname/IP mismatch): connect by a name or address in the certificate's subjectAltName${w.servername}. `],
   [/CERT_HAS_EXPIRED|CERT_NOT_YET_VALID|certificate has expired|certificate is not yet valid/i,
-    "The server's TLS certificate has expired or is not yet valid: renew it on the server. "],
+    () => "The server's TLS certificate has expired or is not yet valid: renew it on the server. "],
   [/CERTIFICATE_REQUIRED|certificate required/i,
-    'The server requires a client certificate (mutual TLS, tls-auth-clients yes): give tls.cert and tls.key, signed by a CA the server trusts. '],
+    (w) => `The server requires a client certificate (mutual TLS, tls-auth-clients yes): give ${w.certAndKey}, signed by a CA the server trusts. `],
   [/ALERT_(BAD_CERTIFICATE|UNKNOWN_CA|CERTIFICATE_UNKNOWN|UNSUPPORTED_CERTIFICATE)|alert (bad certificate|unknown ca|certificate unknown)/i,
-    "The server rejected the client certificate (tls.cert): it must be signed by a CA in the server's tls-ca-cert-file. "],
+    (w) => `The server rejected the client certificate (${w.cert}): it must be signed by a CA in the server's tls-ca-cert-file. `],
   [/UNABLE_TO_VERIFY|SELF_SIGNED|UNABLE_TO_GET_ISSUER|CERT_UNTRUSTED|CERT_SIGNATURE_FAILURE|self.signed|unable to verify|unable to get (local )?issuer/i,
-    "The server's TLS certificate is not trusted (its issuer is not a CA the client trusts). Check that the TLS options trust the server's certificate (tls.ca): pass the CA that signed it. "],
+    (w) => `The server's TLS certificate is not trusted (its issuer is not a CA the client trusts). Check that the TLS options trust the server's certificate (${w.ca}): pass the CA that signed it. `],
   [/WRONG_VERSION_NUMBER|wrong version number|packet length too long|unknown protocol/i,
-    'The server did not answer the TLS handshake: is TLS enabled on that port (tls-port)? A plain port takes redis://, not rediss:// or a tls option. '],
+    (w) => `The server did not answer the TLS handshake: is TLS enabled on that port (tls-port)? ${w.plainPort}. `],
 ]
 
 /**
@@ -120,14 +142,18 @@ const TLS_HINTS: [RegExp, string][] = [
  * that requires client certificates often just resets a TLS 1.3 connection
  * that brought none (the alert races the client's first command).
  */
-export function hint(last: Error, tls?: TlsContext): string {
+export function hint(last: Error, tls?: TlsContext, w: HintWords = LIBRARY_HINT_WORDS): string {
   const m = `${(last as { code?: unknown }).code ?? ''} ${last.message}`
-  if (/WRONGPASS|NOAUTH|invalid password|AUTH/.test(m)) return 'Check the username and password in the redis option. '
-  for (const [pattern, text] of TLS_HINTS) if (pattern.test(m)) return text
-  if (tls?.tls && !tls.clientCert && /ECONNRESET|EPIPE|socket hang up|disconnected before secure TLS/i.test(m)) {
-    return 'The server closed the TLS connection right after the handshake, and this client presents no certificate: the server probably requires one (mutual TLS, tls-auth-clients yes); give tls.cert and tls.key. '
+  if (/WRONGPASS|NOAUTH|invalid password|AUTH/.test(m)) return `Check ${w.credentials}. `
+  for (const [pattern, text] of TLS_HINTS) if (pattern.test(m)) return text(w)
+  const reset = /ECONNRESET|EPIPE|socket hang up|disconnected before secure TLS/i.test(m)
+  if (tls?.tls && !tls.clientCert && reset) {
+    return `The server closed the TLS connection right after the handshake, and this client presents no certificate: the server probably requires one (mutual TLS, tls-auth-clients yes); give ${w.certAndKey}. `
   }
-  if (tls && !tls.tls && /ECONNRESET/.test(m)) return 'If the server accepts only TLS connections (tls-port), connect with rediss:// or a tls option. '
-  if (/CERT|certificate|SSL|TLS/i.test(m)) return "Check the TLS options (tls.ca, tls.cert, tls.key) against the server's TLS settings. "
+  if (tls?.tls && tls.clientCert && reset) {
+    return `The server closed the TLS connection right after the handshake: if it requires client certificates (tls-auth-clients yes), it did not accept this one (${w.cert} must be signed by a CA in the server's tls-ca-cert-file). `
+  }
+  if (tls && !tls.tls && /ECONNRESET/.test(m)) return `If the server accepts only TLS connections (tls-port), ${w.useTls}. `
+  if (/CERT|certificate|SSL|TLS/i.test(m)) return `Check the TLS options (${w.ca}, ${w.certAndKey}) against the server's TLS settings. `
   return ''
 }
