@@ -298,14 +298,18 @@ async function waitReplicasSynced(servers: Server[], view: NodeLine[], timeoutMs
   }
 }
 
-/** `tls`: every node TLS-only, with `tls-cluster yes` and `tls-replication yes` (see {@link ServerTls}). */
-export async function startCluster(opts: { masters?: number; replicasPerMaster?: number; tls?: ServerTls } = {}): Promise<RedisClusterHandle> {
+/**
+ * `tls`: every node TLS-only, with `tls-cluster yes` and `tls-replication yes` (see {@link ServerTls}).
+ * `args`: extra redis-server arguments for every node (e.g. an ACL `--user` line; not a default-user password,
+ * which the readiness checks and `redis-cli --cluster create` do not send).
+ */
+export async function startCluster(opts: { masters?: number; replicasPerMaster?: number; tls?: ServerTls; args?: string[] } = {}): Promise<RedisClusterHandle> {
   const masters = opts.masters ?? 3;
   const replicas = opts.replicasPerMaster ?? 0;
   if (masters < 3) throw new Error('startCluster: Redis Cluster needs at least 3 masters');
   // Replicas must finish their first sync before a failover can promote them: no 5 s diskless-sync delay.
   const clusterArgs = ['--cluster-enabled', 'yes', '--cluster-config-file', 'nodes.conf', '--cluster-node-timeout', '2000', '--repl-diskless-sync-delay', '0',
-    ...(opts.tls ? ['--tls-cluster', 'yes', '--tls-replication', 'yes'] : [])];
+    ...(opts.tls ? ['--tls-cluster', 'yes', '--tls-replication', 'yes'] : []), ...(opts.args ?? [])];
   const started = await Promise.allSettled(
     Array.from({ length: masters * (1 + replicas) }, () => launch(clusterArgs, undefined, true, opts.tls)));
   const servers = started.flatMap((r) => (r.status === 'fulfilled' ? [r.value] : []));
