@@ -100,7 +100,7 @@ async function waitReady(client: Redis | Cluster, timeoutMs: number, owned: bool
     // A Cluster hides its nodes' TLS and socket errors: one connection to a seed node finds the cause.
     if ((client as Cluster).isCluster && (!last || saysOnlyConnectionLost(last))) last = (await probeClusterSeed(client as Cluster, timeoutMs)) ?? last
     throw new L2UnavailableError(
-      `Could not connect to Redis (${describeFailure(e, last)}). ${last ? hint(last, tlsContext(client)) : ''}Start the server, fix the redis option or NEARCACHE_REDIS_URL, or pass redis: false for an L1-only cache.`,
+      `Could not connect to Redis (${describeFailure(e, last)}). ${hint(last ?? e, tlsContext(client))}Start the server, fix the redis option or NEARCACHE_REDIS_URL, or pass redis: false for an L1-only cache.`,
       last ?? e,
     )
   } finally {

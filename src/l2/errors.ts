@@ -153,7 +153,8 @@ export function hint(last: Error, tls?: TlsContext, w: HintWords = LIBRARY_HINT_
   if (tls?.tls && tls.clientCert && reset) {
     return `The server closed the TLS connection right after the handshake: if it requires client certificates (tls-auth-clients yes), it did not accept this one (${w.cert} must be signed by a CA in the server's tls-ca-cert-file). `
   }
-  if (tls && !tls.tls && /ECONNRESET/.test(m)) return `If the server accepts only TLS connections (tls-port), ${w.useTls}. `
+  // A TLS-only port answers a plain client's first command with a reset or a bare close.
+  if (tls && !tls.tls && /ECONNRESET|Connection is closed/.test(m)) return `If the server accepts only TLS connections (tls-port), ${w.useTls}. `
   if (/CERT|certificate|SSL|TLS/i.test(m)) return `Check the TLS options (${w.ca}, ${w.certAndKey}) against the server's TLS settings. `
   return ''
 }

@@ -212,6 +212,8 @@ describe('TLS hints', () => {
     expect(hint(reset, { tls: true, clientCert: false })).toMatch(/probably requires one/)
     expect(hint(reset, { tls: true, clientCert: true })).toMatch(/did not accept this one/)
     expect(hint(reset, { tls: false, clientCert: false })).toMatch(/accepts only TLS/)
+    expect(hint(err('', 'Connection is closed.'), { tls: false, clientCert: false })).toMatch(/accepts only TLS/)
+    expect(hint(err('', 'Connection is closed.'), { tls: true, clientCert: false })).toBe('')
     expect(hint(reset)).toBe('')
     expect(hint(err('ECONNREFUSED', 'connect ECONNREFUSED'), { tls: true, clientCert: false })).toBe('')
   })
