@@ -103,7 +103,7 @@ export interface HintWords {
   ca: string
   cert: string
   certAndKey: string
-  /** How else to match the certificate's names ('' when there is no such setting). */
+  /** Appended to "connect by a name or address in the certificate's subjectAltName": another way to match it, or where the name goes. */
   servername: string
   useTls: string
   plainPort: string
