@@ -1,6 +1,8 @@
 import { parseArgs } from 'node:util'
 import type { ParseArgsConfig } from 'node:util'
 import { validateNamespace } from '../options/options.js'
+import { PASSWORD_ENV, resolveCredentials, splitUrlCredentials } from './credentials.js'
+import type { Credentials } from './credentials.js'
 import { UsageError } from './errors.js'
 
 export type OptionSpec = NonNullable<ParseArgsConfig['options']>[string]
@@ -14,6 +16,12 @@ export const DEFAULT_NAMESPACE = 'nc'
 export const GLOBAL_OPTIONS: OptionSpecs = {
   redis: { type: 'string' },
   cluster: { type: 'string' },
+  tls: { type: 'boolean' },
+  'tls-ca': { type: 'string' },
+  'tls-cert': { type: 'string' },
+  'tls-key': { type: 'string' },
+  user: { type: 'string' },
+  'password-file': { type: 'string' },
   namespace: { type: 'string' },
   json: { type: 'boolean' },
   help: { type: 'boolean', short: 'h' },
@@ -23,6 +31,14 @@ export const GLOBAL_OPTIONS: OptionSpecs = {
 export const GLOBAL_HELP = `Global options:
   --redis URL                 Redis server (default $NEARCACHE_REDIS_URL, else ${DEFAULT_URL})
   --cluster HOST:PORT[,...]   Connect to a Redis Cluster through these seed nodes instead
+  --tls                       Connect over TLS (implied by rediss:// and the --tls-* options)
+  --tls-ca FILE               Trust the CA certificates in FILE (PEM) instead of the system's
+  --tls-cert FILE             Client certificate (PEM) for mutual TLS, with --tls-key
+  --tls-key FILE              The client certificate's private key (PEM)
+  --user NAME                 Log in as this ACL user (needs a password)
+  --password-file FILE        Read the password from FILE (mode 600; one trailing newline
+                              is dropped); else $${PASSWORD_ENV}, else the URL's.
+                              There is no --password: command lines are visible in ps
   --namespace NS              The cache namespace (default '${DEFAULT_NAMESPACE}')
   --json                      Machine-readable output
   -h, --help                  Show help
@@ -35,8 +51,8 @@ export interface HostPort {
 
 /** Where the command connects. */
 export type Target =
-  | { kind: 'standalone'; url: string; label: string }
-  | { kind: 'cluster'; nodes: HostPort[]; label: string }
+  | { kind: 'standalone'; url: string; label: string; credentials: Credentials }
+  | { kind: 'cluster'; nodes: HostPort[]; label: string; credentials: Credentials }
 
 export interface GlobalOptions {
   target: Target
@@ -102,16 +118,27 @@ export function resolveGlobals(values: OptionValues, env: NodeJS.ProcessEnv, com
   if (redis !== undefined && cluster !== undefined) {
     throw new UsageError('give either --redis or --cluster, not both', command)
   }
+  const flags = {
+    tls: values.tls === true,
+    tlsCa: str(values['tls-ca']),
+    tlsCert: str(values['tls-cert']),
+    tlsKey: str(values['tls-key']),
+    user: str(values.user),
+    passwordFile: str(values['password-file']),
+  }
   let target: Target
   if (cluster !== undefined) {
     const nodes = parseNodes(cluster, command)
-    target = { kind: 'cluster', nodes, label: `cluster ${nodes.map((n) => `${n.host}:${n.port}`).join(',')}` }
+    const credentials = resolveCredentials(flags, env, undefined, command)
+    target = { kind: 'cluster', nodes, label: `cluster ${nodes.map((n) => `${n.host}:${n.port}`).join(',')}`, credentials }
   } else {
     const url = redis ?? (env.NEARCACHE_REDIS_URL || DEFAULT_URL)
     if (!/^rediss?:\/\/[^\s]*$/.test(url)) {
-      throw new UsageError(`--redis takes a redis:// or rediss:// URL (got ${JSON.stringify(url)})`, command)
+      throw new UsageError(`--redis takes a redis:// or rediss:// URL (got ${JSON.stringify(redactUrl(url))})`, command)
     }
-    target = { kind: 'standalone', url, label: redactUrl(url) }
+    const split = splitUrlCredentials(url)
+    const credentials = resolveCredentials(flags, env, { username: split.username, password: split.password, tls: url.startsWith('rediss://') }, command)
+    target = { kind: 'standalone', url: split.url, label: redactUrl(url), credentials }
   }
   const nsValue = str(values.namespace)
   let namespace = DEFAULT_NAMESPACE
@@ -141,12 +168,19 @@ function parseNodes(list: string, command: string | undefined): HostPort[] {
   return nodes
 }
 
-/** The URL without its password, for messages. */
+/**
+ * The URL without its password, for messages: everything between the user's
+ * colon and the last '@' is masked (a password may itself hold '@', '/' or ':').
+ */
 export function redactUrl(url: string): string {
-  return url.replace(/^(rediss?:\/\/)([^@/]*)@/, (_, scheme: string, auth: string) => {
-    const colon = auth.indexOf(':')
-    return colon < 0 ? `${scheme}${auth}@` : `${scheme}${auth.slice(0, colon)}:***@`
-  })
+  const m = /^([a-z][a-z0-9+.-]*:\/\/)?(.*)$/is.exec(url)
+  const scheme = m?.[1] ?? ''
+  const rest = m?.[2] ?? url
+  const at = rest.lastIndexOf('@')
+  if (at < 0) return url
+  const auth = rest.slice(0, at)
+  const colon = auth.indexOf(':')
+  return colon < 0 ? url : `${scheme}${auth.slice(0, colon)}:***${rest.slice(at)}`
 }
 
 export function str(v: OptionValues[string]): string | undefined {

@@ -1,9 +1,15 @@
 import { connect as tcpConnect } from 'node:net'
 import { Cluster, Redis } from 'ioredis'
+import type { RedisOptions } from 'ioredis'
 import { createCache } from '../index.js'
 import type { NearCache } from '../index.js'
 import type { EncryptionKeyInput } from '../security/keyring.js'
+import { probeClusterSeed } from '../l2/connection_probe.js'
+import { hint, sanitizeRedisError } from '../l2/errors.js'
+import type { HintWords } from '../l2/errors.js'
 import type { HostPort, Target } from './args.js'
+import { PASSWORD_ENV } from './credentials.js'
+import type { Credentials } from './credentials.js'
 import { CliError, oneLine } from './errors.js'
 
 export const CONNECT_TIMEOUT_MS = 5000
@@ -11,20 +17,48 @@ const COMMAND_TIMEOUT_MS = 15_000
 
 export type Client = Redis | Cluster
 
+/** The hints of src/l2/errors.ts in the CLI's words. */
+const CLI_HINT_WORDS: HintWords = {
+  credentials: `--user and the password (${PASSWORD_ENV} or --password-file)`,
+  ca: '--tls-ca',
+  cert: '--tls-cert',
+  certAndKey: '--tls-cert and --tls-key',
+  servername: ' (in --redis or --cluster)',
+  useTls: 'add --tls (and --tls-ca)',
+  plainPort: 'A plain port takes redis:// without --tls',
+}
+
+/** ioredis options for the credentials; the only place the CLI reveals its secrets. */
+function authOptions(c: Credentials): RedisOptions {
+  const o: RedisOptions = {}
+  if (c.tls) {
+    o.tls = {
+      ...(c.tls.ca ? { ca: c.tls.ca } : {}),
+      ...(c.tls.cert && c.tls.key ? { cert: c.tls.cert, key: c.tls.key.reveal() } : {}),
+    }
+  }
+  if (c.username !== undefined) o.username = c.username
+  if (c.password !== undefined) o.password = c.password.reveal()
+  return o
+}
+
 /**
  * Connects an ioredis client to the target and waits until it is ready. Fails
  * fast (no reconnect loop) with a one-line CliError naming the target.
  */
 export async function connect(target: Target): Promise<Client> {
-  let firstError: string | undefined
+  let firstError: { text: string; error: Error } | undefined
   const remember = (err: unknown, where?: string) => {
-    firstError ??= where ? `${where}: ${oneLine(err)}` : oneLine(err)
+    const error = sanitizeRedisError(err)
+    firstError ??= { text: where ? `${where}: ${oneLine(error)}` : oneLine(error), error }
   }
+  const auth = authOptions(target.credentials)
   // No reconnecting before the first connection: an unreachable server fails at once.
   let ready = false
   let client: Client
   if (target.kind === 'standalone') {
     client = new Redis(target.url, {
+      ...auth,
       lazyConnect: true,
       connectTimeout: CONNECT_TIMEOUT_MS,
       commandTimeout: COMMAND_TIMEOUT_MS,
@@ -41,7 +75,7 @@ export async function connect(target: Target): Promise<Client> {
       enableAutoPipelining: false,
       clusterRetryStrategy: (times) => (!ready || times > 3 ? null : 200),
       slotsRefreshTimeout: CONNECT_TIMEOUT_MS,
-      redisOptions: { connectTimeout: CONNECT_TIMEOUT_MS, commandTimeout: COMMAND_TIMEOUT_MS, maxRetriesPerRequest: 2 },
+      redisOptions: { ...auth, connectTimeout: CONNECT_TIMEOUT_MS, commandTimeout: COMMAND_TIMEOUT_MS, maxRetriesPerRequest: 2 },
     })
     cluster.on('node error', (err: unknown, key: unknown) => remember(err, typeof key === 'string' ? key : undefined))
     client = cluster
@@ -67,15 +101,21 @@ export async function connect(target: Target): Promise<Client> {
   } catch (err) {
     if (err instanceof CliError) throw err
     stop(client)
-    let why = firstError ?? oneLine(err)
-    if (target.kind === 'cluster' && /Connection is closed|None of startup nodes/.test(why)) {
-      // ioredis hides the seed nodes' socket errors; one TCP connect says what is wrong.
+    let why = firstError?.text ?? oneLine(err)
+    let cause = firstError?.error ?? sanitizeRedisError(err)
+    if (target.kind === 'cluster' && /Connection is closed|None of startup nodes|Failed to refresh slots cache/.test(why)) {
+      // ioredis hides the seed nodes' socket and TLS errors; one connection to a seed says what is wrong.
       const seed = target.nodes[0] as HostPort
-      const socketError = await probeTcp(seed)
-      if (socketError) why = `${seed.host}:${seed.port}: ${socketError}`
+      const seedError = (await probeTcp(seed)) ?? (await probeClusterSeed(client as Cluster, CONNECT_TIMEOUT_MS))
+      if (seedError) {
+        why = `${seed.host}:${seed.port}: ${oneLine(seedError)}`
+        cause = seedError
+      }
     }
     const where = target.kind === 'cluster' ? `the Redis Cluster at ${target.nodes.map((n) => `${n.host}:${n.port}`).join(',')}` : `Redis at ${target.label}`
-    throw new CliError(`cannot reach ${where} (${why})`, { cause: err })
+    const tls = { tls: target.credentials.tls !== undefined, clientCert: target.credentials.tls?.cert !== undefined }
+    const advice = hint(cause, tls, CLI_HINT_WORDS).trim()
+    throw new CliError(`cannot reach ${where} (${why})${advice ? `. ${advice}` : ''}`, { cause })
   } finally {
     clearTimeout(timer)
   }
@@ -148,16 +188,16 @@ export function nodeAddress(node: Redis): string {
 }
 
 /** The error of a plain TCP connect to the node, or undefined when it connects. */
-function probeTcp(node: HostPort): Promise<string | undefined> {
+function probeTcp(node: HostPort): Promise<Error | undefined> {
   return new Promise((resolve) => {
     const sock = tcpConnect({ host: node.host, port: node.port })
-    const done = (why: string | undefined) => {
+    const done = (why: Error | undefined) => {
       clearTimeout(timer)
       sock.destroy()
       resolve(why)
     }
-    const timer = setTimeout(() => done(`no TCP connection within ${CONNECT_TIMEOUT_MS} ms`), CONNECT_TIMEOUT_MS)
+    const timer = setTimeout(() => done(new Error(`no TCP connection within ${CONNECT_TIMEOUT_MS} ms`)), CONNECT_TIMEOUT_MS)
     sock.once('connect', () => done(undefined))
-    sock.once('error', (err) => done(oneLine(err)))
+    sock.once('error', (err) => done(sanitizeRedisError(err)))
   })
 }

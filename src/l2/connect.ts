@@ -2,7 +2,8 @@ import { Cluster, Redis } from 'ioredis'
 import type { ClusterOptions, RedisOptions } from 'ioredis'
 import { InvalidOptionError, L2UnavailableError } from '../errors.js'
 import type { ClusterConnection, RedisOption } from '../options/options.js'
-import { describeFailure, hint, sanitizeRedisError } from './errors.js'
+import { probeClusterSeed, tlsContext } from './connection_probe.js'
+import { describeFailure, hint, sanitizeRedisError, saysOnlyConnectionLost } from './errors.js'
 
 /** The latest connection error of each client nearcache created, until it is ready again. */
 const lastErrors = new WeakMap<Redis | Cluster, Error>()
@@ -95,9 +96,11 @@ async function waitReady(client: Redis | Cluster, timeoutMs: number, owned: bool
   } catch (err) {
     if (owned) client.disconnect()
     const e = sanitizeRedisError(err)
-    const last = lastErrors.get(client)
+    let last = lastErrors.get(client)
+    // A Cluster hides its nodes' TLS and socket errors: one connection to a seed node finds the cause.
+    if ((client as Cluster).isCluster && (!last || saysOnlyConnectionLost(last))) last = (await probeClusterSeed(client as Cluster, timeoutMs)) ?? last
     throw new L2UnavailableError(
-      `Could not connect to Redis (${describeFailure(e, last)}). ${last ? hint(last) : ''}Start the server, fix the redis option or NEARCACHE_REDIS_URL, or pass redis: false for an L1-only cache.`,
+      `Could not connect to Redis (${describeFailure(e, last)}). ${hint(last ?? e, tlsContext(client))}Start the server, fix the redis option or NEARCACHE_REDIS_URL, or pass redis: false for an L1-only cache.`,
       last ?? e,
     )
   } finally {

@@ -31,9 +31,21 @@ export function sanitizeRedisError(err: unknown): RedisFailure {
   if (err instanceof RedisFailure) return err
   const e = err instanceof Error ? err : new Error(String(err))
   const code = (e as { code?: unknown }).code
-  let message = e.message.replace(/,? with args beginning with:.*$/s, '')
+  let message = opensslReason(e.message.replace(/,? with args beginning with:.*$/s, ''))
   if (message.length > MAX_MESSAGE_CHARS) message = `${message.slice(0, MAX_MESSAGE_CHARS)}...`
   return new RedisFailure(e.name || 'Error', message, typeof code === 'string' ? code : undefined)
+}
+
+/**
+ * OpenSSL's own error lines ("80BC...:error:0A00045C:SSL routines:ssl3_read_bytes:tlsv13
+ * alert certificate required:../deps/...c:1601:SSL alert number 116") as their reason
+ * ("tlsv13 alert certificate required (SSL alert number 116)"); other messages as they are.
+ */
+function opensslReason(message: string): string {
+  const m = /^[0-9A-F]+:error:[0-9A-F]+:[^:]*:[^:]*:([^:]+):[^:]*:\d+:?(.*)$/s.exec(message.trim())
+  if (!m) return message
+  const detail = (m[2] ?? '').trim()
+  return `${(m[1] as string).trim()}${detail ? ` (${detail})` : ''}`
 }
 
 /** Redis 7.0's reply when a command inside a script is refused by ACL (it says neither the command nor the key). */
@@ -144,10 +156,75 @@ export function describeFailure(e: Error, last: Error | undefined): string {
   return `${e.message}; last connection error: ${last.message}`
 }
 
-/** A sentence on what to check for a connection error that is not "the server is down" ('' otherwise). */
-export function hint(last: Error): string {
+/** What the client's TLS settings were, for the hints: a reset means more when the client presented no certificate. */
+export interface TlsContext {
+  tls: boolean
+  clientCert: boolean
+}
+
+/** Failures that say only that the connection is gone, not why (callers then look for the cause elsewhere). */
+export function saysOnlyConnectionLost(e: Error): boolean {
+  return CONNECTION_LOST.test(e.message)
+}
+
+/** How a hint names the settings it points at: the library's option names, or another vocabulary (the CLI's flags). */
+export interface HintWords {
+  credentials: string
+  ca: string
+  cert: string
+  certAndKey: string
+  /** Appended to "connect by a name or address in the certificate's subjectAltName": another way to match it, or where the name goes. */
+  servername: string
+  useTls: string
+  plainPort: string
+}
+
+export const LIBRARY_HINT_WORDS: HintWords = {
+  credentials: 'the username and password in the redis option',
+  ca: 'tls.ca',
+  cert: 'tls.cert',
+  certAndKey: 'tls.cert and tls.key',
+  servername: ', or set tls.servername to one of them',
+  useTls: 'connect with rediss:// or a tls option',
+  plainPort: 'A plain port takes redis://, not rediss:// or a tls option',
+}
+
+const TLS_HINTS: [RegExp, (w: HintWords) => string][] = [
+  [/ERR_TLS_CERT_ALTNAME_INVALID|does not match certificate's altnames/i,
+    (w) => `The server's TLS certificate does not name the host connected to (hostname/IP mismatch): connect by a name or address in the certificate's subjectAltName${w.servername}. `],
+  [/CERT_HAS_EXPIRED|CERT_NOT_YET_VALID|certificate has expired|certificate is not yet valid/i,
+    () => "The server's TLS certificate has expired or is not yet valid: renew it on the server. "],
+  [/CERTIFICATE_REQUIRED|certificate required/i,
+    (w) => `The server requires a client certificate (mutual TLS, tls-auth-clients yes): give ${w.certAndKey}, signed by a CA the server trusts. `],
+  [/ALERT_(BAD_CERTIFICATE|UNKNOWN_CA|CERTIFICATE_UNKNOWN|UNSUPPORTED_CERTIFICATE)|alert (bad certificate|unknown ca|certificate unknown)/i,
+    (w) => `The server rejected the client certificate (${w.cert}): it must be signed by a CA in the server's tls-ca-cert-file. `],
+  [/UNABLE_TO_VERIFY|SELF_SIGNED|UNABLE_TO_GET_ISSUER|CERT_UNTRUSTED|CERT_SIGNATURE_FAILURE|self.signed|unable to verify|unable to get (local )?issuer/i,
+    (w) => `The server's TLS certificate is not trusted (its issuer is not a CA the client trusts). Check that the TLS options trust the server's certificate (${w.ca}): pass the CA that signed it. `],
+  [/WRONG_VERSION_NUMBER|wrong version number|packet length too long|unknown protocol/i,
+    (w) => `The server did not answer the TLS handshake: is TLS enabled on that port (tls-port)? ${w.plainPort}. `],
+]
+
+/**
+ * A sentence on what to check for a connection error that is not "the server is
+ * down" ('' otherwise): a wrong password, or the cause of a TLS rejection (an
+ * untrusted server certificate, a hostname mismatch, a client certificate the
+ * server requires or refuses). `tls` says how the client connected: a server
+ * that requires client certificates often just resets a TLS 1.3 connection
+ * that brought none (the alert races the client's first command).
+ */
+export function hint(last: Error, tls?: TlsContext, w: HintWords = LIBRARY_HINT_WORDS): string {
   const m = `${(last as { code?: unknown }).code ?? ''} ${last.message}`
-  if (/WRONGPASS|NOAUTH|invalid password|AUTH/.test(m)) return 'Check the username and password in the redis option. '
-  if (/CERT|certificate|SSL|TLS|self.signed|unable to verify/i.test(m)) return "Check that the TLS options trust the server's certificate (tls.ca). "
+  if (/WRONGPASS|NOAUTH|invalid password|AUTH/.test(m)) return `Check ${w.credentials}. `
+  for (const [pattern, text] of TLS_HINTS) if (pattern.test(m)) return text(w)
+  const reset = /ECONNRESET|EPIPE|socket hang up|disconnected before secure TLS/i.test(m)
+  if (tls?.tls && !tls.clientCert && reset) {
+    return `The server closed the TLS connection right after the handshake, and this client presents no certificate: the server probably requires one (mutual TLS, tls-auth-clients yes); give ${w.certAndKey}. `
+  }
+  if (tls?.tls && tls.clientCert && reset) {
+    return `The server closed the TLS connection right after the handshake: if it requires client certificates (tls-auth-clients yes), it did not accept this one (${w.cert} must be signed by a CA in the server's tls-ca-cert-file). `
+  }
+  // A TLS-only port answers a plain client's first command with a reset or a bare close.
+  if (tls && !tls.tls && /ECONNRESET|Connection is closed/.test(m)) return `If the server accepts only TLS connections (tls-port), ${w.useTls}. `
+  if (/CERT|certificate|SSL|TLS/i.test(m)) return `Check the TLS options (${w.ca}, ${w.certAndKey}) against the server's TLS settings. `
   return ''
 }

@@ -20,19 +20,19 @@ export interface Result {
   stderr: string
 }
 
-/** The environment without npm's, vitest's and NEARCACHE_REDIS_URL. */
+/** The environment without npm's, vitest's, NEARCACHE_REDIS_URL and NEARCACHE_REDIS_PASSWORD. */
 export function cleanEnv(): NodeJS.ProcessEnv {
   const env: NodeJS.ProcessEnv = {}
   for (const [k, v] of Object.entries(process.env)) {
-    if (/^npm_/i.test(k) || k === 'NODE_OPTIONS' || k.startsWith('VITEST') || k === 'NEARCACHE_REDIS_URL') continue
+    if (/^npm_/i.test(k) || k === 'NODE_OPTIONS' || k.startsWith('VITEST') || k === 'NEARCACHE_REDIS_URL' || k === 'NEARCACHE_REDIS_PASSWORD') continue
     env[k] = v
   }
   return env
 }
 
-/** Starts `nearcache ...args`; `done` resolves when it exits (killed after 60 s). */
-export function start(args: string[]): { child: ChildProcessWithoutNullStreams; done: Promise<Result>; output: () => { stdout: string; stderr: string } } {
-  const child = spawn(process.execPath, ['--import', 'tsx', MAIN, ...args], { cwd: REPO, env: cleanEnv(), stdio: ['pipe', 'pipe', 'pipe'] })
+/** Starts `nearcache ...args` (with `env` added to the clean environment); `done` resolves when it exits (killed after 60 s). */
+export function start(args: string[], env: NodeJS.ProcessEnv = {}): { child: ChildProcessWithoutNullStreams; done: Promise<Result>; output: () => { stdout: string; stderr: string } } {
+  const child = spawn(process.execPath, ['--import', 'tsx', MAIN, ...args], { cwd: REPO, env: { ...cleanEnv(), ...env }, stdio: ['pipe', 'pipe', 'pipe'] })
   let stdout = ''
   let stderr = ''
   child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d))
@@ -52,7 +52,7 @@ export function start(args: string[]): { child: ChildProcessWithoutNullStreams; 
   return { child, done, output: () => ({ stdout, stderr }) }
 }
 
-export const nearcache = (args: string[]): Promise<Result> => start(args).done
+export const nearcache = (args: string[], env?: NodeJS.ProcessEnv): Promise<Result> => start(args, env).done
 
 export function show(r: Result): string {
   return `exit ${r.code}\n--- stdout ---\n${r.stdout}\n--- stderr ---\n${r.stderr}`

@@ -4,12 +4,28 @@
 import { execFile, spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { rmSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { getFreePort } from './free_port.js';
+import { harnessTls, rawCommand } from './raw_command.js';
+import type { CertPair, TlsFiles } from './tls_certs.js';
+
+export { rawCommand };
 
 export interface HostPort { host: string; port: number }
+
+/**
+ * A TLS-only server (`--port 0 --tls-port P`): `port` is the TLS port and `url`
+ * is rediss://. In a Cluster, `tls-cluster yes` and `tls-replication yes` as well,
+ * so the bus and replication run over TLS and nodes announce their TLS ports.
+ */
+export interface ServerTls {
+  files: TlsFiles;
+  /** `--tls-auth-clients` (default 'no': clients need no certificate of their own). */
+  authClients?: 'yes' | 'no' | 'optional';
+  /** The certificate the server presents (default: files' server certificate for 127.0.0.1). */
+  serverCert?: CertPair;
+}
 
 export interface RedisServerHandle {
   readonly host: '127.0.0.1';
@@ -25,6 +41,8 @@ export interface RedisServerHandle {
   restart(): Promise<void>;
   /** Last few KB of the server's stdout/stderr. */
   logTail(): string;
+  /** One command over a raw connection (over TLS, with the test client certificate, on a TLS server). */
+  command(args: string[], timeoutMs?: number): Promise<string>;
 }
 
 export interface RedisClusterHandle {
@@ -57,40 +75,6 @@ function spawnCommand(args: string[]): [string, string[]] {
   return usePdeathsig ? ['setpriv', ['--pdeathsig', 'KILL', '--', 'redis-server', ...args]] : ['redis-server', args];
 }
 
-/** Sends one command over a raw RESP connection; resolves simple/bulk/integer replies as strings. */
-export function rawCommand(port: number, args: string[], timeoutMs = 2000): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const sock = net.connect({ host: HOST, port });
-    let buf = Buffer.alloc(0);
-    const done = (err: Error | null, val?: string) => {
-      clearTimeout(timer); sock.destroy();
-      if (err) reject(err); else resolve(val ?? '');
-    };
-    const timer = setTimeout(() => done(new Error(`timeout waiting for ${args[0]} on :${port}`)), timeoutMs);
-    sock.on('error', (e) => done(e));
-    sock.on('connect', () => {
-      sock.write(`*${args.length}\r\n` + args.map((a) => `$${Buffer.byteLength(a)}\r\n${a}\r\n`).join(''));
-    });
-    sock.on('data', (chunk: Buffer) => {
-      buf = Buffer.concat([buf, chunk]);
-      const eol = buf.indexOf('\r\n');
-      if (eol < 0) return;
-      const head = buf.subarray(1, eol).toString();
-      switch (String.fromCharCode(buf[0] ?? 0)) {
-        case '+': case ':': return done(null, head);
-        case '-': return done(new Error(head));
-        case '$': {
-          const len = Number(head);
-          if (len < 0) return done(null, '');
-          if (buf.length >= eol + 2 + len + 2) done(null, buf.subarray(eol + 2, eol + 2 + len).toString());
-          return;
-        }
-        default: return done(new Error(`unexpected reply: ${buf.toString().slice(0, 80)}`));
-      }
-    });
-  });
-}
-
 class Server implements RedisServerHandle {
   readonly host = HOST;
   readonly url: string;
@@ -99,9 +83,22 @@ class Server implements RedisServerHandle {
   private log = '';
   private stopped = false;
 
-  constructor(readonly port: number, readonly dir: string, private readonly extraArgs: string[]) {
-    this.url = `redis://${HOST}:${port}`;
+  constructor(readonly port: number, readonly dir: string, private readonly extraArgs: string[], private readonly tls?: ServerTls) {
+    this.url = `${tls ? 'rediss' : 'redis'}://${HOST}:${port}`;
     dirs.add(dir);
+  }
+
+  command(args: string[], timeoutMs = 2000): Promise<string> {
+    return rawCommand(this.port, args, timeoutMs, this.tls ? harnessTls(this.tls) : undefined);
+  }
+
+  /** redis-server's port arguments: the plain port, or TLS only. */
+  private portArgs(): string[] {
+    const t = this.tls;
+    if (!t) return ['--port', String(this.port)];
+    const cert = t.serverCert ?? { cert: t.files.serverCert, key: t.files.serverKey };
+    return ['--port', '0', '--tls-port', String(this.port), '--tls-cert-file', cert.cert, '--tls-key-file', cert.key,
+      '--tls-ca-cert-file', t.files.caCert, '--tls-auth-clients', t.authClients ?? 'no'];
   }
 
   logTail(): string { return this.log.split('\n').slice(-30).join('\n'); }
@@ -111,7 +108,7 @@ class Server implements RedisServerHandle {
   }
 
   private spawn(): void {
-    const args = ['--bind', HOST, '--port', String(this.port), '--save', '', '--appendonly', 'no',
+    const args = ['--bind', HOST, ...this.portArgs(), '--save', '', '--appendonly', 'no',
       '--dir', this.dir, '--daemonize', 'no', '--protected-mode', 'no', '--enable-debug-command', 'yes',
       ...this.extraArgs];
     const [cmd, argv] = spawnCommand(args);
@@ -131,7 +128,7 @@ class Server implements RedisServerHandle {
     const deadline = Date.now() + timeoutMs;
     while (Date.now() < deadline) {
       if (!this.alive()) throw new Error(`redis-server on port ${this.port} exited during startup.\n${this.logTail()}`);
-      try { if ((await rawCommand(this.port, ['PING'], 1000)) === 'PONG') return; } catch (e) {
+      try { if ((await this.command(['PING'], 1000)) === 'PONG') return; } catch (e) {
         if (/^NOAUTH\b/.test((e as Error).message)) return; // up, with --requirepass
       }
       await sleep(50);
@@ -176,12 +173,12 @@ class Server implements RedisServerHandle {
 }
 
 /** Creates and starts one server; with no fixed port, retries on a fresh port if startup fails. */
-async function launch(extraArgs: string[], port: number | undefined, clusterBus: boolean): Promise<Server> {
+async function launch(extraArgs: string[], port: number | undefined, clusterBus: boolean, tlsConfig?: ServerTls): Promise<Server> {
   let lastErr: unknown;
   for (let attempt = 0; attempt < (port === undefined ? 3 : 1); attempt++) {
     const p = port ?? (await getFreePort({ clusterBus }));
     const dir = await mkdtemp(path.join(os.tmpdir(), `nearcache-redis-${p}-`));
-    const server = new Server(p, dir, extraArgs);
+    const server = new Server(p, dir, extraArgs, tlsConfig);
     try {
       await server.start();
       return server;
@@ -193,9 +190,9 @@ async function launch(extraArgs: string[], port: number | undefined, clusterBus:
   throw lastErr;
 }
 
-/** `args`: extra redis-server arguments (e.g. ['--requirepass', 'pw'] or TLS settings). */
-export async function startStandalone(opts: { port?: number; args?: string[] } = {}): Promise<RedisServerHandle> {
-  return launch(opts.args ?? [], opts.port, false);
+/** `args`: extra redis-server arguments (e.g. ['--requirepass', 'pw']); `tls`: a TLS-only server (see {@link ServerTls}). */
+export async function startStandalone(opts: { port?: number; args?: string[]; tls?: ServerTls } = {}): Promise<RedisServerHandle> {
+  return launch(opts.args ?? [], opts.port, false, opts.tls);
 }
 
 function runRedisCli(args: string[], timeoutMs: number): Promise<string> {
@@ -224,8 +221,8 @@ async function waitClusterReady(servers: Server[], masters: number, timeoutMs: n
     let view: NodeLine[] = [];
     for (const s of servers) {
       try {
-        const info = await rawCommand(s.port, ['CLUSTER', 'INFO']);
-        view = parseClusterNodes(await rawCommand(s.port, ['CLUSTER', 'NODES']));
+        const info = await s.command(['CLUSTER', 'INFO']);
+        view = parseClusterNodes(await s.command(['CLUSTER', 'NODES']));
         const ok = info.includes('cluster_state:ok') && info.includes('cluster_slots_assigned:16384') &&
           view.length === servers.length &&
           !view.some((n) => n.flags.some((f) => ['handshake', 'noaddr', 'fail', 'fail?'].includes(f))) &&
@@ -250,30 +247,38 @@ async function waitReplicasSynced(servers: Server[], view: NodeLine[], timeoutMs
   const replicaPorts = view.filter((n) => n.flags.includes('slave')).map((n) => n.port);
   const deadline = Date.now() + timeoutMs;
   for (const port of replicaPorts) {
+    const replica = servers.find((s) => s.port === port);
     for (;;) {
-      const info = await rawCommand(port, ['INFO', 'replication']).catch(() => '');
+      const info = await (replica ? replica.command(['INFO', 'replication']) : rawCommand(port, ['INFO', 'replication'])).catch(() => '');
       if (info.includes('master_link_status:up')) break;
       if (Date.now() > deadline) throw new Error(`replica :${port} did not finish its first sync within ${timeoutMs} ms`);
       await sleep(100);
     }
   }
-  void servers;
 }
 
-export async function startCluster(opts: { masters?: number; replicasPerMaster?: number } = {}): Promise<RedisClusterHandle> {
+/**
+ * `tls`: every node TLS-only, with `tls-cluster yes` and `tls-replication yes` (see {@link ServerTls}).
+ * `args`: extra redis-server arguments for every node (e.g. an ACL `--user` line; not a default-user password,
+ * which the readiness checks and `redis-cli --cluster create` do not send).
+ */
+export async function startCluster(opts: { masters?: number; replicasPerMaster?: number; tls?: ServerTls; args?: string[] } = {}): Promise<RedisClusterHandle> {
   const masters = opts.masters ?? 3;
   const replicas = opts.replicasPerMaster ?? 0;
   if (masters < 3) throw new Error('startCluster: Redis Cluster needs at least 3 masters');
   // Replicas must finish their first sync before a failover can promote them: no 5 s diskless-sync delay.
-  const clusterArgs = ['--cluster-enabled', 'yes', '--cluster-config-file', 'nodes.conf', '--cluster-node-timeout', '2000', '--repl-diskless-sync-delay', '0'];
+  const clusterArgs = ['--cluster-enabled', 'yes', '--cluster-config-file', 'nodes.conf', '--cluster-node-timeout', '2000', '--repl-diskless-sync-delay', '0',
+    ...(opts.tls ? ['--tls-cluster', 'yes', '--tls-replication', 'yes'] : []), ...(opts.args ?? [])];
   const started = await Promise.allSettled(
-    Array.from({ length: masters * (1 + replicas) }, () => launch(clusterArgs, undefined, true)));
+    Array.from({ length: masters * (1 + replicas) }, () => launch(clusterArgs, undefined, true, opts.tls)));
   const servers = started.flatMap((r) => (r.status === 'fulfilled' ? [r.value] : []));
   const stop = async () => { await Promise.all(servers.map((s) => s.stop())); };
   try {
     const failed = started.find((r): r is PromiseRejectedResult => r.status === 'rejected');
     if (failed) throw failed.reason;
-    await runRedisCli(['--cluster', 'create', ...servers.map((s) => `${HOST}:${s.port}`),
+    const t = opts.tls;
+    const cliTls = t ? ['--tls', '--cacert', t.files.caCert, '--cert', t.files.client.cert, '--key', t.files.client.key] : [];
+    await runRedisCli([...cliTls, '--cluster', 'create', ...servers.map((s) => `${HOST}:${s.port}`),
       '--cluster-replicas', String(replicas), '--cluster-yes'], 30_000);
     const view = await waitClusterReady(servers, masters, 30_000);
     if (replicas > 0) await waitReplicasSynced(servers, view, 30_000);
