@@ -112,7 +112,7 @@ export function parseOptions(args: string[], specs: OptionSpecs, command: string
 }
 
 /** The connection target and the other global options, validated. */
-export function resolveGlobals(values: OptionValues, env: NodeJS.ProcessEnv, command: string | undefined): GlobalOptions {
+export function resolveGlobals(values: OptionValues, env: NodeJS.ProcessEnv, command: string | undefined, offline = false): GlobalOptions {
   const redis = str(values.redis)
   const cluster = str(values.cluster)
   if (redis !== undefined && cluster !== undefined) {
@@ -123,8 +123,9 @@ export function resolveGlobals(values: OptionValues, env: NodeJS.ProcessEnv, com
     tlsCa: str(values['tls-ca']),
     tlsCert: str(values['tls-cert']),
     tlsKey: str(values['tls-key']),
-    user: str(values.user),
-    passwordFile: str(values['password-file']),
+    // An offline command's --user is its own (acl --user NAME), not a login.
+    user: offline ? undefined : str(values.user),
+    passwordFile: offline ? undefined : str(values['password-file']),
   }
   let target: Target
   if (cluster !== undefined) {

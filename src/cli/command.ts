@@ -17,6 +17,11 @@ export interface Command {
   /** The rest of `--help`: what it does, its options, examples. */
   help: string
   options: OptionSpecs
+  /**
+   * The command connects to nothing (`acl`): the connection and credential flags
+   * are not read, so its own options may reuse their names (`acl --user NAME`).
+   */
+  offline?: true
   /** Words the command takes right after its name ('events tail'); others are usage errors. */
   subcommands?: string[]
   /** Answers the exit code (0 ok, 1 failed). Throws UsageError / CliError for the others. */

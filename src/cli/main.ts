@@ -85,7 +85,7 @@ export async function main(argv: string[]): Promise<number> {
     note(topHelp())
     return 2
   }
-  const globals = resolveGlobals(values, process.env, cmd.name)
+  const globals = resolveGlobals(values, process.env, cmd.name, cmd.offline === true)
   return cmd.run({ globals, values, ...(sub.command !== undefined ? { subcommand: sub.command } : {}) })
 }
 

@@ -7,6 +7,7 @@ import { note, out, outJson } from '../output.js'
 
 export const acl: Command = {
   name: 'acl',
+  offline: true,
   summary: "Print the least-privilege Redis ACL rule of a namespace (connects to nothing)",
   usage: 'acl --namespace NS [--user NAME] [--legacy-channel] [--rate-limit] [--keep-passwords] [--json]',
   help: `Prints the ACL SETUSER rule a user needs to run nearcache on namespace NS
