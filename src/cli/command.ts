@@ -22,6 +22,8 @@ export interface Command {
    * are not read, so its own options may reuse their names (`acl --user NAME`).
    */
   offline?: true
+  /** An admin command: takes `--audit-file FILE` and records each run there (src/cli/audit_flag.ts). */
+  audited?: true
   /** Words the command takes right after its name ('events tail'); others are usage errors. */
   subcommands?: string[]
   /** Answers the exit code (0 ok, 1 failed). Throws UsageError / CliError for the others. */

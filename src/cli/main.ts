@@ -10,6 +10,7 @@
  */
 import { CacheError } from '../errors.js'
 import { GLOBAL_HELP, parseOptions, resolveGlobals, splitCommand, wantsHelp } from './args.js'
+import { audited } from './audit_flag.js'
 import type { Command } from './command.js'
 import { acl } from './commands/acl.js'
 import { backup } from './commands/backup.js'
@@ -86,7 +87,8 @@ export async function main(argv: string[]): Promise<number> {
     return 2
   }
   const globals = resolveGlobals(values, process.env, cmd.name, cmd.offline === true)
-  return cmd.run({ globals, values, ...(sub.command !== undefined ? { subcommand: sub.command } : {}) })
+  const run = () => cmd.run({ globals, values, ...(sub.command !== undefined ? { subcommand: sub.command } : {}) })
+  return cmd.audited ? audited(values, cmd.name, globals.namespace, run) : run()
 }
 
 /** A failure as the one line the user sees, and its exit code. */

@@ -159,6 +159,7 @@ export function metricFamilies(stats: CacheStats): MetricFamily[] {
     { name: 'nearcache_value_bytes_total', labels: { form: 'stored' }, value: stats.process.storedBytes },
   ])
   one('nearcache_write_behind_corrupt_records_total', 'Corrupt or foreign write-behind log records found when the log was opened or replayed.', 'counter', stats.process.walCorruptions)
+  one('nearcache_audit_dropped_records_total', 'Audit records dropped because the sink fell behind (maxQueue) or failed.', 'counter', stats.process.auditDropped)
   one('nearcache_write_behind_dead_letters_total', 'Write-behind records Redis refused for good, moved to the dead-letter file.', 'counter', stats.process.deadLetters)
   one('nearcache_write_behind_dead_letter_bytes', 'Size of the write-behind dead-letter file in bytes.', 'gauge', stats.process.deadLetterBytes)
   one('nearcache_write_behind_queue_depth', 'Writes acknowledged and waiting in the write-behind queue (0 without writeBehind).', 'gauge', stats.process.writeBehindDepth)

@@ -202,6 +202,7 @@ export function statsFromSamples(samples: Sample[]): CacheStats | undefined {
     else if (base === 'write_behind_queue_depth') stats.process.writeBehindDepth += s.value
     else if (base === 'write_behind_corrupt_records_total') stats.process.walCorruptions += s.value
     else if (base === 'write_behind_dead_letters_total') stats.process.deadLetters += s.value
+    else if (base === 'audit_dropped_records_total') stats.process.auditDropped += s.value
     else if (base === 'write_behind_dead_letter_bytes') stats.process.deadLetterBytes += s.value
     else if (base === 'values_written_total') stats.process.valuesWritten += s.value
     else if (base === 'value_bytes_total') {

@@ -17,6 +17,7 @@ import { constants } from 'node:fs'
 import { chmod, lstat, mkdir, open as fsOpen, stat, unlink } from 'node:fs/promises'
 import type { FileHandle } from 'node:fs/promises'
 import type { Stats } from 'node:fs'
+import { dirname, resolve } from 'node:path'
 import { InvalidOptionError } from '../errors.js'
 
 export const DIR_MODE = 0o700
@@ -42,12 +43,36 @@ function dirProblem(st: Stats): string | undefined {
  * by group or others.
  */
 export async function secureDir(dir: string, what = 'write-ahead log directory'): Promise<void> {
-  await mkdir(dir, { recursive: true, mode: DIR_MODE })
+  await makeDirs(resolve(dir))
   const st = await stat(dir)
   const problem = dirProblem(st)
   if (problem) throw new InvalidOptionError(`The ${what} ${dir} ${problem}.`)
   // Created by mkdir under a permissive umask is still 0700; an existing 0755 one is tightened.
   if (uid() !== undefined && (st.mode & 0o077) !== 0) await chmod(dir, DIR_MODE)
+}
+
+/**
+ * `mkdir -p` with each level tried at most twice. Node's `mkdir(…, { recursive: true })`
+ * never settles on a path where mkdir answers ENOENT although the parent exists
+ * (under /proc, for one): it retries the parent and the child forever. Here such a
+ * path fails with the child's ENOENT.
+ */
+async function makeDirs(dir: string, depth = 0): Promise<void> {
+  try {
+    await mkdir(dir, { mode: DIR_MODE })
+    return
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code
+    if (code === 'EEXIST') return
+    const parent = dirname(dir)
+    if (code !== 'ENOENT' || parent === dir || depth > 256) throw err
+  }
+  await makeDirs(dirname(dir), depth + 1)
+  try {
+    await mkdir(dir, { mode: DIR_MODE })
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err
+  }
 }
 
 /**

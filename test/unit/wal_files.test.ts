@@ -5,6 +5,7 @@ import { afterEach, describe, expect, it } from 'vitest'
 import { InvalidOptionError } from '../../src/errors.js'
 import { WriteAheadLog } from '../../src/wal/wal.js'
 import { WriteBehind } from '../../src/wal/write_behind.js'
+import { secureDir } from '../../src/wal/wal_files.js'
 
 /** The log's files on disk: modes, owners, symlinks (finding: world-readable files, foreign directories and segments accepted, temp files followed symlinks). */
 const dirs: string[] = []
@@ -31,6 +32,22 @@ async function open(dir: string): Promise<WriteAheadLog> {
 }
 
 describe('write-ahead log files', () => {
+  it("a directory that cannot be made fails at once, also where Node's recursive mkdir never settles (under /proc)", async () => {
+    // fs.mkdir(…, { recursive: true }) loops forever on /proc/<missing>/x; createCache with such a writeBehind.dir or audit file hung.
+    await expect(secureDir('/proc/nearcache-no-such/wal')).rejects.toMatchObject({ code: 'ENOENT' })
+    await expect(secureDir('/etc/hostname/wal')).rejects.toMatchObject({ code: 'ENOTDIR' })
+    const base = mkdtempSync(join(tmpdir(), 'nc-mkdirs-'))
+    try {
+      await secureDir(join(base, 'a', 'b', 'c'))
+      expect(statSync(join(base, 'a', 'b', 'c')).mode & 0o777).toBe(0o700)
+      expect(statSync(join(base, 'a')).mode & 0o777).toBe(0o700)
+      await secureDir(join(base, 'a', 'b', 'c'))
+    } finally {
+      rmSync(base, { recursive: true, force: true })
+    }
+  })
+
+
   it('creates the directory 0700 and every file 0600, whatever the umask', async () => {
     const dir = join(tempDir(), 'a', 'wal')
     const old = process.umask(0)

@@ -1,12 +1,14 @@
 import { strings } from '../args.js'
 import type { Command } from '../command.js'
 import { closeCache, openCache } from '../connect.js'
+import { AUDIT_HELP, AUDIT_OPTIONS } from '../audit_flag.js'
 import { KEYS_HELP, KEYS_OPTIONS, loadKeys } from '../keys.js'
 import { UsageError } from '../errors.js'
 import { out, outJson, plural, quoted } from '../output.js'
 
 export const invalidate: Command = {
   name: 'invalidate',
+  audited: true,
   summary: 'Invalidate entries by tag, key prefix or key',
   usage: 'invalidate (--tag T | --prefix P | --key K)... [--keys-file FILE] [--namespace NS]',
   help: `Invalidates entries of one namespace through the library's own calls, so the
@@ -19,6 +21,7 @@ Each option can be repeated and they can be combined (keys, then prefixes, then 
 Running processes whose cache has encryption keys only act on signed announcements:
 give this command the same keys.
 ${KEYS_HELP}
+${AUDIT_HELP}
 
 Example:
   nearcache invalidate --namespace shop --tag products --key product:1 --prefix user:`,
@@ -26,7 +29,7 @@ Example:
     tag: { type: 'string', multiple: true },
     prefix: { type: 'string', multiple: true },
     key: { type: 'string', multiple: true },
-    ...KEYS_OPTIONS,
+    ...KEYS_OPTIONS, ...AUDIT_OPTIONS,
   },
   async run({ globals, values }) {
     const tags = strings(values.tag)

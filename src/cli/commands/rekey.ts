@@ -9,6 +9,7 @@ import type { Command } from '../command.js'
 import { connect, disconnect, masters, nodeAddress } from '../connect.js'
 import type { Client } from '../connect.js'
 import { CliError, oneLine } from '../errors.js'
+import { AUDIT_HELP, AUDIT_OPTIONS } from '../audit_flag.js'
 import { KEYS_HELP, KEYS_OPTIONS, loadKeys } from '../keys.js'
 import { out, outJson, plural, ProblemLog, seconds } from '../output.js'
 import { Progress } from '../progress.js'
@@ -42,6 +43,7 @@ export interface Counts {
 
 export const rekey: Command = {
   name: 'rekey',
+  audited: true,
   summary: 'Re-encrypt every entry of a namespace under the first key',
   usage: 'rekey --namespace NS --keys-file FILE [--concurrency N]',
   help: `Key rotation. SCANs the namespace's entries on every master and seals each one
@@ -62,10 +64,11 @@ backups, write-behind WAL segments and dead letters made before the rotation.
 Options:
   --concurrency N     Entries in flight at once (default 32)
 ${KEYS_HELP}
+${AUDIT_HELP}
 
 Progress goes to stderr; the summary (rekeyed / already current / raced / unreadable)
 to stdout, or as JSON with --json. Exit code 1 when an entry is left under an older key.`,
-  options: { concurrency: { type: 'string' }, ...KEYS_OPTIONS },
+  options: { concurrency: { type: 'string' }, ...KEYS_OPTIONS, ...AUDIT_OPTIONS },
   async run({ globals, values }) {
     const concurrency = intOption(values.concurrency, 'concurrency', 32, 1, 10_000, 'rekey')
     const secrets = await loadKeys(values, process.env)

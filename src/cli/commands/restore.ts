@@ -14,6 +14,7 @@ import { openLines } from '../lines.js'
 import type { Line } from '../lines.js'
 import { out, outJson, plural, ProblemLog, quoted, seconds } from '../output.js'
 import { Progress } from '../progress.js'
+import { AUDIT_HELP, AUDIT_OPTIONS } from '../audit_flag.js'
 import { KEYS_HELP, KEYS_OPTIONS, loadKeys } from '../keys.js'
 import { planEntry, writeSealed } from '../restore_sealed.js'
 import { BusSigner } from '../../l2/bus_signer.js'
@@ -131,6 +132,7 @@ export function checkLine(l: BoundedLine, from: string, into: string, maxValue: 
 
 export const restore: Command = {
   name: 'restore',
+  audited: true,
   summary: 'Restore a backup into a namespace',
   usage: 'restore --namespace NS [--into NS2] [--replace] [--from FILE] [--max-value SIZE] [--keys-file FILE] < FILE',
   help: `Reads a backup written by 'nearcache backup' and RESTOREs every key with the TTL
@@ -168,13 +170,14 @@ Options:
   --replace         Overwrite keys that already exist
   --from FILE       Read FILE instead of stdin
   --max-value SIZE  Largest DUMP payload of one key (default 64mb, at most 512mb)
-${KEYS_HELP}`,
+${KEYS_HELP}
+${AUDIT_HELP}`,
   options: {
     replace: { type: 'boolean' },
     from: { type: 'string' },
     into: { type: 'string' },
     'max-value': { type: 'string' },
-    ...KEYS_OPTIONS,
+    ...KEYS_OPTIONS, ...AUDIT_OPTIONS,
   },
   async run({ globals, values }) {
     const replace = values.replace === true
