@@ -5,6 +5,7 @@
 // Only some suites: npm run bench -- l1_hit hash   (Redis starts only if a selected suite needs it)
 import * as getBatching from './get_batching.js'
 import * as codecPool from './codec_pool.js'
+import * as encryption from './encryption.js'
 import * as goals from './goals.js'
 import * as hash from './hash.js'
 import * as l1Fill from './l1_fill.js'
@@ -37,6 +38,7 @@ const localSuites: LocalSuite[] = [
 ]
 const redisSuites: RedisSuite[] = [
   { SUITE: getBatching.SUITE, run: async (servers) => report(await getBatching.run(servers), getBatching.SETTINGS) },
+  { SUITE: encryption.SUITE, run: async (servers) => encryption.print(await encryption.run(servers.redisUrl)) },
   // Keep last: the goals summary runs after every other suite.
   { SUITE: goals.SUITE, run: async (servers) => goals.report(await goals.run(servers)) },
 ]
