@@ -13,6 +13,7 @@ import { initHash } from '../../wasm/hash.js'
 import { kMinBytes } from '../../src/l1/layout.js'
 import { SharedTable } from '../../src/l1/shared_table.js'
 import { InvalidationBus } from '../../src/l2/invalidation_bus.js'
+import { inL1, until } from '../helpers/wait.js'
 
 /**
  * The invalidation bus against a publisher that can send anything on the real
@@ -37,21 +38,6 @@ async function cache(namespace = uniqueNamespace('bus'), extra: Parameters<typeo
   const c = await createCache({ redis: inject('redisUrl'), namespace, l1: { ttl: Infinity }, ...extra })
   cleanups.push(() => c.close())
   return c
-}
-
-async function until(what: string, cond: () => boolean | Promise<boolean>, ms = 10_000): Promise<void> {
-  const end = Date.now() + ms
-  while (!(await cond())) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`)
-    await new Promise((r) => setTimeout(r, 10))
-  }
-}
-
-/** Whether `key` is answered from this process's L1 (no Redis read needed). */
-async function inL1(c: NearCache, key: string): Promise<boolean> {
-  const before = c.stats().namespaces[c.prefix]?.hits.l1 ?? 0
-  await c.get(key)
-  return (c.stats().namespaces[c.prefix]?.hits.l1 ?? 0) > before
 }
 
 /**

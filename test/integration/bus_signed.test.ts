@@ -13,6 +13,7 @@ import type { InvalidationNotice } from '../../src/l2/invalidation_bus.js'
 import { Keyring } from '../../src/security/keyring.js'
 import { initHash } from '../../wasm/hash.js'
 import { uniqueNamespace } from '../helpers/backends.js'
+import { inL1, until } from '../helpers/wait.js'
 
 /**
  * Signed invalidation messages on the real Redis: with `encryption` keys, only
@@ -40,21 +41,6 @@ async function cache(namespace: string, extra: CacheOptions = {}): Promise<NearC
   const c = await createCache({ redis: inject('redisUrl'), namespace, l1: { ttl: Infinity }, ...extra })
   cleanups.push(() => c.close())
   return c
-}
-
-async function until(what: string, cond: () => boolean | Promise<boolean>, ms = 20_000): Promise<void> {
-  const end = Date.now() + ms
-  while (!(await cond())) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`)
-    await new Promise((r) => setTimeout(r, 10))
-  }
-}
-
-/** Whether `key` is answered from this process's L1 (no Redis read needed). */
-async function inL1(c: NearCache, key: string): Promise<boolean> {
-  const before = c.stats().namespaces[c.prefix]?.hits.l1 ?? 0
-  await c.get(key)
-  return (c.stats().namespaces[c.prefix]?.hits.l1 ?? 0) > before
 }
 
 /** A well-formed message text naming `keys` of the channel's root (unsigned). */

@@ -11,6 +11,7 @@ import { EntryCipher } from '../../src/security/entry_cipher.js'
 import { uniqueNamespace } from '../helpers/backends.js'
 import { CLI_TIMEOUT, nearcache, show, start } from '../helpers/cli_runner.js'
 import type { Result } from '../helpers/cli_runner.js'
+import { inL1, until } from '../helpers/wait.js'
 
 /**
  * The CLI's encryption keys (--keys-file, NEARCACHE_KEYS) on the real Redis:
@@ -47,20 +48,6 @@ function raw(): Redis {
   const r = new Redis(url)
   cleanups.push(() => r.quit())
   return r
-}
-
-async function until(what: string, cond: () => boolean | Promise<boolean>, ms = 30_000): Promise<void> {
-  const end = Date.now() + ms
-  while (!(await cond())) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`)
-    await new Promise((r) => setTimeout(r, 20))
-  }
-}
-
-async function inL1(c: NearCache, key: string): Promise<boolean> {
-  const before = c.stats().namespaces[c.prefix]?.hits.l1 ?? 0
-  await c.get(key)
-  return (c.stats().namespaces[c.prefix]?.hits.l1 ?? 0) > before
 }
 
 async function warmFile(entries: { key: string; value: unknown }[]): Promise<string> {
