@@ -27,6 +27,7 @@ export {
   AuditDroppedError,
 } from './errors.js'
 export type { AccessView } from './access/view.js'
+export type { EncryptionKeyInput } from './security/keyring.js'
 export type { AccessInput, PrincipalInput, Permission, RateLimitInput } from './access/principals.js'
 export type { AuditInput } from './access/audit_options.js'
 export type { AuditRecord } from './access/audit_record.js'
