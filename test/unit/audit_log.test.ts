@@ -37,7 +37,9 @@ describe('audit records', () => {
   it('records plain-cache calls (principal null) and view calls (their principal), with outcome, duration and thread', async () => {
     const { sink, records } = collector()
     const c = await make({ audit: { sink } })
+    const t = performance.now()
     await c.set('user:1', 'a')
+    const spent = performance.now() - t
     await c.as('reader').get('user:1')
     await c.as('reader').get('admin:1').catch(() => {})
     await c.getMany(['user:1', 'user:2'])
@@ -48,7 +50,9 @@ describe('audit records', () => {
     expect(denied).toMatchObject({ principal: 'reader', operation: 'get', key: 'admin:1', outcome: 'E_FORBIDDEN' })
     expect(many).toMatchObject({ principal: null, operation: 'getMany', keys: ['user:1', 'user:2'], outcome: 'ok' })
     expect(Number.isNaN(Date.parse(set.time))).toBe(false)
+    // The call's own duration: within what the caller measured around it (a wrong unit or garbage breaks it).
     expect(set.durationMs).toBeGreaterThanOrEqual(0)
+    expect(set.durationMs).toBeLessThanOrEqual(spent + 0.01)
   })
 
   it('one call is one record: delete (which runs deleteMany) and a view call into the cache are not recorded twice', async () => {
