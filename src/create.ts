@@ -20,6 +20,7 @@ import { EntryCipher } from './security/entry_cipher.js'
 import type { WriteBehindTierOptions } from './tiers/write_behind.js'
 import { resolveOptions } from './options/options.js'
 import { checkAuditSink } from './access/setup.js'
+import { Throttle } from './util/throttle.js'
 import type { CacheOptions } from './options/options.js'
 
 /**
@@ -100,14 +101,12 @@ export async function createCache(options?: CacheOptions): Promise<NearCache> {
  * E_BAD_MESSAGE 'error' at most once per second (with how many since the last report).
  */
 function rejectedReporter(stats: StatsBlock, emitError: (err: Error) => void): (why: string, channel: string) => void {
-  let lastReport = -Infinity
+  const throttle = new Throttle()
   let unreported = 0
   return (why, channel) => {
     stats.process.add(ProcField.InvalidationsRejected)
     unreported++
-    const now = performance.now()
-    if (now - lastReport < 1000) return
-    lastReport = now
+    if (!throttle.due()) return
     const n = unreported
     unreported = 0
     emitError(new BadMessageError(`Dropped ${n} invalidation message${n === 1 ? '' : 's'} on '${channel}' that failed validation (last: ${why}). Another program is publishing on nearcache's channel; see stats().process.invalidationsRejected.`))

@@ -1,4 +1,5 @@
 import { RateLimitedError } from '../errors.js'
+import { Throttle } from '../util/throttle.js'
 import { rateLimitKey } from '../keys.js'
 import type { Clock, ResolvedOptions } from '../options/options.js'
 import type { Tier } from '../tiers/tier.js'
@@ -82,7 +83,7 @@ export class AccessState {
     this.local(p, rule, cost)
   }
 
-  private lastReport = -Infinity
+  private readonly reports = new Throttle()
 
   /**
    * A limiter failure the call went on without (Redis down, a missing ACL grant such
@@ -90,9 +91,7 @@ export class AccessState {
    * not flood the 'error' event, yet a misconfiguration is never silent.
    */
   private reportLimiterError(err: unknown): void {
-    const now = performance.now()
-    if (now - this.lastReport < 1000) return
-    this.lastReport = now
+    if (!this.reports.due()) return
     try {
       this.onError(err instanceof Error ? err : new Error(String(err)))
     } catch {

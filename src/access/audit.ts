@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto'
 import { BroadcastChannel } from 'node:worker_threads'
 import { AuditDroppedError } from '../errors.js'
+import { Throttle } from '../util/throttle.js'
 import { AuditFileSink } from './audit_file_sink.js'
 import { ADMIN_OPERATIONS, DENIALS, format, isRawRecord } from './audit_record.js'
 import type { AuditRecord, KeyHasher, RawRecord } from './audit_record.js'
@@ -50,7 +51,7 @@ export class AuditLog implements AuditTrail {
   private queue: RawRecord[] = []
   private draining: Promise<void> | undefined
   private unreported = 0
-  private lastReport = -Infinity
+  private readonly reports = new Throttle()
   private lastCause: unknown
 
   constructor(private readonly o: AuditLogOptions) {
@@ -97,9 +98,7 @@ export class AuditLog implements AuditTrail {
     this.o.onDropped(n)
     this.unreported += n
     if (cause !== undefined) this.lastCause = cause
-    const now = performance.now()
-    if (now - this.lastReport < 1000) return
-    this.lastReport = now
+    if (!this.reports.due()) return
     const count = this.unreported
     const why = this.lastCause === undefined ? `the sink fell behind (more than ${this.o.maxQueue} records waiting)` : 'the sink failed'
     const err = new AuditDroppedError(`Dropped ${count} audit record${count === 1 ? '' : 's'}: ${why}. See stats().process.auditDropped.`, this.lastCause)

@@ -30,8 +30,8 @@ export interface Parts {
   pool?: CodecPool
   /** Redis Cluster only, in the owner thread: CLUSTER INFO's state. */
   clusterState?: () => Promise<string | undefined>
-  /** The cache's error report (with onError); default: the 'error' event. */
-  emitError?: (err: Error) => void
+  /** The cache's error report: the 'error' event (newEmitter), or createCache's relay with onError. */
+  emitError: (err: Error) => void
   /** An attached thread's access state and audit link (the owner's are made here). */
   access?: AccessState
   audit?: AuditLog | AuditLink
@@ -50,7 +50,7 @@ export function assemble(p: Parts): NearCache {
     }
   }
   const { tier, hasL1 } = composeCacheTier(opts, table, l2, stats)
-  const emitError = p.emitError ?? ((err: Error) => void (p.emitter.listenerCount('error') > 0 && p.emitter.emit('error', err)))
+  const emitError = p.emitError
   const audit = p.audit ?? openAuditLog(opts, stats, emitError)
   const access = p.access ?? accessState(opts, undefined, l2, audit, emitError)
   let server: TierServer | undefined

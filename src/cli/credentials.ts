@@ -8,9 +8,10 @@
  * Secrets (the password, the client key) are kept in {@link Secret}s, which
  * print, inspect and serialise as `***`; only connect.ts reveals them, to ioredis.
  */
-import { closeSync, constants, fstatSync, openSync, readSync } from 'node:fs'
+import { closeSync } from 'node:fs'
 import { inspect } from 'node:util'
 import { CliError, oneLine, UsageError } from './errors.js'
+import { openRegular, readBounded } from './read_file.js'
 
 export const PASSWORD_ENV = 'NEARCACHE_REDIS_PASSWORD'
 /** Longest password file read (a password is short; anything longer is the wrong file). */
@@ -135,34 +136,6 @@ export function resolveCredentials(
     throw new UsageError(`--user needs a password: set ${PASSWORD_ENV} or give --password-file FILE`, command)
   }
   return { tls, username, password }
-}
-
-/** Reads at most `max` bytes of an open file (one more tells a file that is too long). */
-function readBounded(fd: number, max: number): Buffer {
-  const buf = Buffer.alloc(max + 1)
-  let n = 0
-  while (n < buf.length) {
-    const got = readSync(fd, buf, n, buf.length - n, null)
-    if (got === 0) break
-    n += got
-  }
-  return buf.subarray(0, n)
-}
-
-/** Opens a regular file for reading; every failure is a CliError that names the flag. */
-function openRegular(path: string, flag: string): { fd: number; mode: number } {
-  let fd: number
-  try {
-    fd = openSync(path, constants.O_RDONLY | constants.O_NONBLOCK)
-  } catch (err) {
-    throw new CliError(`cannot read ${flag} ${path}: ${oneLine(err)}`, { cause: err })
-  }
-  const st = fstatSync(fd)
-  if (!st.isFile()) {
-    closeSync(fd)
-    throw new CliError(`cannot read ${flag} ${path}: not a regular file`)
-  }
-  return { fd, mode: st.mode }
 }
 
 function readPem(path: string, flag: string): Buffer {

@@ -1,12 +1,11 @@
-import { constants } from 'node:fs'
-import { open } from 'node:fs/promises'
-import type { FileHandle } from 'node:fs/promises'
+import { closeSync } from 'node:fs'
 import { CacheError } from '../errors.js'
 import { Keyring } from '../security/keyring.js'
 import type { EncryptionKeyInput } from '../security/keyring.js'
 import { str } from './args.js'
 import type { OptionSpecs, OptionValues } from './args.js'
 import { CliError, oneLine } from './errors.js'
+import { openRegular, readBounded } from './read_file.js'
 
 /**
  * The encryption keys of the commands that write or announce (warm, restore,
@@ -57,7 +56,7 @@ export async function loadKeys(values: OptionValues, env: NodeJS.ProcessEnv): Pr
   const file = str(values['keys-file'])
   if (file !== undefined) {
     const source = `--keys-file ${file}`
-    return parseKeys(await readKeysFile(file), source)
+    return parseKeys(readKeysFile(file), source)
   }
   const text = env[KEYS_ENV]
   if (text === undefined || text.trim() === '') return undefined
@@ -66,39 +65,21 @@ export async function loadKeys(values: OptionValues, env: NodeJS.ProcessEnv): Pr
 }
 
 /** The file's text, after the checks of the module comment. */
-async function readKeysFile(path: string): Promise<string> {
-  let handle: FileHandle
+function readKeysFile(path: string): string {
+  const { fd, mode, uid } = openRegular(path, 'the keys file', { noFollow: true })
   try {
-    // O_NOFOLLOW: a symlink is refused; O_NONBLOCK: a FIFO does not hang the open.
-    handle = await open(path, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK)
-  } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code
-    const why = code === 'ELOOP' || code === 'EMLINK' ? 'it is a symbolic link; give the real path' : oneLine(err)
-    throw new CliError(`cannot read the keys file ${path}: ${why}`)
-  }
-  try {
-    // Checked on the open file itself: no swap between check and read.
-    const st = await handle.stat()
-    if (!st.isFile()) throw new CliError(`refusing the keys file ${path}: it is not a regular file`)
-    const uid = process.getuid?.()
-    if (uid !== undefined && st.uid !== uid) throw new CliError(`refusing the keys file ${path}: it is owned by uid ${st.uid}, not by you (uid ${uid})`)
-    if ((st.mode & 0o077) !== 0) {
-      throw new CliError(`refusing the keys file ${path}: its mode is 0${(st.mode & 0o777).toString(8)}, readable or writable by others; run chmod 600 ${path}`)
+    const me = process.getuid?.()
+    if (me !== undefined && uid !== me) throw new CliError(`refusing the keys file ${path}: it is owned by uid ${uid}, not by you (uid ${me})`)
+    if ((mode & 0o077) !== 0) {
+      throw new CliError(`refusing the keys file ${path}: its mode is 0${(mode & 0o777).toString(8)}, readable or writable by others; run chmod 600 ${path}`)
     }
-    if (st.size > MAX_KEYS_FILE_BYTES) throw new CliError(`refusing the keys file ${path}: it is ${st.size} bytes, over ${MAX_KEYS_FILE_BYTES}`)
-    const buf = Buffer.alloc(MAX_KEYS_FILE_BYTES + 1)
-    let n = 0
-    for (;;) {
-      const { bytesRead } = await handle.read(buf, n, buf.length - n, null)
-      if (bytesRead === 0) break
-      n += bytesRead
-      if (n > MAX_KEYS_FILE_BYTES) throw new CliError(`refusing the keys file ${path}: it is over ${MAX_KEYS_FILE_BYTES} bytes`)
-    }
-    const text = buf.toString('utf8', 0, n)
-    buf.fill(0)
+    const data = readBounded(fd, MAX_KEYS_FILE_BYTES)
+    if (data.length > MAX_KEYS_FILE_BYTES) throw new CliError(`refusing the keys file ${path}: it is over ${MAX_KEYS_FILE_BYTES} bytes`)
+    const text = data.toString('utf8')
+    data.fill(0)
     return text
   } finally {
-    await handle.close()
+    closeSync(fd)
   }
 }
 
