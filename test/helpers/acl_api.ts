@@ -6,6 +6,7 @@ import type { Cluster, Redis } from 'ioredis'
 import { expect, vi } from 'vitest'
 import { createCache, type CacheOptions, type NearCache } from '../../src/index.js'
 import type { InvalidationNotice } from '../../src/l2/invalidation_bus.js'
+import { failure } from './failure.js'
 
 /**
  * The whole API run as an ACL user holding only `nearcache acl`'s rule of one
@@ -137,14 +138,6 @@ export async function wholeApi(b: AclBackend, ns: string, user: string, password
 }
 
 /** What an operation on another namespace throws (or the cache reports), for the checks below. */
-async function failure(p: Promise<unknown>): Promise<Error & { code?: string }> {
-  try {
-    await p
-  } catch (e) {
-    return e as Error & { code?: string }
-  }
-  throw new Error('expected the operation to fail')
-}
 
 /** The error is E_L2_ERROR and names one of `named` (a key or channel) with its grant; never the password. */
 function expectNamed(err: Error & { code?: string }, named: [string, string][] | string, grant: string, password: string): void {

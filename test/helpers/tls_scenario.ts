@@ -2,8 +2,10 @@
 // invalidation between two caches (pub/sub over TLS), and clear (SCAN + UNLINK
 // on every master), through the public API.
 import { expect } from 'vitest'
-import { CacheError, createCache } from '../../src/index.js'
+import { createCache } from '../../src/index.js'
 import type { CacheOptions, InvalidationNotice, NearCache } from '../../src/index.js'
+import { failure } from './failure.js'
+export { failure }
 
 type Redis = NonNullable<CacheOptions['redis']>
 
@@ -16,17 +18,6 @@ export async function until(fn: () => boolean | Promise<boolean>, what: string, 
   }
 }
 
-/** The rejection of `p`, which must be a CacheError. */
-export async function failure(p: Promise<unknown>): Promise<CacheError> {
-  const err = await p.then(
-    (v) => {
-      throw new Error(`expected a rejection, got ${String(v)}`)
-    },
-    (e: unknown) => e,
-  )
-  expect(err).toBeInstanceOf(CacheError)
-  return err as CacheError
-}
 
 /** Two caches on `redis` in `namespace`, each with its own L1: the whole round trip over TLS. */
 export async function exerciseOverTls(redis: Redis, namespace: string): Promise<void> {

@@ -8,6 +8,7 @@ import { rawCommand, startStandalone } from '../helpers/redis_servers.js'
 import type { RedisServerHandle } from '../helpers/redis_servers.js'
 import { makeTlsFiles, tlsServerArgs } from '../helpers/tls_certs.js'
 import type { TlsFiles } from '../helpers/tls_certs.js'
+import { failure } from '../helpers/failure.js'
 
 /**
  * Connection failures say why, against real servers: a wrong password, a closed
@@ -28,16 +29,6 @@ function everything(err: unknown): string {
   return parts.join('\n')
 }
 
-async function failure(p: Promise<unknown>): Promise<CacheError> {
-  const err = await p.then(
-    (v) => {
-      throw new Error(`expected a rejection, got ${String(v)}`)
-    },
-    (e: unknown) => e,
-  )
-  expect(err).toBeInstanceOf(CacheError)
-  return err as CacheError
-}
 
 /** Polls `fn` until it answers true (generous deadline; no timing assertion). */
 async function until(fn: () => boolean | Promise<boolean>, what: string, ms = 20_000): Promise<void> {

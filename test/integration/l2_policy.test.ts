@@ -1,12 +1,12 @@
 import { Redis } from 'ioredis'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { CacheError } from '../../src/errors.js'
 import { tagKey } from '../../src/keys.js'
 import { CircuitBreaker } from '../../src/l2/circuit_breaker.js'
 import { RedisTier } from '../../src/l2/redis_tier.js'
 import { StatsBlock } from '../../src/observability/stats.js'
 import { startStandalone } from '../helpers/redis_servers.js'
 import type { RedisServerHandle } from '../helpers/redis_servers.js'
+import { failure } from '../helpers/failure.js'
 
 /**
  * One L2 failure policy for every Redis command, against a real server: the
@@ -16,16 +16,6 @@ import type { RedisServerHandle } from '../helpers/redis_servers.js'
  * while reads go on, so the read half of 'init' answers and the create half hangs.
  */
 
-async function failure(p: Promise<unknown>): Promise<CacheError> {
-  const err = await p.then(
-    (v) => {
-      throw new Error(`expected a rejection, got ${JSON.stringify(v)}`)
-    },
-    (e: unknown) => e,
-  )
-  expect(err).toBeInstanceOf(CacheError)
-  return err as CacheError
-}
 
 describe('L2 failure policy', () => {
   let server: RedisServerHandle
