@@ -14,6 +14,7 @@ import { kMinBytes } from '../../src/l1/layout.js'
 import { SharedTable } from '../../src/l1/shared_table.js'
 import { InvalidationBus } from '../../src/l2/invalidation_bus.js'
 import { inL1, until } from '../helpers/wait.js'
+import { publishAndSettle } from '../helpers/bus_settle.js'
 
 /**
  * The invalidation bus against a publisher that can send anything on the real
@@ -38,28 +39,6 @@ async function cache(namespace = uniqueNamespace('bus'), extra: Parameters<typeo
   const c = await createCache({ redis: inject('redisUrl'), namespace, l1: { ttl: Infinity }, ...extra })
   cleanups.push(() => c.close())
   return c
-}
-
-/**
- * Publishes `texts`, then a valid message of a publisher of its own, and waits until
- * that one was applied: Redis delivers one channel's messages in order, so every
- * earlier message was handled by then. (It waits for the bus's own notice, not for
- * an L1 copy to go: a flush the texts cause may drop a copy at any moment.)
- */
-async function publishAndSettle(c: NearCache, r: Redis, texts: string[]): Promise<void> {
-  const publisher = `settle-${randomUUID().slice(0, 8)}`
-  let settled = false
-  const onNotice = (n: InvalidationNotice) => {
-    if (n.direction === 'received' && n.publisher === publisher) settled = true
-  }
-  c.on('invalidation', onNotice)
-  try {
-    for (const t of texts) await r.publish(channelFor(c.prefix), t)
-    await r.publish(channelFor(c.prefix), JSON.stringify({ v: 1, o: publisher, s: 0, k: [`${c.prefix}:settle`] }))
-    await until('the settling message', () => settled)
-  } finally {
-    c.off('invalidation', onNotice)
-  }
 }
 
 describe('invalidation bus: hostile messages', () => {

@@ -14,6 +14,7 @@ import { Keyring } from '../../src/security/keyring.js'
 import { initHash } from '../../wasm/hash.js'
 import { uniqueNamespace } from '../helpers/backends.js'
 import { inL1, until } from '../helpers/wait.js'
+import { publishAndSettle } from '../helpers/bus_settle.js'
 
 /**
  * Signed invalidation messages on the real Redis: with `encryption` keys, only
@@ -48,26 +49,6 @@ function text(keys: string[], publisher = `pub-${randomUUID().slice(0, 8)}`): st
   return JSON.stringify({ v: 1, o: publisher, s: 0, k: keys })
 }
 
-/**
- * Publishes `texts`, then one signed by `settler` naming a key nobody holds, and
- * waits until that one was applied: Redis delivers one channel's messages in order.
- */
-async function publishAndSettle(c: NearCache, r: Redis, texts: string[], settler: BusSigner): Promise<void> {
-  const publisher = `settle-${randomUUID().slice(0, 8)}`
-  let settled = false
-  const onNotice = (n: InvalidationNotice) => {
-    if (n.direction === 'received' && n.publisher === publisher) settled = true
-  }
-  c.on('invalidation', onNotice)
-  try {
-    const ch = channelFor(c.prefix)
-    for (const t of texts) await r.publish(ch, t)
-    await r.publish(ch, settler.sign(ch, text([`${c.prefix}:settle`], publisher)))
-    await until('the settling message', () => settled)
-  } finally {
-    c.off('invalidation', onNotice)
-  }
-}
 
 describe('signed invalidation messages', () => {
   it('a forged unsigned message is refused and counted; a signed one from another cache with the same keys drops the copy', async () => {
