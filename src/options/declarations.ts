@@ -34,13 +34,13 @@ const timer = duration(MAX_TIMER_MS)
 
 // ---------------------------------------------------------------- core: keys, values, expiry
 
+const percent = (v: unknown, name: string): number =>
+  typeof v === 'number' && v >= 0 && v <= 100 ? v : fail(`${name} is a percentage from 0 to 100 (got ${describe(v)}).`)
+
 const CORE: Part<'namespace' | 'ttl' | 'ttlJitter' | 'maxKeyBytes' | 'maxValueBytes' | 'compressThreshold' | 'clock'> = {
   namespace: { default: 'nc', parse: validateNamespace },
   ttl: { parse: (v, name) => (v === undefined || v === Infinity ? undefined : ttlMs(v, name)) },
-  ttlJitter: {
-    default: 0,
-    parse: (v, name) => (typeof v === 'number' && v >= 0 && v <= 100 ? v : fail(`${name} is a percentage from 0 to 100 (got ${describe(v)}).`)),
-  },
+  ttlJitter: { default: 0, parse: percent },
   maxKeyBytes: { default: 1024, parse: wholeNumber(1, 65_535) },
   maxValueBytes: { default: '16mb', parse: bytes(MAX_VALUE_BYTES) },
   compressThreshold: { default: '1kb', parse: (v, name) => (v === false ? Infinity : bytes()(v, name)) },
@@ -66,6 +66,8 @@ const L1: Decls<On<'l1'>> = {
   maxEntryBytes: { default: '1mb', parse: bytes() },
   negativeTtl: { default: '1s', parse: (v, name) => (v === 0 ? 0 : ttlMs(v, name)) },
   ttl: { default: '10s', parse: (v, name) => (v === Infinity ? 0 : ttlMs(v, name)) },
+  ttlJitter: { default: 20, parse: percent },
+  shareValues: { default: false, parse: flag },
 }
 
 const L1_GROUP: Part<'l1'> = {
@@ -83,7 +85,7 @@ const CIRCUIT_BREAKER: Decls<On<'circuitBreaker'>> = {
   resetTimeout: { default: '5s', parse: timer },
 }
 
-const REDIS: Part<'redis' | 'connectTimeout' | 'commandTimeout' | 'batchGets' | 'maxInFlight' | 'invalidation' | 'circuitBreaker' | 'suppressL2Errors'> = {
+const REDIS: Part<'redis' | 'connectTimeout' | 'commandTimeout' | 'batchGets' | 'clusterReadScript' | 'workerConnections' | 'maxInFlight' | 'invalidation' | 'circuitBreaker' | 'suppressL2Errors'> = {
   redis: {
     // The default is read from the environment at each call, not once.
     parse: (v) => {
@@ -98,6 +100,8 @@ const REDIS: Part<'redis' | 'connectTimeout' | 'commandTimeout' | 'batchGets' | 
   connectTimeout: { default: '5s', parse: timer },
   commandTimeout: { default: '5s', parse: timer },
   batchGets: { parse: optional(flag) },
+  clusterReadScript: { default: true, parse: flag },
+  workerConnections: { default: 'own', parse: (v, name) => (v === 'own' || v === 'owner' ? v : fail(`${name} is 'own' or 'owner' (got ${describe(v)}).`)) },
   maxInFlight: { default: 10_000, parse: wholeNumber(1) },
   invalidation: { default: true, parse: group(INVALIDATION, true) },
   circuitBreaker: { default: {}, parse: group(CIRCUIT_BREAKER, false) },

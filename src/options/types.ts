@@ -58,6 +58,19 @@ export interface L1Options {
    * without L2. @default '10s'
    */
   ttl?: Duration
+  /**
+   * Jitter of `l1.ttl` in percent (0–100): each L1 copy is kept `l1.ttl` shortened
+   * by a random amount up to this share, so copies filled together do not all expire
+   * (and go back to Redis) together. `l1.ttl` stays the upper bound. @default 20
+   */
+  ttlJitter?: number
+  /**
+   * Return one shared, deep-frozen value per thread and key from L1 hits instead of
+   * each caller's own copy: lru-cache speed for read-only data. A caller that tries
+   * to change such a value gets a TypeError (strict mode) or nothing happens.
+   * @default false
+   */
+  shareValues?: boolean
 }
 
 export interface CacheOptions {
@@ -105,6 +118,24 @@ export interface CacheOptions {
    * @default true on a standalone server, false on a Cluster
    */
   batchGets?: boolean
+  /**
+   * On a Cluster, read the keys each tick's batched `get`s need from one master with
+   * one read-only script per master (Redis 7 `no-writes`, `allow-cross-slot-keys`)
+   * instead of one command per key. Any redirection or script error (MOVED, ASK,
+   * TRYAGAIN, CROSSSLOT, NOSCRIPT, a slot in migration, a server older than 7.0)
+   * falls back to per-key reads, so a read never answers from a node that does not
+   * own the key. `false` always reads per key. @default true
+   */
+  clusterReadScript?: boolean
+  /**
+   * How threads attached with `attachCache`/`workerCache` reach Redis for reads:
+   * `'own'` opens connections in each attached thread (faster, more connections per
+   * process); `'owner'` sends every read to the thread that created the cache. Writes,
+   * locks and everything else always go through the owner. Attached threads use the
+   * owner for reads too when the owner was given a client object, or uses
+   * `encryption` or `writeBehind`. @default 'own'
+   */
+  workerConnections?: 'own' | 'owner'
   /**
    * Most operations in flight to Redis at once from this process; more wait their
    * turn (backpressure) instead of queueing unbounded commands. @default 10000
@@ -241,7 +272,7 @@ export interface ResolvedOptions {
   ttl: number | undefined
   ttlJitter: number
   /** `ttl` 0 = until the entry's own TTL; `negativeTtl` 0 = no negative caching. */
-  l1: { maxBytes: number; maxEntryBytes: number; negativeTtl: number; ttl: number } | false
+  l1: { maxBytes: number; maxEntryBytes: number; negativeTtl: number; ttl: number; ttlJitter: number; shareValues: boolean } | false
   maxKeyBytes: number
   maxValueBytes: number
   /** Infinity = never compress. */
@@ -251,6 +282,8 @@ export interface ResolvedOptions {
   clock: Clock
   /** undefined = decided by the topology (true on a standalone server, false on a Cluster). */
   batchGets: boolean | undefined
+  clusterReadScript: boolean
+  workerConnections: 'own' | 'owner'
   maxInFlight: number
   invalidation: { legacyChannel: boolean } | false
   circuitBreaker: { threshold: number; resetTimeout: number } | false

@@ -229,6 +229,8 @@ describe('every declared option is read, and only those', () => {
     commandTimeout: '2s',
     clock: { now: () => 0 },
     batchGets: false,
+    clusterReadScript: false,
+    workerConnections: 'owner',
     maxInFlight: 5,
     invalidation: false,
     circuitBreaker: false,
@@ -243,7 +245,7 @@ describe('every declared option is read, and only those', () => {
     audit: { sink: '/tmp/audit.log' },
   }
   const NESTED: Record<string, Record<string, unknown>> = {
-    l1: { maxBytes: '1mb', maxEntryBytes: '2kb', negativeTtl: 0, ttl: '1m' },
+    l1: { maxBytes: '1mb', maxEntryBytes: '2kb', negativeTtl: 0, ttl: '1m', ttlJitter: 5, shareValues: true },
     invalidation: { legacyChannel: true },
     circuitBreaker: { threshold: 2, resetTimeout: '1s' },
     stampedeLock: { lease: '1s', waitTimeout: '2s' },
