@@ -15,7 +15,7 @@ let sink: unknown
 
 interface Closer { close(): Promise<unknown> }
 
-export async function l2Goals(goal: string, redis: RedisOption, raw: () => Redis | Cluster, standalone: (() => Redis) | null): Promise<GoalRow[]> {
+export async function l2Goals(goal: string, redis: RedisOption, raw: () => Redis | Cluster, standalone: (() => Redis) | null, target: number): Promise<GoalRow[]> {
   const opened: Closer[] = []
   try {
     const ours = await createCache({ redis, namespace: NAMESPACE, l1: false })
@@ -54,7 +54,7 @@ export async function l2Goals(goal: string, redis: RedisOption, raw: () => Redis
     await b.run()
     const figs = b.tasks.map((t) => figure(goal, t, L2_KEYS_PER_ITERATION))
     const [near, io, cold, bentoFig] = figs as [TaskFigure, TaskFigure, TaskFigure | undefined, TaskFigure | undefined]
-    const rows = [throughputRow(goal, 'vs raw ioredis getBuffer, autopipelined', near, io, 2)]
+    const rows = [throughputRow(goal, 'vs raw ioredis getBuffer, autopipelined', near, io, target)]
     if (bentoFig) rows.push(throughputRow(goal, "vs bentocache's Redis tier", near, bentoFig, 8))
     if (cold) {
       rows.push(
