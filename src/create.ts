@@ -19,6 +19,8 @@ import type { EncryptionLayer } from './tiers/compose.js'
 import { EntryCipher } from './security/entry_cipher.js'
 import type { WriteBehindTierOptions } from './tiers/write_behind.js'
 import { resolveOptions } from './options/options.js'
+import { readRoute } from './threads/read_route.js'
+import type { ReadRoute } from './threads/read_route.js'
 import { checkAuditSink } from './access/setup.js'
 import { Throttle } from './util/throttle.js'
 import type { CacheOptions } from './options/options.js'
@@ -40,8 +42,10 @@ export async function createCache(options?: CacheOptions): Promise<NearCache> {
   const table = opts.l1 === false ? undefined : SharedTable.create(opts.l1.maxBytes)
   let l2: Tier | undefined
   let clusterState: (() => Promise<string | undefined>) | undefined
+  let reads: ReadRoute | undefined
   if (opts.redis !== false) {
     const { client, owned } = await connectRedis(opts.redis, opts, emitError)
+    reads = readRoute(opts, !owned)
     if ((client as Cluster).isCluster) clusterState = () => readClusterState(client as Cluster)
     const breaker = opts.circuitBreaker ? new CircuitBreaker(opts.circuitBreaker.threshold, opts.circuitBreaker.resetTimeout) : undefined
     if (breaker) {
@@ -91,7 +95,7 @@ export async function createCache(options?: CacheOptions): Promise<NearCache> {
     l2 = await composeL2(redis, { bus, writeBehind, encryption })
   }
   const pool = opts.codecWorkers ? await CodecPool.create(opts.codecWorkers) : undefined
-  const cache = assemble({ opts, table, stats, l2, serveL2: true, emitter, namespace: opts.namespace, pool, clusterState, emitError })
+  const cache = assemble({ opts, table, stats, l2, serveL2: true, emitter, namespace: opts.namespace, pool, clusterState, emitError, reads })
   relay.live()
   return cache
 }

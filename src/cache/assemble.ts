@@ -4,6 +4,7 @@ import type { CodecPool } from '../codec/codec_pool.js'
 import { DecodeMemo } from '../codec/decode_memo.js'
 import type { SharedState } from './context.js'
 import type { CacheHandle } from '../threads/handle.js'
+import type { ReadRoute } from '../threads/read_route.js'
 import { handleOptions } from '../threads/handle.js'
 import type { SharedTable } from '../l1/shared_table.js'
 import { composeCacheTier } from '../tiers/compose.js'
@@ -25,6 +26,8 @@ export interface Parts {
   serveL2: boolean
   /** In an attached thread: the owner's TierServer channel, passed on in handles so they can be handed further. */
   ownerChannel?: string
+  /** How threads attached through this cache's handle read L2 (the owner decides; attached threads pass it on). */
+  reads?: ReadRoute
   emitter: EventEmitter
   namespace: string
   pool?: CodecPool
@@ -76,6 +79,7 @@ export function assemble(p: Parts): NearCache {
         stats: stats.sab,
         // An attached thread passes on its owner's channel, so handles can be handed further.
         channel: server?.channel ?? p.ownerChannel ?? null,
+        reads: p.reads ?? { via: 'owner', why: 'no L2' },
         options: handleOptions(opts),
         access: { buckets: access?.buckets.sab ?? null, audit: audit ? { channel: audit.channel, operations: audit.operations } : null },
       }

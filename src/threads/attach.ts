@@ -7,6 +7,9 @@ import type { CacheHandle } from './handle.js'
 import { SharedTable } from '../l1/shared_table.js'
 import type { Clock } from '../options/options.js'
 import { RemoteTier } from './remote_tier.js'
+import { OwnConnection } from './own_connection.js'
+import { SplitTier } from './split_tier.js'
+import type { Tier } from '../tiers/tier.js'
 import { describe } from '../util/units.js'
 import { accessState, linkAudit } from '../access/setup.js'
 
@@ -23,11 +26,27 @@ export async function attachCache(handle: CacheHandle, options: { clock?: Clock 
   const opts = { ...handle.options, redis: handle.channel === null ? (false as const) : 'attached', clock: options.clock ?? Date, writer: undefined, codecWorkers: false as const, audit: false as const }
   const table = handle.table ? SharedTable.attach(handle.table) : undefined
   const stats = new StatsBlock(handle.stats, { l1: table !== undefined, l2: handle.channel !== null })
-  const l2 = handle.channel === null ? undefined : new RemoteTier(handle.channel, opts.commandTimeout * 2 + 1000)
   const { emitter, emitError } = newEmitter()
+  const l2 = handle.channel === null ? undefined : await threadL2(handle, handle.channel, stats, emitError)
   const audit = linkAudit(handle.access?.audit ?? null)
   const access = accessState(opts, handle.access?.buckets, l2, audit, emitError)
-  return assemble({ opts, table, stats, l2, serveL2: false, ownerChannel: handle.channel ?? undefined, emitter, emitError, namespace: handle.namespace, access, audit })
+  return assemble({ opts, table, stats, l2, serveL2: false, ownerChannel: handle.channel ?? undefined, reads: handle.reads, emitter, emitError, namespace: handle.namespace, access, audit })
+}
+
+/**
+ * The attached thread's L2: the owner for everything (RemoteTier), or, when the
+ * handle says so, its own connection for reads in front of it (SplitTier). The own
+ * connection is tried before this resolves; if it cannot connect, reads go
+ * through the owner until a later attempt succeeds.
+ */
+async function threadL2(handle: CacheHandle, channel: string, stats: StatsBlock, emitError: (err: Error) => void): Promise<Tier> {
+  const o = handle.options
+  const remote = new RemoteTier(channel, o.commandTimeout * 2 + 1000)
+  const reads = handle.reads as CacheHandle['reads'] | undefined
+  if (reads?.via !== 'own') return remote
+  const own = new OwnConnection(reads.redis, o, stats.l2, emitError)
+  await own.start()
+  return new SplitTier(own, remote)
 }
 
 const attached = new Map<string, Promise<NearCache>>()

@@ -1,5 +1,6 @@
 import type { ResolvedOptions } from '../options/options.js'
 import type { AccessHandle } from '../access/setup.js'
+import type { ReadRoute } from './read_route.js'
 
 /**
  * What a worker thread needs to attach to a cache: plain data and
@@ -15,6 +16,8 @@ export interface CacheHandle {
   readonly stats: SharedArrayBuffer
   /** The BroadcastChannel of the owner's L2 server, or null when there is no L2. */
   readonly channel: string | null
+  /** How the attached thread reads L2: with its own connections, or through the owner (src/threads/read_route.ts). */
+  readonly reads: ReadRoute
   readonly options: HandleOptions
   /** Rate buckets and the owner's audit log (access control, src/access/). */
   readonly access: AccessHandle
