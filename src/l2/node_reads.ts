@@ -1,0 +1,124 @@
+import calculateSlot from 'cluster-key-slot'
+import type { Cluster, Redis } from 'ioredis'
+import { L2CommandError } from '../errors.js'
+import { READ_KEYS } from './scripts.js'
+
+/** A reply that is exactly `n` values, each bytes or nil; undefined when it is anything else. */
+export function bulkValues(reply: unknown, n: number): (Buffer | null)[] | undefined {
+  if (!Array.isArray(reply) || reply.length !== n) return undefined
+  for (const v of reply) if (v !== null && !Buffer.isBuffer(v)) return undefined
+  return reply as (Buffer | null)[]
+}
+
+/**
+ * Script errors that say this server will never run the read script (older than
+ * 7.0, shebang flags unknown, scripting disabled or not permitted): the script is
+ * turned off for the client and every read goes per key.
+ */
+const UNSUPPORTED = /Error compiling script|Unexpected flag|shebang|unknown command|NOPERM/i
+
+/** A node that did not answer in time is not asked again per key: the deadline is spent. */
+const TIMED_OUT = /timed out/i
+
+/** What the per-node reads did, for tests and diagnostics. */
+export interface NodeReadCounts {
+  /** Batches answered by the script. */
+  scriptBatches: number
+  /** Batches (or parts of one) read per key instead: refused, redirected, malformed, or no known owner. */
+  fallbackBatches: number
+  /** Keys read per key through the Cluster's routing. */
+  fallbackKeys: number
+}
+
+/** One group of a flush: key indexes whose slots one master serves (per the slot map), or none known. */
+export interface NodeGroup {
+  node: Redis | undefined
+  idx: number[]
+}
+
+/**
+ * Per-node Cluster reads: a flush's keys grouped by the master that owns their slot
+ * in ioredis' slot map, each group read with ONE read-only script sent to that
+ * master's connection (READ_KEYS). The script is trusted only as far as the node
+ * answers it: a node serves a key only from a slot it owns and holds the key in
+ * (MIGRATING: a key not there any more is refused; IMPORTING without ASKING:
+ * refused), so a stale map, a migration or a failover makes the node refuse the
+ * script, and the group is read per key through the Cluster's routing, which
+ * follows MOVED and ASK. Nothing is written, so a mistake can only cost a miss
+ * of the script, never a wrong value.
+ */
+export class ClusterNodeReader {
+  /** Off for this client: the user's keyPrefix (not applied to ARGV), or a server that cannot run it. */
+  disabled: boolean
+  readonly counts: NodeReadCounts = { scriptBatches: 0, fallbackBatches: 0, fallbackKeys: 0 }
+
+  constructor(
+    private readonly cluster: Cluster,
+    /** Most keys in one script call. */
+    private readonly max: number,
+  ) {
+    const o = cluster.options as { keyPrefix?: string; redisOptions?: { keyPrefix?: string } }
+    this.disabled = Boolean(o.keyPrefix || o.redisOptions?.keyPrefix)
+  }
+
+  /** Groups `keys` (by index) by owning master, at most `max` per group. */
+  plan(keys: readonly string[]): NodeGroup[] {
+    const byKey = new Map<string, Redis>()
+    for (const r of this.cluster.nodes('master')) byKey.set(`${r.options.host}:${r.options.port}`, r)
+    const groups = new Map<string, number[]>()
+    const slots = this.cluster.slots
+    for (let i = 0; i < keys.length; i++) {
+      const owner = slots[calculateSlot(keys[i] as string)]?.[0]
+      const name = owner !== undefined && byKey.has(owner) ? owner : ''
+      const g = groups.get(name)
+      if (g) g.push(i)
+      else groups.set(name, [i])
+    }
+    const out: NodeGroup[] = []
+    for (const [name, idx] of groups) {
+      const node = name === '' ? undefined : byKey.get(name)
+      for (let i = 0; i < idx.length; i += this.max) out.push({ node, idx: idx.length <= this.max ? idx : idx.slice(i, i + this.max) })
+    }
+    return out
+  }
+
+  /** The values of `keys` (one group of `plan`), in order. */
+  async read(node: Redis | undefined, keys: string[]): Promise<(Buffer | null)[]> {
+    if (node !== undefined && !this.disabled) {
+      const values = await this.script(node, keys)
+      if (values !== undefined) {
+        this.counts.scriptBatches++
+        return values
+      }
+    }
+    this.counts.fallbackBatches++
+    this.counts.fallbackKeys += keys.length
+    return this.perKey(keys)
+  }
+
+  /** The script's answer, or undefined when the node refused it or answered something else. */
+  private async script(node: Redis, keys: string[]): Promise<(Buffer | null)[] | undefined> {
+    let reply: unknown
+    try {
+      // EVALSHA; on NOSCRIPT, one EVAL (which also loads it).
+      reply = await READ_KEYS.run(node, [], keys)
+    } catch (err) {
+      const message = err instanceof Error ? err.message : String(err)
+      if (TIMED_OUT.test(message)) throw err
+      if (UNSUPPORTED.test(message)) this.disabled = true
+      return undefined
+    }
+    return bulkValues(reply, keys.length)
+  }
+
+  /** One MGET per key through the Cluster's routing (MOVED, ASK and retries handled by ioredis). */
+  private perKey(keys: string[]): Promise<(Buffer | null)[]> {
+    return Promise.all(
+      keys.map(async (k) => {
+        const v = bulkValues(await this.cluster.mgetBuffer(k), 1)
+        if (v === undefined) throw new L2CommandError('Redis answered a get with a malformed reply (not one value or nil)')
+        return v[0] as Buffer | null
+      }),
+    )
+  }
+}
