@@ -1,14 +1,7 @@
 import calculateSlot from 'cluster-key-slot'
 import type { Cluster, Redis } from 'ioredis'
-import { L2CommandError } from '../errors.js'
+import { ClusterKeyReader, bulkValues, nodeName } from './key_routing.js'
 import { READ_KEYS } from './scripts.js'
-
-/** A reply that is exactly `n` values, each bytes or nil; undefined when it is anything else. */
-export function bulkValues(reply: unknown, n: number): (Buffer | null)[] | undefined {
-  if (!Array.isArray(reply) || reply.length !== n) return undefined
-  for (const v of reply) if (v !== null && !Buffer.isBuffer(v)) return undefined
-  return reply as (Buffer | null)[]
-}
 
 /**
  * Script errors that say this server will never run the read script (older than
@@ -26,7 +19,7 @@ export interface NodeReadCounts {
   scriptBatches: number
   /** Batches (or parts of one) read per key instead: refused, redirected, malformed, or no known owner. */
   fallbackBatches: number
-  /** Keys read per key through the Cluster's routing. */
+  /** Keys read per key instead of by the script. */
   fallbackKeys: number
 }
 
@@ -43,14 +36,14 @@ export interface NodeGroup {
  * answers it: a node serves a key only from a slot it owns and holds the key in
  * (MIGRATING: a key not there any more is refused; IMPORTING without ASKING:
  * refused), so a stale map, a migration or a failover makes the node refuse the
- * script, and the group is read per key through the Cluster's routing, which
- * follows MOVED and ASK. Nothing is written, so a mistake can only cost a miss
- * of the script, never a wrong value.
+ * script, and the group is read per key (ClusterKeyReader), following MOVED and
+ * ASK. The script writes nothing, so a mistake can only cost its round trip.
  */
 export class ClusterNodeReader {
   /** Off for this client: the user's keyPrefix (not applied to ARGV), or a server that cannot run it. */
   disabled: boolean
   readonly counts: NodeReadCounts = { scriptBatches: 0, fallbackBatches: 0, fallbackKeys: 0 }
+  private readonly keys: ClusterKeyReader
 
   constructor(
     private readonly cluster: Cluster,
@@ -59,12 +52,13 @@ export class ClusterNodeReader {
   ) {
     const o = cluster.options as { keyPrefix?: string; redisOptions?: { keyPrefix?: string } }
     this.disabled = Boolean(o.keyPrefix || o.redisOptions?.keyPrefix)
+    this.keys = new ClusterKeyReader(cluster)
   }
 
   /** Groups `keys` (by index) by owning master, at most `max` per group. */
   plan(keys: readonly string[]): NodeGroup[] {
     const byKey = new Map<string, Redis>()
-    for (const r of this.cluster.nodes('master')) byKey.set(`${r.options.host}:${r.options.port}`, r)
+    for (const r of this.cluster.nodes('master')) byKey.set(nodeName(r), r)
     const groups = new Map<string, number[]>()
     const slots = this.cluster.slots
     for (let i = 0; i < keys.length; i++) {
@@ -93,7 +87,7 @@ export class ClusterNodeReader {
     }
     this.counts.fallbackBatches++
     this.counts.fallbackKeys += keys.length
-    return this.perKey(keys)
+    return this.perKey(node, keys)
   }
 
   /** The script's answer, or undefined when the node refused it or answered something else. */
@@ -111,14 +105,8 @@ export class ClusterNodeReader {
     return bulkValues(reply, keys.length)
   }
 
-  /** One MGET per key through the Cluster's routing (MOVED, ASK and retries handled by ioredis). */
-  private perKey(keys: string[]): Promise<(Buffer | null)[]> {
-    return Promise.all(
-      keys.map(async (k) => {
-        const v = bulkValues(await this.cluster.mgetBuffer(k), 1)
-        if (v === undefined) throw new L2CommandError('Redis answered a get with a malformed reply (not one value or nil)')
-        return v[0] as Buffer | null
-      }),
-    )
+  /** One read per key, routed by the slot map (key_routing.ts), following MOVED and ASK. */
+  private perKey(node: Redis | undefined, keys: string[]): Promise<(Buffer | null)[]> {
+    return Promise.all(keys.map((k) => this.keys.read(k, node)))
   }
 }

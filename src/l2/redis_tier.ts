@@ -7,7 +7,8 @@ import { L2Policy } from './failure_policy.js'
 import { GetBatcher } from './get_batcher.js'
 import type { BatchPlanner } from './get_batcher.js'
 import { L2CommandError } from '../errors.js'
-import { bulkValues, ClusterNodeReader } from './node_reads.js'
+import { bulkValues, ClusterKeyReader } from './key_routing.js'
+import { ClusterNodeReader } from './node_reads.js'
 import { prefixGlob, scanNode } from './scan.js'
 import { GCRA, gcraWaitMs } from '../access/gcra.js'
 import { BUMP_COUNTER, CAS_SET, INIT_COUNTER, randomCounterStart, RELEASE_LOCK, TAKE } from './scripts.js'
@@ -38,6 +39,7 @@ export class RedisTier implements Tier {
   ) {
     this.policy = new L2Policy(client, owned, meter, maxInFlight, breaker, timeoutMs)
     this.cluster = (client as Cluster).isCluster === true
+    if (this.cluster) this.keyReader = new ClusterKeyReader(client as Cluster)
     if (this.cluster && clusterReadScript) this.nodeReader = new ClusterNodeReader(client as Cluster, MAX_KEYS_PER_COMMAND)
     const batch = batchGets ?? (!this.cluster || clusterReadScript)
     this.batcher = batch ? new GetBatcher(this.policy, meter, this.planner()) : undefined
@@ -45,12 +47,15 @@ export class RedisTier implements Tier {
 
   /** The per-node Cluster reader (clusterReadScript on a Cluster), for tests and diagnostics. */
   readonly nodeReader: ClusterNodeReader | undefined
+  /** Single-key Cluster reads that a migration cannot turn into wrong misses. */
+  private readonly keyReader: ClusterKeyReader | undefined
 
   /** How a flush of batched gets is split into commands. */
   private planner(): BatchPlanner {
     const reader = this.nodeReader
     if (reader) return (keys) => reader.plan(keys).map((g) => ({ idx: g.idx, read: (part) => reader.read(g.node, part) }))
-    const read = (part: string[]) => this.mgetChecked(part)
+    const keyReader = this.keyReader
+    const read = keyReader ? (part: string[]) => keyReader.readSlot(part) : (part: string[]) => this.mgetChecked(part)
     return (keys) => slotBatches(keys, this.cluster, MAX_KEYS_PER_COMMAND).map((idx) => ({ idx, read }))
   }
 
@@ -78,9 +83,10 @@ export class RedisTier implements Tier {
   }
 
   private async getOne(key: string): Promise<Buffer | null> {
+    // On a Cluster, routed by the slot map, not by ioredis' auto-pipelines (key_routing.ts says why).
+    if (this.keyReader) return this.keyReader.read(key)
     // MGET even for one key: unlike GET it answers nil for a key of another type.
-    const [v] = await this.client.mgetBuffer(key)
-    return v ?? null
+    return (await this.mgetChecked([key]))[0] as Buffer | null
   }
 
   mget(keys: string[]): Promise<(Buffer | null)[]> {
@@ -88,7 +94,8 @@ export class RedisTier implements Tier {
   }
 
   private mgetRaw(keys: string[]): Promise<(Buffer | null)[]> {
-    return scatterBySlot(keys, this.cluster, MAX_KEYS_PER_COMMAND, null, (part) => this.client.mgetBuffer(part))
+    const keyReader = this.keyReader
+    return scatterBySlot(keys, this.cluster, MAX_KEYS_PER_COMMAND, null, keyReader ? (part) => keyReader.readSlot(part) : (part) => this.mgetChecked(part))
   }
 
   set(writes: TierWrite[]): Promise<void> {
