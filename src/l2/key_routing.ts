@@ -64,7 +64,9 @@ export class ClusterKeyReader {
    * Reads `keys` on `node` (after ASKING, back to back on its connection, when `asking`).
    * A node answers only for a slot it serves (or imports, when asked with ASKING), so
    * a redirection names where to go next: MOVED (the map is stale: ioredis is asked
-   * to refresh it) or ASK (the keys have left a migrating slot). Up to `hops` of them.
+   * to refresh it) or ASK (the keys have left a migrating slot). Up to `hops` of them,
+   * to nodes in ioredis' pool (masters); otherwise the redirection is the failure
+   * (E_L2_UNAVAILABLE), and the next read finds the refreshed map.
    */
   private async fromNode(keys: string[], node: Redis, asking: boolean, hops: number): Promise<unknown> {
     try {
@@ -72,9 +74,11 @@ export class ClusterKeyReader {
       return await node.mgetBuffer(keys)
     } catch (err) {
       const to = err instanceof Error ? /^(ASK|MOVED) \d+ (\S+)$/.exec(err.message) : null
-      const next = to && hops > 0 ? this.cluster.nodes('all').find((r) => nodeName(r) === to[2]) : undefined
-      if (!to || next === undefined) throw err
+      if (to === null) throw err
       if (to[1] === 'MOVED') this.cluster.refreshSlotsCache()
+      // A node ioredis has no connection to (a replica just promoted) is known after the refresh.
+      const next = hops > 0 ? this.cluster.nodes('all').find((r) => nodeName(r) === to[2]) : undefined
+      if (next === undefined) throw err
       return this.fromNode(keys, next, to[1] === 'ASK', hops - 1)
     }
   }
