@@ -1,6 +1,7 @@
 import calculateSlot from 'cluster-key-slot'
 import type { Cluster, Redis } from 'ioredis'
 import { L2CommandError } from '../errors.js'
+import { NodeMgets } from './node_mgets.js'
 
 /** A reply that is exactly `n` values, each bytes or nil; undefined when it is anything else. */
 export function bulkValues(reply: unknown, n: number): (Buffer | null)[] | undefined {
@@ -27,6 +28,9 @@ export function nodeName(r: Redis): string {
  * gone in a failover) does a read go through the routing, which then refreshes.
  */
 export class ClusterKeyReader {
+  /** The tick's MGETs per node, one write each. */
+  private readonly mgets = new NodeMgets()
+
   constructor(private readonly cluster: Cluster) {}
 
   /** The master connection the slot map names for `slot`, if it is in the pool. */
@@ -61,7 +65,7 @@ export class ClusterKeyReader {
   }
 
   /**
-   * Reads `keys` on `node` (after ASKING, back to back on its connection, when `asking`).
+   * Reads `keys` on `node` (after ASKING, back to back in one pipeline, when `asking`).
    * A node answers only for a slot it serves (or imports, when asked with ASKING), so
    * a redirection names where to go next: MOVED (the map is stale: ioredis is asked
    * to refresh it) or ASK (the keys have left a migrating slot). Up to `hops` of them,
@@ -70,8 +74,7 @@ export class ClusterKeyReader {
    */
   private async fromNode(keys: string[], node: Redis, asking: boolean, hops: number): Promise<unknown> {
     try {
-      if (asking) return (await Promise.all([node.asking(), node.mgetBuffer(keys)]))[1]
-      return await node.mgetBuffer(keys)
+      return await this.mgets.mget(node, keys, asking)
     } catch (err) {
       const to = err instanceof Error ? /^(ASK|MOVED) \d+ (\S+)$/.exec(err.message) : null
       if (to === null) throw err
