@@ -10,6 +10,16 @@ export function bulkValues(reply: unknown, n: number): (Buffer | null)[] | undef
   return reply as (Buffer | null)[]
 }
 
+/**
+ * Whether the Cluster client prefixes key names (ioredis `keyPrefix`): then nearcache
+ * neither computes slots nor sends to nodes itself (the slots would be those of the
+ * unprefixed names, and the script's ARGV are not prefixed); ioredis routes.
+ */
+export function prefixesKeys(cluster: Cluster): boolean {
+  const o = cluster.options as { keyPrefix?: unknown; redisOptions?: { keyPrefix?: unknown } }
+  return Boolean(o.keyPrefix || o.redisOptions?.keyPrefix)
+}
+
 /** A node's name in ioredis' slot map and connection pool. */
 export function nodeName(r: Redis): string {
   return `${r.options.host}:${r.options.port}`

@@ -8,7 +8,7 @@ import { READ_KEYS } from './scripts.js'
  * 7.0, shebang flags unknown, scripting disabled or not permitted): the script is
  * turned off for the client and every read goes per key.
  */
-const UNSUPPORTED = /Error compiling script|Unexpected flag|shebang|unknown command|NOPERM/i
+const UNSUPPORTED = /Error compiling script|Unexpected flag|shebang|unknown command|NOPERM.*'eval(sha)?'/i
 
 /** A node that did not answer in time is not asked again per key: the deadline is spent. */
 const TIMED_OUT = /timed out/i
@@ -40,8 +40,8 @@ export interface NodeGroup {
  * ASK. The script writes nothing, so a mistake can only cost its round trip.
  */
 export class ClusterNodeReader {
-  /** Off for this client: the user's keyPrefix (not applied to ARGV), or a server that cannot run it. */
-  disabled: boolean
+  /** Off for this client: a server that cannot run it (or a user without the permission). */
+  disabled = false
   readonly counts: NodeReadCounts = { scriptBatches: 0, fallbackBatches: 0, fallbackKeys: 0 }
   private readonly keys: ClusterKeyReader
 
@@ -50,8 +50,6 @@ export class ClusterNodeReader {
     /** Most keys in one script call. */
     private readonly max: number,
   ) {
-    const o = cluster.options as { keyPrefix?: string; redisOptions?: { keyPrefix?: string } }
-    this.disabled = Boolean(o.keyPrefix || o.redisOptions?.keyPrefix)
     this.keys = new ClusterKeyReader(cluster)
   }
 

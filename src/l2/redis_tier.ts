@@ -7,7 +7,7 @@ import { L2Policy } from './failure_policy.js'
 import { GetBatcher } from './get_batcher.js'
 import type { BatchPlanner } from './get_batcher.js'
 import { L2CommandError } from '../errors.js'
-import { bulkValues, ClusterKeyReader } from './key_routing.js'
+import { bulkValues, ClusterKeyReader, prefixesKeys } from './key_routing.js'
 import { ClusterNodeReader } from './node_reads.js'
 import { prefixGlob, scanNode } from './scan.js'
 import { GCRA, gcraWaitMs } from '../access/gcra.js'
@@ -39,9 +39,11 @@ export class RedisTier implements Tier {
   ) {
     this.policy = new L2Policy(client, owned, meter, maxInFlight, breaker, timeoutMs)
     this.cluster = (client as Cluster).isCluster === true
-    if (this.cluster) this.keyReader = new ClusterKeyReader(client as Cluster)
-    if (this.cluster && clusterReadScript) this.nodeReader = new ClusterNodeReader(client as Cluster, MAX_KEYS_PER_COMMAND)
-    const batch = batchGets ?? (!this.cluster || clusterReadScript)
+    // With a keyPrefix on the client, ioredis routes every read (key_routing.ts says why).
+    const ownRouting = this.cluster && !prefixesKeys(client as Cluster)
+    if (ownRouting) this.keyReader = new ClusterKeyReader(client as Cluster)
+    if (ownRouting && clusterReadScript) this.nodeReader = new ClusterNodeReader(client as Cluster, MAX_KEYS_PER_COMMAND)
+    const batch = batchGets ?? (!this.cluster || this.nodeReader !== undefined)
     this.batcher = batch ? new GetBatcher(this.policy, meter, this.planner()) : undefined
   }
 

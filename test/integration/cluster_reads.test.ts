@@ -98,6 +98,21 @@ describe('per-node Cluster reads', () => {
     }
   })
 
+  it('a client with a keyPrefix is routed by ioredis: no script, no slots computed from unprefixed names', async () => {
+    const ns = uniqueNamespace('prefixed')
+    const prefixed = new Cluster(inject('clusterNodes'), { enableAutoPipelining: true, keyPrefix: `${ns}:` })
+    try {
+      const keys = Array.from({ length: 200 }, (_, i) => `k${i}`)
+      await Promise.all(keys.map((k) => cluster.set(`${ns}:${k}`, k)))
+      const tier = new RedisTier(prefixed, false, undefined, meter(), 10_000)
+      expect(tier.nodeReader).toBeUndefined()
+      const got = await Promise.all(keys.map((k) => tier.get(k)))
+      expect(got.map((v) => v?.toString())).toEqual(keys)
+    } finally {
+      prefixed.disconnect()
+    }
+  })
+
   it('Redis 7 honours the flags: cross-slot keys of one node are read, a key of another node is refused, no flag means one slot', async () => {
     // Two keys of different slots that the same master serves, and one of another master.
     const ns = uniqueNamespace('flags')
