@@ -69,6 +69,20 @@ describe('per-node Cluster reads', () => {
     expect(await Promise.all(keys.map((k) => bySlot.get(k)))).toEqual(want)
   })
 
+  it('NOSCRIPT (the script cache flushed on every master) loads the script again: reads stay on the script path', async () => {
+    const ns = uniqueNamespace('noscript')
+    const keys = Array.from({ length: 300 }, (_, i) => `${ns}:${i}`)
+    await Promise.all(keys.map((k) => cluster.set(k, k)))
+    const tier = new RedisTier(cluster, false, undefined, meter(), 10_000)
+    expect((await Promise.all(keys.map((k) => tier.get(k)))).map(String)).toEqual(keys)
+    await Promise.all(masters.map((m) => m.script('FLUSH')))
+    const before = tier.nodeReader?.counts.scriptBatches ?? 0
+    expect((await Promise.all(keys.map((k) => tier.get(k)))).map(String)).toEqual(keys)
+    expect(tier.nodeReader?.counts.scriptBatches).toBe(before + 3)
+    expect(tier.nodeReader?.counts.fallbackKeys).toBe(0)
+    expect(tier.nodeReader?.disabled).toBe(false)
+  })
+
   it('reads a key asked for twice in one tick once, and answers both callers with their own bytes', async () => {
     const key = `${uniqueNamespace('dup')}:k`
     await cluster.set(key, 'shared')
