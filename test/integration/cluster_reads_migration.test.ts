@@ -3,6 +3,7 @@ import { Cluster, Redis } from 'ioredis'
 import { describe, expect, it } from 'vitest'
 import { createCache } from '../../src/index.js'
 import { RedisTier } from '../../src/l2/redis_tier.js'
+import { READ_KEYS } from '../../src/l2/scripts.js'
 import { StatsBlock } from '../../src/observability/stats.js'
 import { uniqueNamespace } from '../helpers/backends.js'
 import { startCluster } from '../helpers/redis_servers.js'
@@ -128,8 +129,16 @@ describe('Cluster reads during a slot migration', () => {
           await writer.set(key, { key, gen: 1 })
           done.set(key, 1)
         }
-        if (i === fullKeys.length / 2) await roundsDone(2) // reads while half the slot has moved
-        else await sleep(1)
+        if (i === fullKeys.length / 2) {
+          await roundsDone(2) // reads while half the slot has moved
+          // What the script path relies on: the MIGRATING source serves a key it still holds and
+          // refuses one that has left; the IMPORTING target refuses it without ASKING.
+          const stays = fullKeys[fullKeys.length - 1] as string // a raw key, not moved yet
+          const [held] = (await READ_KEYS.run(source, [], [stays])) as [Buffer]
+          expect(held.toString()).toBe(`${stays}#0`)
+          await expect(READ_KEYS.run(source, [], [k])).rejects.toThrow(/non local key/)
+          await expect(READ_KEYS.run(target, [], [k])).rejects.toThrow(/non local key/)
+        } else await sleep(1)
       }
       await roundsDone(1)
       // Hand the slot over: the target first, then the source, then the rest (as redis-cli does).
