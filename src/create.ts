@@ -54,7 +54,7 @@ export async function createCache(options?: CacheOptions): Promise<NearCache> {
         if (emitter.listenerCount('circuit') > 0) emitter.emit('circuit', state)
       }
     }
-    const redis = new RedisTier(client, owned, opts.batchGets, stats.l2, opts.maxInFlight, breaker, opts.commandTimeout)
+    const redis = new RedisTier(client, owned, opts.batchGets, stats.l2, opts.maxInFlight, breaker, opts.commandTimeout, opts.clusterReadScript)
     let bus: InvalidationBus | undefined
     if (opts.invalidation) {
       try {

@@ -5,6 +5,10 @@ import type { CounterOp, Tier, TierWrite } from '../tiers/tier.js'
 import type { CircuitBreaker } from './circuit_breaker.js'
 import { L2Policy } from './failure_policy.js'
 import { GetBatcher } from './get_batcher.js'
+import type { BatchPlanner } from './get_batcher.js'
+import { L2CommandError } from '../errors.js'
+import { bulkValues, ClusterKeyReader, prefixesKeys } from './key_routing.js'
+import { ClusterNodeReader } from './node_reads.js'
 import { prefixGlob, scanNode } from './scan.js'
 import { GCRA, gcraWaitMs } from '../access/gcra.js'
 import { BUMP_COUNTER, CAS_SET, INIT_COUNTER, randomCounterStart, RELEASE_LOCK, TAKE } from './scripts.js'
@@ -30,10 +34,38 @@ export class RedisTier implements Tier {
     breaker?: CircuitBreaker,
     /** A deadline for operations on a client nearcache did not create (its own clients have ioredis' commandTimeout). */
     timeoutMs?: number,
+    /** On a Cluster: batched gets read one script per master (node_reads.ts); batching defaults to on with it. */
+    clusterReadScript = true,
   ) {
     this.policy = new L2Policy(client, owned, meter, maxInFlight, breaker, timeoutMs)
     this.cluster = (client as Cluster).isCluster === true
-    this.batcher = batchGets ?? !this.cluster ? new GetBatcher(client, this.cluster, MAX_KEYS_PER_COMMAND) : undefined
+    // With a keyPrefix on the client, ioredis routes every read (key_routing.ts says why).
+    const ownRouting = this.cluster && !prefixesKeys(client as Cluster)
+    if (ownRouting) this.keyReader = new ClusterKeyReader(client as Cluster)
+    if (ownRouting && clusterReadScript) this.nodeReader = new ClusterNodeReader(client as Cluster, MAX_KEYS_PER_COMMAND)
+    const batch = batchGets ?? (!this.cluster || this.nodeReader !== undefined)
+    this.batcher = batch ? new GetBatcher(this.policy, meter, this.planner()) : undefined
+  }
+
+  /** The per-node Cluster reader (clusterReadScript on a Cluster), for tests and diagnostics. */
+  readonly nodeReader: ClusterNodeReader | undefined
+  /** Single-key Cluster reads that a migration cannot turn into wrong misses. */
+  private readonly keyReader: ClusterKeyReader | undefined
+
+  /** How a flush of batched gets is split into commands. */
+  private planner(): BatchPlanner {
+    const reader = this.nodeReader
+    if (reader) return (keys) => reader.plan(keys).map((g) => ({ idx: g.idx, read: (part) => reader.read(g.node, part) }))
+    const keyReader = this.keyReader
+    const read = keyReader ? (part: string[]) => keyReader.readSlot(part) : (part: string[]) => this.mgetChecked(part)
+    return (keys) => slotBatches(keys, this.cluster, MAX_KEYS_PER_COMMAND).map((idx) => ({ idx, read }))
+  }
+
+  /** MGET, its reply checked: exactly one value or nil per key. */
+  private async mgetChecked(keys: string[]): Promise<(Buffer | null)[]> {
+    const values = bulkValues(await this.client.mgetBuffer(keys), keys.length)
+    if (values === undefined) throw new L2CommandError(`Redis answered MGET of ${keys.length} keys with a malformed reply`)
+    return values
   }
 
   private counted(v: Buffer | null): Buffer | null {
@@ -43,7 +75,9 @@ export class RedisTier implements Tier {
 
   get(key: string, fresh?: boolean): Promise<Buffer | null> {
     if (fresh) return this.policy.run('get', () => this.getOne(key))
-    return this.policy.run('get', async () => this.counted(this.batcher ? await this.batcher.get(key) : await this.getOne(key)))
+    // Batched: the policy runs once per batch, in the batcher.
+    if (this.batcher) return this.batcher.get(key)
+    return this.policy.run('get', async () => this.counted(await this.getOne(key)))
   }
 
   peek(): undefined {
@@ -51,9 +85,10 @@ export class RedisTier implements Tier {
   }
 
   private async getOne(key: string): Promise<Buffer | null> {
+    // On a Cluster, routed by the slot map, not by ioredis' auto-pipelines (key_routing.ts says why).
+    if (this.keyReader) return this.keyReader.read(key)
     // MGET even for one key: unlike GET it answers nil for a key of another type.
-    const [v] = await this.client.mgetBuffer(key)
-    return v ?? null
+    return (await this.mgetChecked([key]))[0] as Buffer | null
   }
 
   mget(keys: string[]): Promise<(Buffer | null)[]> {
@@ -61,7 +96,8 @@ export class RedisTier implements Tier {
   }
 
   private mgetRaw(keys: string[]): Promise<(Buffer | null)[]> {
-    return scatterBySlot(keys, this.cluster, MAX_KEYS_PER_COMMAND, null, (part) => this.client.mgetBuffer(part))
+    const keyReader = this.keyReader
+    return scatterBySlot(keys, this.cluster, MAX_KEYS_PER_COMMAND, null, keyReader ? (part) => keyReader.readSlot(part) : (part) => this.mgetChecked(part))
   }
 
   set(writes: TierWrite[]): Promise<void> {

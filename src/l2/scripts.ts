@@ -81,3 +81,18 @@ if redis.call('EXISTS', KEYS[1]) == 1 then return redis.call('INCR', KEYS[1]) en
 redis.call('SET', KEYS[1], ARGV[1])
 return 0
 `)
+
+/**
+ * Reads the keys named in ARGV on one Cluster node, whatever their slots (Redis 7
+ * shebang flags: read-only, cross-slot). Nil for a missing key and, through MGET,
+ * for a key of another type. The node refuses a key of a slot it does not serve
+ * ("non local key": a stale slot map, a key that migrated away, an importing slot
+ * without ASKING), and the whole script fails: the caller reads those keys again
+ * through the Cluster's routing. The key names are not declared in KEYS, so
+ * routing never rejects the mixed slots (CROSSSLOT).
+ */
+export const READ_KEYS = new Script(`#!lua flags=no-writes,allow-cross-slot-keys
+local out = {}
+for i = 1, #ARGV do out[i] = redis.call('MGET', ARGV[i])[1] end
+return out
+`)

@@ -111,11 +111,12 @@ export interface CacheOptions {
   /** The clock used for expiry (entry TTLs, `l1.ttl`, negative entries). @default Date */
   clock?: Clock
   /**
-   * Coalesce the `get`s issued in one tick into per-slot `MGET`s (true) or send one
-   * read each through ioredis auto-pipelining (false). Measured in bench/get_batching:
-   * batching doubles throughput on a standalone server; on a Cluster distinct keys
-   * fall in distinct slots, so there is nothing to coalesce and it costs ~10%.
-   * @default true on a standalone server, false on a Cluster
+   * Coalesce the `get`s issued in one tick (true) or send one read each (false). A
+   * standalone server gets one `MGET` per tick; a Cluster one read script per master
+   * (`clusterReadScript`) or, with that off, one `MGET` per slot. Measured in
+   * bench/get_batching and bench/cluster_reads.
+   * @default true, except on a Cluster with `clusterReadScript: false` (distinct keys
+   * fall in distinct slots there, so per-slot batches coalesce nothing)
    */
   batchGets?: boolean
   /**

@@ -139,15 +139,15 @@ describe.each(redisBackends)('Redis side on $name', (backend) => {
     const other = backend.rawClient() as Redis | Cluster
     const ns = uniqueNamespace('conflict')
     let n = 0
-    // A real server; the only thing injected is another writer between our read and our swap.
+    // A real server; the only thing injected is another writer between our read and our swap
+    // (just before the swap's EVALSHA: on a Cluster the read goes to the node connections).
     const racing = new Proxy(client, {
       get(target, prop, receiver) {
         const v = Reflect.get(target, prop, receiver)
-        if (prop !== 'mgetBuffer') return typeof v === 'function' ? v.bind(target) : v
-        return async (...keys: string[]) => {
-          const r = await (target as Redis).mgetBuffer(...keys)
-          await other.set(keys[0] as string, `race ${n++}`)
-          return r
+        if (prop !== 'evalshaBuffer') return typeof v === 'function' ? v.bind(target) : v
+        return async (...args: (string | Buffer | number)[]) => {
+          await other.set(args[2] as string, `race ${n++}`)
+          return (target as unknown as { evalshaBuffer(...a: unknown[]): Promise<unknown> }).evalshaBuffer(...args)
         }
       },
     })
