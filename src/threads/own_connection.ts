@@ -69,7 +69,7 @@ export class OwnConnection {
       unrefSockets(client)
       const o = this.opts
       const breaker = o.circuitBreaker ? new CircuitBreaker(o.circuitBreaker.threshold, o.circuitBreaker.resetTimeout) : undefined
-      this.tier = new RedisTier(client, true, o.batchGets, this.meter, o.maxInFlight, breaker, o.commandTimeout)
+      this.tier = new RedisTier(client, true, o.batchGets, this.meter, o.maxInFlight, breaker, o.commandTimeout, o.clusterReadScript)
     } catch (err) {
       // Reads keep going through the owner; the thread's cache reports why.
       this.emitError(err as Error)
