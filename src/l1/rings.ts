@@ -1,17 +1,27 @@
 // Where records go and when they leave, all under the shard's lock: each shard's
 // data is two rings of records (S3-FIFO: a small probationary FIFO and a main FIFO
 // with reinsertion for records used since they were queued) and a ghost of hashes
-// recently dropped. Admission (which ring and which slot a new record takes),
+// recently dropped (ghosts.ts). Admission (which ring and which slot a new record takes),
 // eviction, and the repair of a shard whose writer died.
+//
+// A used record whose copy only expired is not dropped when a ring's tail reaches
+// it: it is requeued at main's head as a stub (header and key, no value, a deadline
+// of -Infinity so every reader misses it), its slot and frequency kept, one use
+// spent per pass. A refill of the key then finds its slot and goes back to main
+// with its frequency, instead of re-entering the small FIFO as a stranger (a ghost
+// is one hash per ghost slot, and the churn of cold strangers overwrites it).
 import { beginWrite, endWrite, withLock } from '../threads/atomics.js'
+import { ghostPut, ghostTake } from './ghosts.js'
 import { leastUsedSlot, pickFreeSlot } from './index_probe.js'
 import type { KeyRef } from './key_ref.js'
 import { rootOf, secondOf } from './key_ref.js'
 import * as K from './layout.js'
-import { recDeadline, recFlags, recKeyAt, recKeyLen, recLength, recordSize, recSlot, recTag, setRecProbation, setRecSlot, writeFiller, writeHeader } from './records.js'
+import { recDeadline, recFlags, recGen, recKeyAt, recKeyLen, recLength, recordSize, recSlot, recTag, setRecProbation, setRecSlot, writeFiller, writeHeader } from './records.js'
 import { TableIndex } from './table_index.js'
 
 const LOCK_STALE_MS = 5000
+/** The deadline of a stub (a used record whose copy expired, kept for its slot and frequency): expired for every clock. */
+export const STUB_DEADLINE = -Infinity
 
 export class TableRings extends TableIndex {
   /**
@@ -53,12 +63,15 @@ export class TableRings extends TableIndex {
     const esi = this.slotAt(existing)
     const eref = existing >= 0 ? (this.i32[esi + K.SL_REF] as number) : -1
     const efreq = existing >= 0 ? (this.i32[esi + K.SL_FREQ] as number) : 0
+    // A refill of a copy that expired (or of its stub) keeps the key's frequency; a rewrite of a live one keeps at most one use.
+    const edeadline = existing >= 0 ? recDeadline(this.f64, this.dataBase(shard) + eref) : 0
+    const refill = edeadline !== 0 && edeadline <= now
     // A key already in main, or used since it was queued (even if its copy expired since), goes to main.
     const known = existing >= 0 && (eref >= L.smallBytes || efreq > 0)
     // An unused probationary record rewritten stays probationary.
     const probation = existing >= 0 && efreq === 0 && (recFlags(this.i32, this.dataBase(shard) + eref) & K.F_PROBATION) !== 0
-    // A ghost: the key was dropped lately; if it had been used (it only expired), it comes back with one use.
-    const ghost = known ? 0 : this.ghostTake(k, shard)
+    // A ghost: the key was dropped lately; a used one (a stub that spent its uses) comes back with one use.
+    const ghost = known ? 0 : ghostTake(this.i32, this.ghostBase, L.ghostSlots, shard, k.tag)
     const toMain = known || size > L.smallBytes || ghost > 0
     const off = this.alloc(shard, toMain ? 1 : 0, size, now)
     const at = this.dataBase(shard) + off
@@ -71,7 +84,10 @@ export class TableRings extends TableIndex {
     // The slot is looked up again: the allocation above may have evicted the key's old record.
     let s = this.findSlot(k, shard)
     let freq = ghost === 2 ? 1 : 0
-    if (s >= 0) freq = Math.min(1, this.i32[this.slotAt(s) + K.SL_FREQ] as number)
+    if (s >= 0) {
+      const f = this.i32[this.slotAt(s) + K.SL_FREQ] as number
+      freq = refill ? Math.max(1, f) : Math.min(1, f)
+    }
     else s = this.freeSlot(k, shard)
     setRecSlot(this.i32, at, s)
     const si = this.slotAt(s)
@@ -189,9 +205,12 @@ export class TableRings extends TableIndex {
       // dead or expired records there go first; else the usual S3-FIFO step below.
       if (this.mainTailReclaimable(shard, now)) return this.evictOne(shard, 1, now)
     }
+    // A used record whose copy only expired stays linked, as a stub at main's head, one use spent.
+    if (expired && !gone && freq > 0) return this.moveToMain(shard, si, at, len, freq - 1, false, advance, now, true)
     if (expired || freq === 0 || gone) {
-      // Ghosts: a stranger dropped from the small FIFO, or a used entry that only expired, comes back into main.
-      if (!gone && ((probation && freq === 0) || (expired && freq > 0))) this.ghostPut(recTag(i, at), shard, freq > 0)
+      // Ghosts: a stranger dropped from the small FIFO, or a stub that spent its uses, comes back into main.
+      const stub = deadline === STUB_DEADLINE
+      if (!gone && ((probation && freq === 0) || stub)) ghostPut(i, this.ghostBase, this.layout.ghostSlots, shard, recTag(i, at), stub)
       this.unlinkSlot(s)
       this.evicted(at)
       return advance(len)
@@ -223,17 +242,22 @@ export class TableRings extends TableIndex {
    * slot's sequence stays odd from before the tail passes the old bytes until the
    * slot points at the new ones, so a reader of either retries. The bytes are
    * copied out first: the allocation below may evict, and may reuse the old space.
+   * `stub`: only the header and key are kept, with no value and STUB_DEADLINE.
    */
-  private moveToMain(shard: number, si: number, at: number, len: number, freq: number, probation: boolean, advance: (len: number) => void, now: number): void {
+  private moveToMain(shard: number, si: number, at: number, len: number, freq: number, probation: boolean, advance: (len: number) => void, now: number, stub = false): void {
     const i = this.i32
     beginWrite(i, si + K.SL_SEQ)
-    const copy = this.u8.slice(at, at + len)
+    const keyLen = recKeyLen(i, at)
+    const size = stub ? recordSize(keyLen, 0) : len
+    const copy = this.u8.slice(at, at + (stub ? K.kRecordHeader + keyLen : len))
+    const header = stub ? { tag: recTag(i, at), slot: recSlot(i, at), keyLen, valLen: 0, deadline: STUB_DEADLINE, flags: recFlags(i, at), gen: recGen(i, at) } : undefined
     advance(len)
-    const off = this.alloc(shard, 1, len, now)
+    const off = this.alloc(shard, 1, size, now)
     const to = this.dataBase(shard) + off
     this.u8.set(copy, to)
+    if (header) writeHeader(i, this.f64, to, header)
     setRecProbation(i, to, probation)
-    if (probation) i[this.ctl(shard) + K.S_PROBATION]! += len
+    if (probation) i[this.ctl(shard) + K.S_PROBATION]! += size
     Atomics.store(i, si + K.SL_REF, off)
     Atomics.store(i, si + K.SL_FREQ, freq)
     endWrite(i, si + K.SL_SEQ)
@@ -251,24 +275,6 @@ export class TableRings extends TableIndex {
     if (head === tail) return false
     if (head > tail) return end - head >= size || tail - start >= size
     return tail - head >= size
-  }
-
-  // ── ghosts ──────────────────────────────────────────────────────────────
-
-  /** Remembers a dropped key's tag; a used one is stored with its low bit cleared (a tag's is always set). */
-  private ghostPut(tag: number, shard: number, used: boolean): void {
-    const g = this.layout.ghostSlots
-    this.i32[this.ghostBase + shard * g + ((tag >>> 1) & (g - 1))] = used ? tag ^ 1 : tag
-  }
-
-  /** Takes the key's ghost: 0 none, 1 dropped unused, 2 dropped after use. */
-  protected ghostTake(k: KeyRef, shard: number): 0 | 1 | 2 {
-    const g = this.layout.ghostSlots
-    const idx = this.ghostBase + shard * g + ((k.tag >>> 1) & (g - 1))
-    const v = this.i32[idx] as number
-    if (v !== k.tag && v !== (k.tag ^ 1)) return 0
-    this.i32[idx] = 0
-    return v === k.tag ? 1 : 2
   }
 
   // ── reset ───────────────────────────────────────────────────────────────

@@ -52,8 +52,8 @@ export interface ComposedTier {
 export function composeCacheTier(opts: ResolvedOptions, table: SharedTable | undefined, l2: Tier | undefined, stats: StatsBlock): ComposedTier {
   if (!l2) return { tier: new L1OnlyTier(table as SharedTable, opts.clock, stats.l1), hasL1: true }
   if (table && opts.l1) {
-    const { negativeTtl, ttl: l1Ttl, maxEntryBytes } = opts.l1
-    return { tier: new TieredStore(table, l2, opts.clock, { negativeTtl, l1Ttl, maxEntryBytes }, stats.l1), hasL1: true }
+    const { negativeTtl, ttl: l1Ttl, maxEntryBytes, ttlJitter } = opts.l1
+    return { tier: new TieredStore(table, l2, opts.clock, { negativeTtl, l1Ttl, maxEntryBytes, ttlJitter }, stats.l1), hasL1: true }
   }
   return { tier: l2, hasL1: false }
 }

@@ -15,6 +15,20 @@ export interface TieredOptions {
   l1Ttl: number
   /** Entries larger than this stay in L2 only. */
   maxEntryBytes: number
+  /**
+   * Percent (0–100): each L1 copy's l1Ttl cap is shortened by a random share up to
+   * this, so copies filled together do not all expire together (0 = exactly l1Ttl).
+   */
+  ttlJitter?: number
+  /** Random numbers in [0, 1) for the jitter (tests); Math.random by default. */
+  random?: () => number
+}
+
+/** A `get` of one key in flight to L2, joined by concurrent gets whose guards match. */
+interface InFlight {
+  epoch: number
+  trust: number
+  promise: Promise<Buffer | null>
 }
 
 const SAMPLE = 15
@@ -32,6 +46,10 @@ const SAMPLE = 15
  */
 export class TieredStore extends TierLayer {
   private ops = 0
+  /** Per key, the L2 read a concurrent `get` may join (see `get`). */
+  private readonly inflight = new Map<string, InFlight>()
+  private readonly jitter: number
+  private readonly random: () => number
 
   constructor(
     readonly table: SharedTable,
@@ -41,12 +59,19 @@ export class TieredStore extends TierLayer {
     private readonly meter: Meter,
   ) {
     super(l2)
+    this.jitter = Math.min(100, Math.max(0, opts.ttlJitter ?? 0)) / 100
+    this.random = opts.random ?? Math.random
   }
 
-  /** How long L1 may keep bytes: until the entry's end (expiry or grace), capped by l1.ttl. */
+  /**
+   * How long L1 may keep bytes: until the entry's end (expiry or grace), capped by
+   * l1.ttl shortened by up to ttlJitter percent (so copies filled at one moment do
+   * not all expire at one moment; l1.ttl stays the upper bound).
+   */
   private deadlineOf(bytes: Buffer, now: number): number {
     const expires = storedUntil(bytes)
-    const cap = this.opts.l1Ttl > 0 ? now + this.opts.l1Ttl : 0
+    const ttl = this.opts.l1Ttl
+    const cap = ttl > 0 ? now + (this.jitter > 0 ? ttl - Math.floor(ttl * this.jitter * this.random()) : ttl) : 0
     if (expires === 0) return cap
     return cap === 0 ? expires : Math.min(expires, cap)
   }
@@ -78,14 +103,38 @@ export class TieredStore extends TierLayer {
     return hit === NEGATIVE ? null : Buffer.from(hit.buffer, hit.byteOffset, hit.byteLength)
   }
 
-  /** After a `peek` miss: L2's answer, filled into L1 unless a write raced the read. */
+  /**
+   * After a `peek` miss: L2's answer, filled into L1 unless a write raced the read.
+   * Concurrent misses of one key in this thread share one L2 read: a caller joins
+   * the read in flight only if the key's guard (epochOf) and the trust epoch are the
+   * ones that read started with. Any write, delete, invalidation or trust change
+   * since moves one of them, and the caller starts a read of its own (the answer in
+   * flight may predate that change): a caller that awaited its own set() never gets
+   * an answer read before it. An error reaches every caller that joined.
+   */
   override async get(key: string, fresh?: boolean): Promise<Buffer | null> {
     if (fresh) return this.inner.get(key, true)
-    const now = this.clock.now()
     const trust = this.table.trustEpoch()
     // The key is encoded and hashed once more here (the peek that missed was the first time), for the guard and the fill.
     const ref = this.table.ref(key)
     const epoch = this.table.epochOf(ref)
+    const running = this.inflight.get(key)
+    if (running !== undefined && running.epoch === epoch && running.trust === trust) {
+      const v = await running.promise
+      // Each joiner gets bytes of its own: nothing above may rely on another caller not touching them.
+      return v === null ? null : Buffer.from(v)
+    }
+    const now = this.clock.now()
+    const read: InFlight = { epoch, trust, promise: this.readOne(key, ref, epoch, now, trust) }
+    this.inflight.set(key, read)
+    try {
+      return await read.promise
+    } finally {
+      if (this.inflight.get(key) === read) this.inflight.delete(key)
+    }
+  }
+
+  private async readOne(key: string, ref: KeyRef, epoch: number, now: number, trust: number): Promise<Buffer | null> {
     const v = await this.inner.get(key)
     this.fill(ref, v, epoch, now, trust)
     return v
