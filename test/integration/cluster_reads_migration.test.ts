@@ -54,7 +54,10 @@ describe('Cluster reads during a slot migration', () => {
       const tag = `{${ns}}`
       const slot = calculateSlot(tag)
       const moving = Array.from({ length: 120 }, (_, i) => `${tag}:${i}`)
-      const others = Array.from({ length: 300 }, (_, i) => `o${i}`)
+      // Keys outside the moving slot: a name that happens to hash to it (1 in 16,384) would stay behind on the source.
+      const others = Array.from({ length: 320 }, (_, i) => `o${i}`)
+        .filter((k) => calculateSlot(`${ns}:${k}`) !== slot && calculateSlot(`${ns}:raw:${k}`) !== slot)
+        .slice(0, 300)
       const cacheKeys = [...moving, ...others]
       const rawKeys = cacheKeys.map((k) => `${ns}:raw:${k}`)
       // Each key's generation: `done` is written, `next` is being written. A read may answer
