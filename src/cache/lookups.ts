@@ -1,3 +1,5 @@
+import type { Memo } from '../codec/decode_memo.js'
+import { UNCHANGED } from '../tiers/tier.js'
 import type { Scope } from './context.js'
 import { l2, MISS } from './l2_outcome.js'
 import type { ReadPath } from './read_path.js'
@@ -16,16 +18,39 @@ export class Lookups {
   async get(k: string): Promise<unknown> {
     const { s, m } = this.sc
     let start = m.sampleStart()
-    const peeked = s.tier.peek(k)
-    let raw: Buffer | null
-    if (peeked !== undefined) raw = peeked
+    const tier = s.tier
+    // With an L1, the memo of the key tells the table which record this thread decoded last:
+    // while that record is live, nothing is copied out of the table (UNCHANGED).
+    const memo = tier.peekKnown !== undefined ? s.memo.get(k) : undefined
+    const peeked = tier.peekKnown !== undefined ? tier.peekKnown(k, memo) : tier.peek(k)
+    let value: unknown
+    if (peeked === UNCHANGED) value = this.read.known(memo as Memo)
+    else if (peeked !== undefined) value = this.read.value(k, peeked, tier.stamp)
     else {
       start = performance.now()
-      raw = await l2(this.sc, s.tier.get(k), MISS)
+      value = this.read.value(k, await l2(this.sc, tier.get(k), MISS))
     }
-    let value = this.read.value(k, raw)
     if (value instanceof Promise) value = await value
     m.lookup(peeked !== undefined && s.hasL1, value !== undefined, start)
+    return value
+  }
+
+  /**
+   * getSync: the value at full key `k` when L1 holds it, else undefined; never asks
+   * L2. Answers undefined too when it cannot tell without waiting: an entry with
+   * tags whose current epochs L1 does not hold.
+   */
+  getSync(k: string): unknown {
+    const { s, m } = this.sc
+    const tier = s.tier
+    if (!s.hasL1 || tier.peekKnown === undefined) return undefined
+    const start = m.sampleStart()
+    const memo = s.memo.get(k)
+    const peeked = tier.peekKnown(k, memo)
+    let value: unknown
+    if (peeked === UNCHANGED) value = this.read.knownSync(memo as Memo)
+    else if (peeked !== undefined && peeked !== null) value = this.read.valueSync(k, peeked, tier.stamp)
+    m.lookup(true, value !== undefined, start)
     return value
   }
 
