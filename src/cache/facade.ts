@@ -112,15 +112,14 @@ export class NearCache {
   }
 
   get<V = unknown>(key: string): Promise<V | undefined> {
-    let k: string
     try {
       this.#open()
-      k = dataKey(this.#ns, validateKey(key, this.#s.opts.maxKeyBytes))
     } catch (err) {
       return Promise.reject(err)
     }
-    // Returned as is (no async frame of its own): get is the hot path.
-    return this.#lookups.get(k) as Promise<V | undefined>
+    // Returned as is (no async frame of its own): get is the hot path. The key is
+    // validated and the full key built there, once (see Lookups.get).
+    return this.#lookups.get(key) as Promise<V | undefined>
   }
 
   /**
@@ -133,7 +132,7 @@ export class NearCache {
    */
   getSync<V = unknown>(key: string): V | undefined {
     this.#open()
-    return this.#lookups.getSync(dataKey(this.#ns, validateKey(key, this.#s.opts.maxKeyBytes))) as V | undefined
+    return this.#lookups.getSync(key) as V | undefined
   }
 
   async has(key: string): Promise<boolean> {

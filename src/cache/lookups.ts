@@ -1,4 +1,5 @@
 import type { Memo } from '../codec/decode_memo.js'
+import { dataKey, validateKey } from '../keys.js'
 import { UNCHANGED } from '../tiers/tier.js'
 import type { Scope } from './context.js'
 import { l2, MISS } from './l2_outcome.js'
@@ -14,14 +15,21 @@ export class Lookups {
     private readonly read: ReadPath,
   ) {}
 
-  /** The caller's copy of the value at full key `k`, or undefined. */
-  async get(k: string): Promise<unknown> {
-    const { s, m } = this.sc
+  /**
+   * The caller's copy of the value at `key` of this namespace, or undefined. The
+   * key is validated here, unless this thread's memo holds it: memo entries are
+   * made only for keys that passed validation, and it depends on nothing but the
+   * string (and the cache's maxKeyBytes).
+   */
+  async get(key: string): Promise<unknown> {
+    const { s, m, ns } = this.sc
     let start = m.sampleStart()
     const tier = s.tier
     // With an L1, the memo of the key tells the table which record this thread decoded last:
-    // while that record is live, nothing is copied out of the table (UNCHANGED).
-    const memo = tier.peekKnown !== undefined ? s.memo.get(k) : undefined
+    // while that record is live, nothing is copied out of the table (UNCHANGED). The full
+    // key is built once, and only when there is no memo (which holds it).
+    const memo = tier.peekKnown !== undefined ? s.memo.get(ns, key) : undefined
+    const k = memo !== undefined ? memo.key : dataKey(ns, validateKey(key, s.opts.maxKeyBytes))
     const peeked = tier.peekKnown !== undefined ? tier.peekKnown(k, memo) : tier.peek(k)
     let value: unknown
     if (peeked === UNCHANGED) value = this.read.known(memo as Memo)
@@ -36,16 +44,17 @@ export class Lookups {
   }
 
   /**
-   * getSync: the value at full key `k` when L1 holds it, else undefined; never asks
-   * L2. Answers undefined too when it cannot tell without waiting: an entry with
+   * getSync: the value at `key` of this namespace when L1 holds it, else undefined;
+   * never asks L2 (the key is validated as in get). Answers undefined too when it cannot tell without waiting: an entry with
    * tags whose current epochs L1 does not hold.
    */
-  getSync(k: string): unknown {
-    const { s, m } = this.sc
+  getSync(key: string): unknown {
+    const { s, m, ns } = this.sc
     const tier = s.tier
+    const memo = s.memo.get(ns, key)
+    const k = memo !== undefined ? memo.key : dataKey(ns, validateKey(key, s.opts.maxKeyBytes))
     if (!s.hasL1 || tier.peekKnown === undefined) return undefined
     const start = m.sampleStart()
-    const memo = s.memo.get(k)
     const peeked = tier.peekKnown(k, memo)
     let value: unknown
     if (peeked === UNCHANGED) value = this.read.knownSync(memo as Memo)

@@ -164,7 +164,7 @@ export class ReadPath {
     }
     try {
       const value = decodeValue(env, s.opts.maxValueBytes)
-      const kept = s.memo.remember(k, raw, env, value, stamp, this.share)
+      const kept = s.memo.remember(k, raw, env, value, stamp, this.share, this.sc.ns)
       return kept ? kept.copy() : value
     } catch (err) {
       this.corrupt(k, err)

@@ -25,10 +25,14 @@ export { clonePlain, isPlainTree }
 export class Memo {
   /** The table's ref of the key (made by the L1 tier on first use): saves encoding and hashing the key per lookup. */
   ref: KeyRef | undefined = undefined
+  /** The namespace it is indexed under (DecodeMemo.get), if any. */
+  ns: string | undefined = undefined
   /** The L1 record this memo was made from or last matched (slot -1: none). */
   readonly stamp = new RecordStamp()
 
   constructor(
+    /** The full key (`<namespace>:<key>`). */
+    readonly key: string,
     readonly bytes: Uint8Array,
     readonly env: Envelope,
     /** Never handed out, except when `shared` (deep-frozen). */
@@ -50,6 +54,12 @@ const MAX_BYTES = 8 * 1024 * 1024
 
 export class DecodeMemo {
   private readonly map = new Map<string, Memo>()
+  /**
+   * The same entries by namespace, then the caller's key: get() finds a memo from
+   * the strings the caller holds (whose hashes V8 keeps), without building and
+   * hashing the full key. Maintained with `map`, namespaces given to remember().
+   */
+  private readonly byNs = new Map<string, Map<string, Memo>>()
   private bytes = 0
   /**
    * Keys decoded once recently. A key is memoized only on its second decode, so a
@@ -60,9 +70,9 @@ export class DecodeMemo {
    */
   private seen = new Set<string>()
 
-  /** The memo of `key`, whatever it was made from (the L1 tier checks its stamp). */
-  get(key: string): Memo | undefined {
-    return this.map.get(key)
+  /** The memo of `key` in namespace `ns`, whatever it was made from (the L1 tier checks its stamp). */
+  get(ns: string, key: string): Memo | undefined {
+    return this.byNs.get(ns)?.get(key)
   }
 
   /** The memo for `key` when `raw` is byte-for-byte what it was made from. */
@@ -79,7 +89,7 @@ export class DecodeMemo {
    * JSON-like value at once, frozen); answers the memo, or undefined when it did
    * not keep the value. `stamp`: the L1 record `raw` was read from.
    */
-  remember(key: string, raw: Uint8Array, env: Envelope, value: unknown, stamp?: RecordStamp, share = false): Memo | undefined {
+  remember(key: string, raw: Uint8Array, env: Envelope, value: unknown, stamp?: RecordStamp, share = false, ns?: string): Memo | undefined {
     if (raw.length > MAX_BYTES / 16) return undefined
     const first = !this.seen.has(key)
     if (first && !share) return this.note(key)
@@ -87,21 +97,29 @@ export class DecodeMemo {
     const shared = share && isJsonLike(value)
     if (first && !shared) return this.note(key)
     if (shared) deepFreeze(value)
-    const m = new Memo(raw, env, value, shared ? clonePlain : (shapeCloner(value) ?? clonePlain), shared)
+    const m = new Memo(key, raw, env, value, shared ? clonePlain : (shapeCloner(value) ?? clonePlain), shared)
     if (stamp !== undefined) m.stamp.copyFrom(stamp)
     const old = this.map.get(key)
-    if (old) {
-      this.bytes -= old.bytes.length
-      this.map.delete(key)
-    }
-    while (this.map.size >= MAX_ENTRIES || this.bytes + raw.length > MAX_BYTES) {
-      const [k, e] = this.map.entries().next().value as [string, Memo]
-      this.map.delete(k)
-      this.bytes -= e.bytes.length
-    }
+    if (old) this.drop(old)
+    while (this.map.size >= MAX_ENTRIES || this.bytes + raw.length > MAX_BYTES) this.drop(this.map.values().next().value as Memo)
     this.map.set(key, m)
     this.bytes += raw.length
+    if (ns !== undefined && key.length > ns.length && key.startsWith(ns) && key.charCodeAt(ns.length) === 58) {
+      m.ns = ns
+      let inNs = this.byNs.get(ns)
+      if (inNs === undefined) this.byNs.set(ns, (inNs = new Map()))
+      inNs.set(key.slice(ns.length + 1), m)
+    }
     return m
+  }
+
+  private drop(m: Memo): void {
+    this.map.delete(m.key)
+    this.bytes -= m.bytes.length
+    if (m.ns === undefined) return
+    const inNs = this.byNs.get(m.ns) as Map<string, Memo>
+    inNs.delete(m.key.slice(m.ns.length + 1))
+    if (inNs.size === 0) this.byNs.delete(m.ns)
   }
 
   private note(key: string): undefined {

@@ -77,11 +77,11 @@ import { NEGATIVE, recFlags, recKeyAt, recKeyLen } from './records.js'
 import { TableRings } from './rings.js'
 import { bumpRoots, rootIndexOf } from './root_namespace.js'
 import { ABSENT, RETRY, SAME } from './table_index.js'
-import type { RecordStamp } from './table_index.js'
+import type { ReadTime, RecordStamp } from './table_index.js'
 import { tableProblems } from './check.js'
 
 export { NEGATIVE, rootIndexOf, SAME }
-export type { KeyRef, RecordStamp }
+export type { KeyRef, ReadTime, RecordStamp }
 
 const READ_ATTEMPTS = 256
 const enc = new TextEncoder()
@@ -198,11 +198,17 @@ export class SharedTable extends TableRings {
   /**
    * The value bytes (a private copy), NEGATIVE, or null when absent or expired.
    * With `known`: SAME (nothing copied) when the key's live record is still the
-   * one `known` was taken from. After bytes or SAME, `stamp` is the record's.
+   * one `known` was taken from. After bytes, `stamp` is the record's.
+   * `now` may be a clock, read only when a record has a deadline.
    */
-  lookup(key: string | KeyRef, now: number, known?: RecordStamp): Uint8Array | null {
+  lookup(key: string | KeyRef, now: ReadTime, known?: RecordStamp): Uint8Array | null {
     const k = typeof key === 'string' ? this.keys.scratch(key) : this.own(key)
     const data = this.dataBase(k.shard)
+    if (known !== undefined && known.slot >= 0) {
+      // Most reads of a memoized key find its record where it was: one slot, no scan.
+      const got = this.probeKnown(k, data, now, known)
+      if (got !== RETRY) return got
+    }
     for (let attempt = 0; attempt < READ_ATTEMPTS; attempt++) {
       // Most keys sit in their first bucket; only a miss there pays for the second.
       let got = this.probe(k.first, k, data, now, known)

@@ -24,6 +24,13 @@ export const SAME = new Uint8Array(0)
  * word wrapping around 2^32 cannot make an old stamp match a new record. A move to
  * main changes the stamp too (that costs a memo miss, not a wrong answer).
  */
+/** The time a read checks deadlines against: ms, or a clock read only when a record has a deadline. */
+export type ReadTime = number | { now(): number }
+
+export function timeOf(t: ReadTime): number {
+  return typeof t === 'number' ? t : t.now()
+}
+
 export class RecordStamp {
   slot = -1
   seq = 0
@@ -119,7 +126,7 @@ export class TableIndex {
    * When the live record's stamp equals `known`, answers SAME and copies nothing.
    * On bytes or SAME, `this.stamp` holds the record's stamp.
    */
-  protected probe(base: number, k: KeyRef, data: number, now: number, known: RecordStamp | undefined): Uint8Array | null {
+  protected probe(base: number, k: KeyRef, data: number, now: ReadTime, known: RecordStamp | undefined): Uint8Array | null {
     const i32 = this.i32
     const limit = this.layout.shardDataBytes
     const n = k.len
@@ -151,7 +158,7 @@ export class TableIndex {
       }
       if (Atomics.load(i32, si + K.SL_SEQ) !== s1) return RETRY
       if (out === undefined) continue
-      if (deadline !== 0 && deadline <= now) return null
+      if (deadline !== 0 && deadline <= timeOf(now)) return null
       const f = Atomics.load(i32, si + K.SL_FREQ)
       if (f < 3) Atomics.compareExchange(i32, si + K.SL_FREQ, f, f + 1)
       if (out !== NEGATIVE) {
@@ -165,6 +172,36 @@ export class TableIndex {
       return out
     }
     return ABSENT
+  }
+
+  /**
+   * The fast path of a read that knows a stamp of the key's record: looks at that
+   * slot only. SAME when the slot still points, under the same even sequence word,
+   * at the same record of the key (offset, length, deadline, whole key), written in
+   * its root's current generation and not expired; null when that record expired
+   * or was voided; RETRY when anything differs (then probe() decides). A slot's
+   * sequence word moves on every link, so an unchanged word means the slot was not
+   * relinked, and a linked record is never changed in place (invariant 4).
+   */
+  protected probeKnown(k: KeyRef, data: number, now: ReadTime, known: RecordStamp): Uint8Array | null {
+    const i32 = this.i32
+    const ref = known.ref
+    const n = k.len
+    const si = this.slotAt(known.slot)
+    const s1 = Atomics.load(i32, si + K.SL_SEQ)
+    if (s1 !== known.seq || Atomics.load(i32, si + K.SL_TAG) !== k.tag || Atomics.load(i32, si + K.SL_REF) !== ref) return RETRY
+    // The stamp's offset and length were checked against the shard when it was taken.
+    const at = data + ref
+    if (ref + K.kRecordHeader + n + known.len > this.layout.shardDataBytes) return RETRY
+    if (recKeyLen(i32, at) !== n || recValLen(i32, at) !== known.len || recFlags(i32, at) & K.F_NEGATIVE) return RETRY
+    const d = recDeadline(this.f64, at)
+    if (d !== known.deadline || !this.keyEquals(recKeyAt(at), k)) return RETRY
+    const live = this.current(at)
+    if (Atomics.load(i32, si + K.SL_SEQ) !== s1) return RETRY
+    if (!live || (d !== 0 && d <= timeOf(now))) return null
+    const f = Atomics.load(i32, si + K.SL_FREQ)
+    if (f < 3) Atomics.compareExchange(i32, si + K.SL_FREQ, f, f + 1)
+    return SAME
   }
 
   // ── under the shard's lock ─────────────────────────────────────────────

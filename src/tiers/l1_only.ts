@@ -35,7 +35,7 @@ export class L1OnlyTier implements Tier {
 
   private l1Get(key: string | KeyRef, known?: RecordStamp): Uint8Array | null {
     const start = (++this.ops & SAMPLE) === 0 ? performance.now() : 0
-    const v = this.table.lookup(key, this.clock.now(), known)
+    const v = this.table.lookup(key, this.clock, known)
     this.meter.add(v === null || v === NEGATIVE ? Field.Misses : Field.Hits)
     if (start) this.meter.time(start)
     return v

@@ -37,8 +37,8 @@ export interface Tier {
   /**
    * L1 tiers only: `peek`, told what the caller knows of the key's record: UNCHANGED
    * when the key's live L1 record is still `known.stamp`'s (no bytes are copied),
-   * else what `peek` answers. After bytes from L1 or UNCHANGED, `stamp` holds the
-   * record's stamp, until the next call into the tier.
+   * else what `peek` answers. After bytes from L1, `stamp` holds the record's
+   * stamp, until the next call into the tier.
    */
   peekKnown?(key: string, known: KnownRecord | undefined): Buffer | null | undefined | typeof UNCHANGED
   /**

@@ -6,7 +6,7 @@ import { TierLayer } from './layer.js'
 import { UNCHANGED } from './tier.js'
 import type { CounterOp, KnownRecord, Tier, TierWrite } from './tier.js'
 import { NEGATIVE, SAME } from '../l1/shared_table.js'
-import type { RecordStamp, SharedTable } from '../l1/shared_table.js'
+import type { ReadTime, RecordStamp, SharedTable } from '../l1/shared_table.js'
 import type { KeyRef } from '../l1/key_ref.js'
 
 export interface TieredOptions {
@@ -65,7 +65,7 @@ export class TieredStore extends TierLayer {
     if (stored) this.meter.add(Field.Sets)
   }
 
-  private l1Get(key: string | KeyRef, now: number, known?: RecordStamp): Uint8Array | null {
+  private l1Get(key: string | KeyRef, now: ReadTime, known?: RecordStamp): Uint8Array | null {
     const start = (++this.ops & SAMPLE) === 0 ? performance.now() : 0
     const v = this.table.lookup(key, now, known)
     this.meter.add(v === null ? Field.Misses : Field.Hits)
@@ -86,7 +86,7 @@ export class TieredStore extends TierLayer {
 
   peekKnown(key: string, known: KnownRecord | undefined): Buffer | null | undefined | typeof UNCHANGED {
     if (known === undefined) return this.peek(key)
-    const hit = this.l1Get((known.ref ??= this.table.ref(key)), this.clock.now(), known.stamp)
+    const hit = this.l1Get((known.ref ??= this.table.ref(key)), this.clock, known.stamp)
     if (hit === null) return undefined
     if (hit === SAME) return UNCHANGED
     return hit === NEGATIVE ? null : (hit as Buffer)
