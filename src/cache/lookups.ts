@@ -10,10 +10,15 @@ import type { ReadPath } from './read_path.js'
  * the bytes to the read path, and count each lookup by the tier that answered.
  */
 export class Lookups {
+  /** This thread's memos of this namespace, by the caller's key. */
+  private readonly memos: ReadonlyMap<string, Memo>
+
   constructor(
     private readonly sc: Scope,
     private readonly read: ReadPath,
-  ) {}
+  ) {
+    this.memos = sc.s.memo.index(sc.ns)
+  }
 
   /**
    * The caller's copy of the value at `key` of this namespace, or undefined. The
@@ -28,7 +33,7 @@ export class Lookups {
     // With an L1, the memo of the key tells the table which record this thread decoded last:
     // while that record is live, nothing is copied out of the table (UNCHANGED). The full
     // key is built once, and only when there is no memo (which holds it).
-    const memo = tier.peekKnown !== undefined ? s.memo.get(ns, key) : undefined
+    const memo = tier.peekKnown !== undefined ? this.memos.get(key) : undefined
     const k = memo !== undefined ? memo.key : dataKey(ns, validateKey(key, s.opts.maxKeyBytes))
     const peeked = tier.peekKnown !== undefined ? tier.peekKnown(k, memo) : tier.peek(k)
     let value: unknown
@@ -51,7 +56,7 @@ export class Lookups {
   getSync(key: string): unknown {
     const { s, m, ns } = this.sc
     const tier = s.tier
-    const memo = s.memo.get(ns, key)
+    const memo = this.memos.get(key)
     const k = memo !== undefined ? memo.key : dataKey(ns, validateKey(key, s.opts.maxKeyBytes))
     if (!s.hasL1 || tier.peekKnown === undefined) return undefined
     const start = m.sampleStart()

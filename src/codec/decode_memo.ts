@@ -70,9 +70,15 @@ export class DecodeMemo {
    */
   private seen = new Set<string>()
 
-  /** The memo of `key` in namespace `ns`, whatever it was made from (the L1 tier checks its stamp). */
-  get(ns: string, key: string): Memo | undefined {
-    return this.byNs.get(ns)?.get(key)
+  /**
+   * The memos of namespace `ns` by the caller's key (without the namespace),
+   * whatever they were made from (the L1 tier checks their stamps). Kept up to date
+   * by remember(); a cache object takes its namespace's once.
+   */
+  index(ns: string): ReadonlyMap<string, Memo> {
+    let inNs = this.byNs.get(ns)
+    if (inNs === undefined) this.byNs.set(ns, (inNs = new Map()))
+    return inNs
   }
 
   /** The memo for `key` when `raw` is byte-for-byte what it was made from. */
@@ -106,9 +112,7 @@ export class DecodeMemo {
     this.bytes += raw.length
     if (ns !== undefined && key.length > ns.length && key.startsWith(ns) && key.charCodeAt(ns.length) === 58) {
       m.ns = ns
-      let inNs = this.byNs.get(ns)
-      if (inNs === undefined) this.byNs.set(ns, (inNs = new Map()))
-      inNs.set(key.slice(ns.length + 1), m)
+      ;(this.index(ns) as Map<string, Memo>).set(key.slice(ns.length + 1), m)
     }
     return m
   }
@@ -117,9 +121,7 @@ export class DecodeMemo {
     this.map.delete(m.key)
     this.bytes -= m.bytes.length
     if (m.ns === undefined) return
-    const inNs = this.byNs.get(m.ns) as Map<string, Memo>
-    inNs.delete(m.key.slice(m.ns.length + 1))
-    if (inNs.size === 0) this.byNs.delete(m.ns)
+    ;(this.byNs.get(m.ns) as Map<string, Memo>).delete(m.key.slice(m.ns.length + 1))
   }
 
   private note(key: string): undefined {
