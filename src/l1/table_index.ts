@@ -188,18 +188,24 @@ export class TableIndex {
     const ref = known.ref
     const n = k.len
     const si = this.slotAt(known.slot)
+    // Only the two loads of the sequence word need to be atomic (ordered around the
+    // others): what is read between them is discarded unless the word is unchanged.
     const s1 = Atomics.load(i32, si + K.SL_SEQ)
-    if (s1 !== known.seq || Atomics.load(i32, si + K.SL_TAG) !== k.tag || Atomics.load(i32, si + K.SL_REF) !== ref) return RETRY
+    if (s1 !== known.seq || i32[si + K.SL_TAG] !== k.tag || i32[si + K.SL_REF] !== ref) return RETRY
     // The stamp's offset and length were checked against the shard when it was taken.
     const at = data + ref
     if (ref + K.kRecordHeader + n + known.len > this.layout.shardDataBytes) return RETRY
-    if (recKeyLen(i32, at) !== n || recValLen(i32, at) !== known.len || recFlags(i32, at) & K.F_NEGATIVE) return RETRY
+    const flags = recFlags(i32, at)
+    if (recKeyLen(i32, at) !== n || recValLen(i32, at) !== known.len || flags & K.F_NEGATIVE) return RETRY
     const d = recDeadline(this.f64, at)
     if (d !== known.deadline || !this.keyEquals(recKeyAt(at), k)) return RETRY
-    const live = this.current(at)
+    // The record's root generation (root_namespace.generation), read plainly: an
+    // invalidation racing this read may be seen or not, as with any read it races.
+    const root = (flags >>> K.ROOT_SHIFT) & (K.kRootGens - 1)
+    const live = recGen(i32, at) === (((i32[this.gensBase + root] as number) + (i32[this.gensBase + K.kRootGens] as number)) | 0)
     if (Atomics.load(i32, si + K.SL_SEQ) !== s1) return RETRY
     if (!live || (d !== 0 && d <= timeOf(now))) return null
-    const f = Atomics.load(i32, si + K.SL_FREQ)
+    const f = i32[si + K.SL_FREQ] as number
     if (f < 3) Atomics.compareExchange(i32, si + K.SL_FREQ, f, f + 1)
     return SAME
   }

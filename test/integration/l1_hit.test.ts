@@ -3,6 +3,7 @@ import { CacheClosedError, InvalidKeyError } from '../../src/index.js'
 import { cacheOn, memory, standalone } from '../helpers/backends.js'
 import { ManualClock } from '../helpers/clock.js'
 import { ThreadCache } from '../helpers/thread_client.js'
+import { until } from '../helpers/wait.js'
 
 /**
  * The L1 hit path: the decode memo is found by the L1 record's stamp, values are
@@ -134,6 +135,9 @@ describe('getSync', () => {
       await other.set('r', { from: 'redis' })
       expect(cache.getSync('r')).toBeUndefined()
       expect(await cache.get('r')).toEqual({ from: 'redis' })
+      // The fill lands once the invalidation bus is up (L1 is not filled while it may miss
+      // invalidations) and after the announcement of other's write: get until it did.
+      await until('a get fills L1', async () => (await cache.get('r')) !== undefined && cache.getSync('r') !== undefined)
       expect(cache.getSync('r')).toEqual({ from: 'redis' })
       expect(other.getSync('r')).toBeUndefined() // no L1 at all
       // Each call its own copy by default.
