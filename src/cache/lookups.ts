@@ -26,26 +26,40 @@ export class Lookups {
    * made only for keys that passed validation, and it depends on nothing but the
    * string (and the cache's maxKeyBytes).
    */
-  async get(key: string): Promise<unknown> {
+  get(key: string): Promise<unknown> {
     const { s, m, ns } = this.sc
-    let start = m.sampleStart()
+    const start = m.sampleStart()
     const tier = s.tier
-    // With an L1, the memo of the key tells the table which record this thread decoded last:
-    // while that record is live, nothing is copied out of the table (UNCHANGED). The full
-    // key is built once, and only when there is no memo (which holds it).
-    const memo = tier.peekKnown !== undefined ? this.memos.get(key) : undefined
-    const k = memo !== undefined ? memo.key : dataKey(ns, validateKey(key, s.opts.maxKeyBytes))
-    const peeked = tier.peekKnown !== undefined ? tier.peekKnown(k, memo) : tier.peek(k)
     let value: unknown
-    if (peeked === UNCHANGED) value = this.read.known(memo as Memo)
-    else if (peeked !== undefined) value = this.read.value(k, peeked, tier.stamp)
-    else {
-      start = performance.now()
-      value = this.read.value(k, await l2(this.sc, tier.get(k), MISS))
+    let k: string
+    try {
+      // With an L1, the memo of the key tells the table which record this thread decoded last:
+      // while that record is live, nothing is copied out of the table (UNCHANGED). The full
+      // key is built once, and only when there is no memo (which holds it).
+      const memo = tier.peekKnown !== undefined ? this.memos.get(key) : undefined
+      k = memo !== undefined ? memo.key : dataKey(ns, validateKey(key, s.opts.maxKeyBytes))
+      const peeked = tier.peekKnown !== undefined ? tier.peekKnown(k, memo) : tier.peek(k)
+      if (peeked === undefined) return this.fromL2(k)
+      value = peeked === UNCHANGED ? this.read.known(memo as Memo) : this.read.value(k, peeked, tier.stamp)
+    } catch (err) {
+      return Promise.reject(err)
     }
-    if (value instanceof Promise) value = await value
-    m.lookup(peeked !== undefined && s.hasL1, value !== undefined, start)
+    // The hit path is synchronous: no async frame, one resolved promise.
+    if (value instanceof Promise) return value.then((v: unknown) => this.counted(s.hasL1, v, start))
+    return Promise.resolve(this.counted(s.hasL1, value, start))
+  }
+
+  private counted(fromL1: boolean, value: unknown, start: number): unknown {
+    this.sc.m.lookup(fromL1, value !== undefined, start)
     return value
+  }
+
+  /** get after peek could not tell: L2 (through l2_outcome, counted, maybe absorbed). */
+  private async fromL2(k: string): Promise<unknown> {
+    const start = performance.now()
+    let value = this.read.value(k, await l2(this.sc, this.sc.s.tier.get(k), MISS))
+    if (value instanceof Promise) value = await value
+    return this.counted(false, value, start)
   }
 
   /**
