@@ -65,22 +65,25 @@ function kindOf(x: unknown, budget: { left: number }): Kind | undefined {
   if (typeof x !== 'object' || x === null) return PRIMITIVE
   if (Array.isArray(x)) {
     if (Object.getPrototypeOf(x) !== Array.prototype) return GENERIC
-    let allPrimitive = true
+    // Only primitives (copied by slice), or only plain objects of one shape (each copied
+    // by its shape's cloner); any mix is generic.
+    let primitives = 0
     let first: Kind | undefined
     for (let i = 0; i < x.length; i++) {
       const e: unknown = x[i]
-      if (typeof e === 'object' && e !== null) {
-        allPrimitive = false
-        if (Array.isArray(e) || !isPlainObject(e)) return GENERIC
-        if (first === undefined) {
-          first = kindOf(e, budget)
-          if (first === undefined) return undefined
-          if (first === GENERIC) return GENERIC
-        } else if (objectSignature(e as O) !== first.sig) return GENERIC
-      } else if (first !== undefined) return GENERIC
+      if (typeof e !== 'object' || e === null) {
+        if (first !== undefined) return GENERIC
+        primitives++
+        continue
+      }
+      if (primitives > 0 || Array.isArray(e) || !isPlainObject(e)) return GENERIC
+      if (first === undefined) {
+        first = kindOf(e, budget)
+        if (first === undefined) return undefined
+        if (first === GENERIC) return GENERIC
+      } else if (objectSignature(e as O) !== first.sig) return GENERIC
     }
-    if (allPrimitive) return PRIMITIVES
-    if (x.length > 0 && typeof x[0] !== 'object') return GENERIC
+    if (first === undefined) return PRIMITIVES
     const each = cloneOf(first as Kind)
     if (each === undefined) return GENERIC
     return { sig: `a${(first as Kind).sig}`, expr: (v, subs) => `m(${v}, c[${subs.push(each) - 1}])` }
