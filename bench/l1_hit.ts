@@ -15,6 +15,11 @@
 // default), cacheable structuredClones (CacheableMemory useClone: true by default),
 // lru-cache answers the stored reference.
 //
+// nearcache is measured three ways: `await get` in its default copy mode (each
+// caller its own copy), `await get` with l1.shareValues (one deep-frozen value per
+// thread and key), and the synchronous L1-only getSync (copy mode). The sync rows
+// compare getSync with lru-cache's raw sync get.
+//
 // No Redis needed. Alone: node --import tsx bench/l1_hit.ts
 import { pathToFileURL } from 'node:url'
 import { BentoCache, bentostore } from 'bentocache'
@@ -39,6 +44,7 @@ export const SETTINGS = {
   timestampProvider: 'hrtimeNow',
   peers: {
     nearcache: "createCache({ redis: false }) (L1-only, default l1.maxBytes '64mb')",
+    'nearcache shareValues': "createCache({ redis: false, l1: { shareValues: true } })",
     bentocache: "new BentoCache({ default: 'memory', stores: { memory: bentostore().useL1Layer(memoryDriver({ maxSize: '100mb', maxItems: 10000 })) } })",
     cacheable: 'new Cacheable() (primary: Keyv over CacheableMemory, useClone: true)',
     'lru-cache': 'new LRUCache({ max: 10000 })',
@@ -49,6 +55,8 @@ type Item = ReturnType<typeof item>
 const keys = Array.from({ length: KEYS }, (_, i) => `bench:item:${i}`)
 
 const OURS = 'nearcache get'
+const OURS_SHARED = 'nearcache get (shareValues)'
+const OURS_SYNC = 'nearcache getSync (sync)'
 const BENTO = 'bentocache get'
 const CACHEABLE = 'cacheable get'
 const LRU_ASYNC = 'lru-cache get (async wrapper)'
@@ -70,6 +78,9 @@ function expectHit(name: string, key: string, v: unknown): void {
 async function open() {
   const ours = await createCache({ redis: false, namespace: 'bench' })
   await ours.setMany(keys.map((key, i) => ({ key, value: item(i) })))
+  const shared = await createCache({ redis: false, namespace: 'bench', l1: { shareValues: true } })
+  await shared.setMany(keys.map((key, i) => ({ key, value: item(i) })))
+  for (const key of keys) if (ours.getSync(key) === undefined) throw new Error(`${OURS_SYNC}: ${key} missed`)
 
   // memoryDriver's maxItems defaults to 1000 even when maxSize is given; set it above the key count.
   const bento = new BentoCache({
@@ -86,6 +97,7 @@ async function open() {
 
   const getters: Getter[] = [
     { name: OURS, get: (k) => ours.get(k) },
+    { name: OURS_SHARED, get: (k) => shared.get(k) },
     { name: BENTO, get: (k) => bento.get({ key: k }) },
     { name: CACHEABLE, get: (k) => cacheable.get(k) },
     { name: LRU_ASYNC, get: async (k) => lru.get(k) },
@@ -99,13 +111,13 @@ async function open() {
     }
   }
   const close = async () => {
-    await Promise.allSettled([ours.close(), bento.disconnect(), cacheable.disconnect()])
+    await Promise.allSettled([ours.close(), shared.close(), bento.disconnect(), cacheable.disconnect()])
     lru.clear()
   }
-  return { getters, lru, close }
+  return { getters, lru, getSync: (k: string) => ours.getSync(k), close }
 }
 
-function addTasks(bench: Bench, getters: Getter[], lru: LRUCache<string, Item>, perIteration: number): void {
+function addTasks(bench: Bench, getters: Getter[], lru: LRUCache<string, Item>, getSync: (k: string) => unknown, perIteration: number): void {
   for (const g of getters) {
     let i = 0
     if (perIteration === 1) {
@@ -126,6 +138,15 @@ function addTasks(bench: Bench, getters: Getter[], lru: LRUCache<string, Item>, 
       })
     }
   }
+  let n = 0
+  bench.add(OURS_SYNC, () => {
+    for (let j = 0; j < perIteration; j++) {
+      const k = keys[n++ % KEYS] as string
+      const v = getSync(k)
+      if (v === undefined) expectHit(OURS_SYNC, k, v)
+      sink = v
+    }
+  })
   let i = 0
   bench.add(LRU_SYNC, () => {
     for (let j = 0; j < perIteration; j++) {
@@ -145,7 +166,7 @@ function addTasks(bench: Bench, getters: Getter[], lru: LRUCache<string, Item>, 
 
 export async function run(): Promise<SuiteResult> {
   const result: SuiteResult = { suite: SUITE, tasks: [], rows: [] }
-  const { getters, lru, close } = await open()
+  const { getters, lru, getSync, close } = await open()
   try {
     for (const perIteration of [1, SEQUENTIAL]) {
       const scenario = perIteration === 1 ? '1 get / iteration' : `${perIteration} sequential gets / iteration`
@@ -158,12 +179,15 @@ export async function run(): Promise<SuiteResult> {
         warmup: true,
         throws: true,
       })
-      addTasks(bench, getters, lru, perIteration)
+      addTasks(bench, getters, lru, getSync, perIteration)
       await bench.run()
       const figs = new Map<string, TaskFigure>(bench.tasks.map((t) => [t.name, figure(scenario, t, perIteration)]))
       const f = (name: string) => figs.get(name) as TaskFigure
       result.tasks.push(...figs.values())
       const rows: Comparison[] = [BENTO, CACHEABLE, LRU_ASYNC, LRU_SYNC].map((peer) => compare(scenario, f(OURS), f(peer)))
+      rows.push(...[BENTO, LRU_ASYNC].map((peer) => compare(scenario, f(OURS_SHARED), f(peer))))
+      rows.push(...[BENTO, LRU_SYNC].map((peer) => compare(scenario, f(OURS_SYNC), f(peer))))
+      rows.push(compare(scenario, f(OURS_SHARED), f(OURS)), compare(scenario, f(OURS_SYNC), f(OURS)))
       result.rows.push(...rows)
     }
   } finally {

@@ -112,15 +112,27 @@ export class NearCache {
   }
 
   get<V = unknown>(key: string): Promise<V | undefined> {
-    let k: string
     try {
       this.#open()
-      k = dataKey(this.#ns, validateKey(key, this.#s.opts.maxKeyBytes))
     } catch (err) {
       return Promise.reject(err)
     }
-    // Returned as is (no async frame of its own): get is the hot path.
-    return this.#lookups.get(k) as Promise<V | undefined>
+    // Returned as is (no async frame of its own): get is the hot path. The key is
+    // validated and the full key built there, once (see Lookups.get).
+    return this.#lookups.get(key) as Promise<V | undefined>
+  }
+
+  /**
+   * The value of `key` if this process's L1 holds it, else undefined: synchronous,
+   * never asks Redis (an L1 miss is undefined even when Redis has the key; use
+   * `get` for that). It reads the same entries, with the same expiry and tag
+   * checks, and hands out the same copy (or, with `l1.shareValues`, the same
+   * frozen value) as `get`. Undefined too when it cannot tell without waiting: a
+   * tagged entry whose tag epochs L1 does not hold, and always without an L1.
+   */
+  getSync<V = unknown>(key: string): V | undefined {
+    this.#open()
+    return this.#lookups.getSync(key) as V | undefined
   }
 
   async has(key: string): Promise<boolean> {

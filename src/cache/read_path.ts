@@ -1,5 +1,5 @@
-import { clonePlain } from '../codec/decode_memo.js'
 import type { DecodeMemo, Memo } from '../codec/decode_memo.js'
+import { RecordStamp } from '../l1/table_index.js'
 import type { Clock } from '../options/options.js'
 import type { NamespaceMeter } from '../observability/stats.js'
 import { decodeValue, parseEntry } from '../codec/entry.js'
@@ -34,11 +34,15 @@ export class ReadPath {
   private readonly memo: DecodeMemo
   private readonly clock: Clock
   private readonly m: NamespaceMeter
+  /** l1.shareValues: JSON-like values are frozen and shared through the memo. */
+  private readonly share: boolean
 
   constructor(private readonly sc: Scope) {
     this.memo = sc.s.memo
     this.clock = sc.s.opts.clock
     this.m = sc.m
+    const l1 = sc.s.opts.l1
+    this.share = l1 !== false && l1.shareValues
   }
 
   /** The envelope of stored bytes (undefined for a miss or a corrupt entry), with the memo when this thread decoded them before. */
@@ -92,26 +96,67 @@ export class ReadPath {
   /**
    * get's path, synchronous on the L1 hit: the caller's copy of a stored value, or
    * undefined. A Promise only when tags must be checked or the codec pool decodes.
+   * `stamp`: the L1 record `raw` was read from (then the memo remembers it, so the
+   * next read of that record copies no bytes).
    */
-  value(k: string, raw: Buffer | null): unknown {
+  value(k: string, raw: Buffer | null, stamp?: RecordStamp): unknown {
     if (raw === null) return undefined
-    // The hot path: bytes already decoded in this thread skip parsing and decoding.
+    // Bytes already decoded in this thread skip parsing and decoding.
     const memo = this.memo.find(k, raw)
+    if (memo !== undefined && stamp !== undefined) memo.stamp.copyFrom(stamp)
     const env = memo ? memo.env : this.parse(k, raw)
     if (env === undefined || this.state(env) === 'gone') return undefined
-    if (env.tags !== undefined) return this.tagsLive([env]).then(([live]) => (live ? this.decode(k, raw, env, memo) : undefined))
-    return this.decode(k, raw, env, memo)
+    if (env.tags !== undefined) {
+      // The table's stamp is only valid until its next call: keep a copy across the wait.
+      const kept = memo === undefined && stamp !== undefined ? copyOf(stamp) : undefined
+      return this.tagsLive([env]).then(([live]) => (live ? this.decode(k, raw, env, memo, kept) : undefined))
+    }
+    return this.decode(k, raw, env, memo, stamp)
+  }
+
+  /** get's path when L1 still holds the very record `memo` was made from (nothing was copied). */
+  known(memo: Memo): unknown {
+    const env = memo.env
+    if (this.state(env) === 'gone') return undefined
+    if (env.tags !== undefined) return this.tagsLive([env]).then(([live]) => (live ? memo.copy() : undefined))
+    return memo.copy()
+  }
+
+  /** getSync's `known`: undefined where `known` would wait (tags not in L1). */
+  knownSync(memo: Memo): unknown {
+    const env = memo.env
+    if (this.state(env) === 'gone' || !this.tagsLiveSync(env)) return undefined
+    return memo.copy()
+  }
+
+  /** getSync's `value`: undefined where `value` would wait (tags not in L1); decodes inline. */
+  valueSync(k: string, raw: Buffer, stamp: RecordStamp | undefined): unknown {
+    const memo = this.memo.find(k, raw)
+    if (memo !== undefined && stamp !== undefined) memo.stamp.copyFrom(stamp)
+    const env = memo ? memo.env : this.parse(k, raw)
+    if (env === undefined || this.state(env) === 'gone' || !this.tagsLiveSync(env)) return undefined
+    return this.decode(k, raw, env, memo, stamp, true)
+  }
+
+  /** Whether the entry's tags are current, from the epochs L1 holds; false when L1 cannot tell. */
+  private tagsLiveSync(env: Envelope): boolean {
+    const tags = env.tags
+    if (tags === undefined) return true
+    const { s, ns } = this.sc
+    const current = s.tier.peekCounters?.(tags.map((t) => tagKey(ns, t.name)))
+    return current !== undefined && tags.every((t, i) => current[i] === t.epoch)
   }
 
   /**
-   * The caller's own copy of a live entry's value: a clone of this thread's memo
-   * when `memo` is the entry's, the codec pool for large compressed values, else a
-   * decode (which may become the memo). Undefined (plus an event) for a bad payload.
+   * The caller's own copy of a live entry's value: the memo's copy when `memo` is
+   * the entry's (its shape's cloner, or the shared frozen value), the codec pool for
+   * large compressed values, else a decode (which may become the memo). Undefined
+   * (plus an event) for a bad payload. `inline`: never the codec pool (getSync).
    */
-  decode(k: string, raw: Buffer, env: Envelope, memo: Memo | undefined): unknown {
-    if (memo) return clonePlain(memo.value)
+  decode(k: string, raw: Buffer, env: Envelope, memo: Memo | undefined, stamp?: RecordStamp, inline = false): unknown {
+    if (memo) return memo.copy()
     const { s } = this.sc
-    if (s.pool && env.compressed) {
+    if (s.pool && env.compressed && !inline) {
       return s.pool.decode(env.payload, true, s.opts.maxValueBytes).catch((err: unknown) => {
         this.corrupt(k, err)
         return undefined
@@ -119,7 +164,8 @@ export class ReadPath {
     }
     try {
       const value = decodeValue(env, s.opts.maxValueBytes)
-      return s.memo.remember(k, raw, env, value) ? clonePlain(value) : value
+      const kept = s.memo.remember(k, raw, env, value, stamp, this.share, this.sc.ns)
+      return kept ? kept.copy() : value
     } catch (err) {
       this.corrupt(k, err)
       return undefined
@@ -143,4 +189,10 @@ export class ReadPath {
     const why = err instanceof Error ? err.message : String(err)
     emitError(s, new CorruptEntryError(k, `The entry at '${k}' is not a valid nearcache entry (${why}); it reads as missing. Another program may be writing under this namespace.`, err))
   }
+}
+
+function copyOf(stamp: RecordStamp): RecordStamp {
+  const c = new RecordStamp()
+  c.copyFrom(stamp)
+  return c
 }

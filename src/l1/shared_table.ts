@@ -76,11 +76,12 @@ import * as K from './layout.js'
 import { NEGATIVE, recFlags, recKeyAt, recKeyLen } from './records.js'
 import { TableRings } from './rings.js'
 import { bumpRoots, rootIndexOf } from './root_namespace.js'
-import { ABSENT, RETRY } from './table_index.js'
+import { ABSENT, RETRY, SAME } from './table_index.js'
+import type { ReadTime, RecordStamp } from './table_index.js'
 import { tableProblems } from './check.js'
 
-export { NEGATIVE, rootIndexOf }
-export type { KeyRef }
+export { NEGATIVE, rootIndexOf, SAME }
+export type { KeyRef, ReadTime, RecordStamp }
 
 const READ_ATTEMPTS = 256
 const enc = new TextEncoder()
@@ -194,16 +195,26 @@ export class SharedTable extends TableRings {
 
   // ── lock-free read ─────────────────────────────────────────────────────
 
-  /** The value bytes (a private copy), NEGATIVE, or null when absent or expired. */
-  lookup(key: string | KeyRef, now: number): Uint8Array | null {
+  /**
+   * The value bytes (a private copy), NEGATIVE, or null when absent or expired.
+   * With `known`: SAME (nothing copied) when the key's live record is still the
+   * one `known` was taken from. After bytes, `stamp` is the record's.
+   * `now` may be a clock, read only when a record has a deadline.
+   */
+  lookup(key: string | KeyRef, now: ReadTime, known?: RecordStamp): Uint8Array | null {
     const k = typeof key === 'string' ? this.keys.scratch(key) : this.own(key)
     const data = this.dataBase(k.shard)
+    if (known !== undefined && known.slot >= 0) {
+      // Most reads of a memoized key find its record where it was: one slot, no scan.
+      const got = this.probeKnown(k, data, now, known)
+      if (got !== RETRY) return got
+    }
     for (let attempt = 0; attempt < READ_ATTEMPTS; attempt++) {
       // Most keys sit in their first bucket; only a miss there pays for the second.
-      let got = this.probe(k.first, k, data, now)
+      let got = this.probe(k.first, k, data, now, known)
       if (got === ABSENT) {
         const second = secondOf(k)
-        if (second >= 0) got = this.probe(second, k, data, now)
+        if (second >= 0) got = this.probe(second, k, data, now, known)
       }
       if (got !== RETRY) return got === ABSENT ? null : got
     }

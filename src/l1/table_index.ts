@@ -12,6 +12,40 @@ import { generation } from './root_namespace.js'
 /** probe(): the key is not in this bucket / a slot changed while it read, read again. */
 export const ABSENT = new Uint8Array(0)
 export const RETRY = new Uint8Array(0)
+/** probe() with a `known` stamp: the live record is the very one `known` describes (nothing copied). */
+export const SAME = new Uint8Array(0)
+
+/**
+ * Which version of a key's record a read saw, without its bytes: the slot, the
+ * slot's sequence word (every link or relink of a slot moves it by 2, and it only
+ * grows), and the record's ring offset, value length and deadline. A linked record
+ * is never changed in place (invariant 4), so two reads with equal stamps saw the
+ * same bytes. The offset, length and deadline are there only so that a sequence
+ * word wrapping around 2^32 cannot make an old stamp match a new record. A move to
+ * main changes the stamp too (that costs a memo miss, not a wrong answer).
+ */
+/** The time a read checks deadlines against: ms, or a clock read only when a record has a deadline. */
+export type ReadTime = number | { now(): number }
+
+export function timeOf(t: ReadTime): number {
+  return typeof t === 'number' ? t : t.now()
+}
+
+export class RecordStamp {
+  slot = -1
+  seq = 0
+  ref = 0
+  len = 0
+  deadline = 0
+
+  copyFrom(o: RecordStamp): void {
+    this.slot = o.slot
+    this.seq = o.seq
+    this.ref = o.ref
+    this.len = o.len
+    this.deadline = o.deadline
+  }
+}
 
 export class TableIndex {
   readonly sab: SharedArrayBuffer
@@ -25,6 +59,11 @@ export class TableIndex {
   protected readonly epochBase: number
   protected readonly gensBase: number
   protected readonly keys: KeyCoder
+  /**
+   * The stamp of the record the last lookup of this thread answered bytes (or SAME)
+   * for: valid until the next call into the table.
+   */
+  readonly stamp = new RecordStamp()
 
   protected constructor(sab: SharedArrayBuffer, layout: Layout) {
     this.sab = sab
@@ -84,26 +123,32 @@ export class TableIndex {
    * its bytes (a private copy) or NEGATIVE, null (expired or voided), ABSENT, or
    * RETRY (a slot changed while it read; every value read from the record is
    * checked against the shard's bounds first, so a torn read stays inside it).
+   * When the live record's stamp equals `known`, answers SAME and copies nothing.
+   * On bytes or SAME, `this.stamp` holds the record's stamp.
    */
-  protected probe(base: number, k: KeyRef, data: number, now: number): Uint8Array | null {
+  protected probe(base: number, k: KeyRef, data: number, now: ReadTime, known: RecordStamp | undefined): Uint8Array | null {
     const i32 = this.i32
     const limit = this.layout.shardDataBytes
     const n = k.len
     for (let j = 0; j < K.kSlotsPerBucket; j++) {
-      const si = this.slotAt(base + j)
+      const slot = base + j
+      const si = this.slotAt(slot)
       const s1 = Atomics.load(i32, si + K.SL_SEQ)
       if (s1 & 1) return RETRY
       if (Atomics.load(i32, si + K.SL_TAG) !== k.tag) continue
       const ref = Atomics.load(i32, si + K.SL_REF)
       let out: Uint8Array | undefined
       let deadline = 0
+      let valLen = 0
       if (ref >= 0 && ref + K.kRecordHeader <= limit) {
         const at = data + ref
         const keyLen = recKeyLen(i32, at)
-        const valLen = recValLen(i32, at)
+        valLen = recValLen(i32, at)
         if (keyLen === n && valLen >= 0 && ref + K.kRecordHeader + keyLen + valLen <= limit && this.keyEquals(recKeyAt(at), k)) {
-          deadline = this.current(at) ? recDeadline(this.f64, at) : -1
+          const d = recDeadline(this.f64, at)
+          deadline = this.current(at) ? d : -1
           if (recFlags(i32, at) & K.F_NEGATIVE) out = NEGATIVE
+          else if (known !== undefined && known.slot === slot && known.seq === s1 && known.ref === ref && known.len === valLen && known.deadline === d) out = SAME
           else {
             const from = recValueAt(at, n)
             out = Buffer.allocUnsafe(valLen)
@@ -113,12 +158,56 @@ export class TableIndex {
       }
       if (Atomics.load(i32, si + K.SL_SEQ) !== s1) return RETRY
       if (out === undefined) continue
-      if (deadline !== 0 && deadline <= now) return null
+      if (deadline !== 0 && deadline <= timeOf(now)) return null
       const f = Atomics.load(i32, si + K.SL_FREQ)
       if (f < 3) Atomics.compareExchange(i32, si + K.SL_FREQ, f, f + 1)
+      if (out !== NEGATIVE) {
+        const st = this.stamp
+        st.slot = slot
+        st.seq = s1
+        st.ref = ref
+        st.len = valLen
+        st.deadline = deadline
+      }
       return out
     }
     return ABSENT
+  }
+
+  /**
+   * The fast path of a read that knows a stamp of the key's record: looks at that
+   * slot only. SAME when the slot still points, under the same even sequence word,
+   * at the same record of the key (offset, length, deadline, whole key), written in
+   * its root's current generation and not expired; null when that record expired
+   * or was voided; RETRY when anything differs (then probe() decides). A slot's
+   * sequence word moves on every link, so an unchanged word means the slot was not
+   * relinked, and a linked record is never changed in place (invariant 4).
+   */
+  protected probeKnown(k: KeyRef, data: number, now: ReadTime, known: RecordStamp): Uint8Array | null {
+    const i32 = this.i32
+    const ref = known.ref
+    const n = k.len
+    const si = this.slotAt(known.slot)
+    // Only the two loads of the sequence word need to be atomic (ordered around the
+    // others): what is read between them is discarded unless the word is unchanged.
+    const s1 = Atomics.load(i32, si + K.SL_SEQ)
+    if (s1 !== known.seq || i32[si + K.SL_TAG] !== k.tag || i32[si + K.SL_REF] !== ref) return RETRY
+    // The stamp's offset and length were checked against the shard when it was taken.
+    const at = data + ref
+    if (ref + K.kRecordHeader + n + known.len > this.layout.shardDataBytes) return RETRY
+    const flags = recFlags(i32, at)
+    if (recKeyLen(i32, at) !== n || recValLen(i32, at) !== known.len || flags & K.F_NEGATIVE) return RETRY
+    const d = recDeadline(this.f64, at)
+    if (d !== known.deadline || !this.keyEquals(recKeyAt(at), k)) return RETRY
+    // The record's root generation (root_namespace.generation), read plainly: an
+    // invalidation racing this read may be seen or not, as with any read it races.
+    const root = (flags >>> K.ROOT_SHIFT) & (K.kRootGens - 1)
+    const live = recGen(i32, at) === (((i32[this.gensBase + root] as number) + (i32[this.gensBase + K.kRootGens] as number)) | 0)
+    if (Atomics.load(i32, si + K.SL_SEQ) !== s1) return RETRY
+    if (!live || (d !== 0 && d <= timeOf(now))) return null
+    const f = i32[si + K.SL_FREQ] as number
+    if (f < 3) Atomics.compareExchange(i32, si + K.SL_FREQ, f, f + 1)
+    return SAME
   }
 
   // ── under the shard's lock ─────────────────────────────────────────────

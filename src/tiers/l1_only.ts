@@ -3,10 +3,11 @@ import { randomCounterStart } from '../l2/scripts.js'
 import type { Clock } from '../options/options.js'
 import { Field } from '../observability/stats.js'
 import type { Meter } from '../observability/stats.js'
-import type { CounterOp, Tier, TierWrite } from './tier.js'
+import { UNCHANGED } from './tier.js'
+import type { CounterOp, KnownRecord, Tier, TierWrite } from './tier.js'
 import { sha1 } from '../util/sha1.js'
-import { NEGATIVE } from '../l1/shared_table.js'
-import type { SharedTable } from '../l1/shared_table.js'
+import { NEGATIVE, SAME } from '../l1/shared_table.js'
+import type { KeyRef, RecordStamp, SharedTable } from '../l1/shared_table.js'
 
 const asBuffer = (b: Uint8Array | null): Buffer | null => (b === null || b === NEGATIVE ? null : Buffer.from(b.buffer, b.byteOffset, b.byteLength))
 const SAMPLE = 15
@@ -28,12 +29,29 @@ export class L1OnlyTier implements Tier {
     return w.px === undefined ? 0 : now + w.px
   }
 
-  peek(key: string): Buffer | null {
+  get stamp(): RecordStamp {
+    return this.table.stamp
+  }
+
+  private l1Get(key: string | KeyRef, known?: RecordStamp): Uint8Array | null {
     const start = (++this.ops & SAMPLE) === 0 ? performance.now() : 0
-    const v = asBuffer(this.table.lookup(key, this.clock.now()))
-    this.meter.add(v === null ? Field.Misses : Field.Hits)
+    const v = this.table.lookup(key, this.clock, known)
+    this.meter.add(v === null || v === NEGATIVE ? Field.Misses : Field.Hits)
     if (start) this.meter.time(start)
     return v
+  }
+
+  peek(key: string): Buffer | null {
+    const v = this.l1Get(key)
+    // The table's bytes are a Buffer of their own already (lookup copies into one).
+    return v === null || v === NEGATIVE ? null : (v as Buffer)
+  }
+
+  peekKnown(key: string, known: KnownRecord | undefined): Buffer | null | typeof UNCHANGED {
+    if (known === undefined) return this.peek(key)
+    const v = this.l1Get((known.ref ??= this.table.ref(key)), known.stamp)
+    if (v === SAME) return UNCHANGED
+    return v === null || v === NEGATIVE ? null : (v as Buffer)
   }
 
   async get(key: string): Promise<Buffer | null> {
@@ -101,6 +119,15 @@ export class L1OnlyTier implements Tier {
         this.table.update(k, now, (cur) => (cur !== null && cur !== NEGATIVE ? undefined : { value: Buffer.from(String(randomCounterStart())), deadline: 0 }))
         v = this.table.lookup(k, now)
       }
+      return v === null || v === NEGATIVE ? null : Number(Buffer.from(v).toString('latin1'))
+    })
+  }
+
+  /** Tag epochs, synchronously: the L1 is where they live (see Tier.peekCounters). */
+  peekCounters(keys: string[]): (number | null)[] {
+    const now = this.clock.now()
+    return keys.map((k) => {
+      const v = this.table.lookup(k, now)
       return v === null || v === NEGATIVE ? null : Number(Buffer.from(v).toString('latin1'))
     })
   }

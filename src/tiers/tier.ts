@@ -5,6 +5,18 @@
  * announcements, write-behind, a worker thread's link to its owner) implement this
  * one contract; src/tiers/compose.ts stacks them.
  */
+import type { KeyRef, RecordStamp } from '../l1/shared_table.js'
+
+/** `peekKnown`'s answer when the key's L1 record is still the one the caller knows (nothing was copied). */
+export const UNCHANGED: unique symbol = Symbol('nearcache.unchanged')
+
+/** What a thread knows of a key's L1 record (its decode memo): see `Tier.peekKnown`. */
+export interface KnownRecord {
+  /** The key prepared for the table; the tier makes it on first use and keeps it here. */
+  ref: KeyRef | undefined
+  /** The record the caller's value was made from (slot -1: none). */
+  readonly stamp: RecordStamp
+}
 export interface TierWrite {
   key: string
   bytes: Buffer
@@ -22,6 +34,20 @@ export interface Tier {
    * never awaits.
    */
   peek(key: string): Buffer | null | undefined
+  /**
+   * L1 tiers only: `peek`, told what the caller knows of the key's record: UNCHANGED
+   * when the key's live L1 record is still `known.stamp`'s (no bytes are copied),
+   * else what `peek` answers. After bytes from L1, `stamp` holds the record's
+   * stamp, until the next call into the tier.
+   */
+  peekKnown?(key: string, known: KnownRecord | undefined): Buffer | null | undefined | typeof UNCHANGED
+  /**
+   * L1 tiers only: `counters(keys, 'read')` answered from L1 alone, or undefined
+   * when L1 does not hold every one of them (then only `counters` can tell).
+   */
+  peekCounters?(keys: string[]): (number | null)[] | undefined
+  /** L1 tiers only: the stamp of the record `peek`/`peekKnown` last answered from L1 (see peekKnown). */
+  readonly stamp?: RecordStamp
   /**
    * One key, for a caller whose `peek` answered undefined; reads issued in one tick
    * may be coalesced, and an L1 in front fills from the answer. `fresh`: from the

@@ -3,9 +3,10 @@ import { Field } from '../observability/stats.js'
 import type { Meter } from '../observability/stats.js'
 import { storedUntil } from '../codec/envelope.js'
 import { TierLayer } from './layer.js'
-import type { CounterOp, Tier, TierWrite } from './tier.js'
-import { NEGATIVE } from '../l1/shared_table.js'
-import type { SharedTable } from '../l1/shared_table.js'
+import { UNCHANGED } from './tier.js'
+import type { CounterOp, KnownRecord, Tier, TierWrite } from './tier.js'
+import { NEGATIVE, SAME } from '../l1/shared_table.js'
+import type { ReadTime, RecordStamp, SharedTable } from '../l1/shared_table.js'
 import type { KeyRef } from '../l1/key_ref.js'
 
 export interface TieredOptions {
@@ -89,18 +90,43 @@ export class TieredStore extends TierLayer {
     if (stored) this.meter.add(Field.Sets)
   }
 
-  private l1Get(key: string, now: number): Uint8Array | null {
+  private l1Get(key: string | KeyRef, now: ReadTime, known?: RecordStamp): Uint8Array | null {
     const start = (++this.ops & SAMPLE) === 0 ? performance.now() : 0
-    const v = this.table.lookup(key, now)
+    const v = this.table.lookup(key, now, known)
     this.meter.add(v === null ? Field.Misses : Field.Hits)
     if (start) this.meter.time(start)
     return v
   }
 
+  get stamp(): RecordStamp {
+    return this.table.stamp
+  }
+
   override peek(key: string): Buffer | null | undefined {
     const hit = this.l1Get(key, this.clock.now())
     if (hit === null) return undefined
-    return hit === NEGATIVE ? null : Buffer.from(hit.buffer, hit.byteOffset, hit.byteLength)
+    // The table's bytes are a Buffer of their own already (lookup copies into one).
+    return hit === NEGATIVE ? null : (hit as Buffer)
+  }
+
+  peekKnown(key: string, known: KnownRecord | undefined): Buffer | null | undefined | typeof UNCHANGED {
+    if (known === undefined) return this.peek(key)
+    const hit = this.l1Get((known.ref ??= this.table.ref(key)), this.clock, known.stamp)
+    if (hit === null) return undefined
+    if (hit === SAME) return UNCHANGED
+    return hit === NEGATIVE ? null : (hit as Buffer)
+  }
+
+  /** Tag epochs from their L1 copies alone (see Tier.peekCounters); undefined when one is not in L1. */
+  peekCounters(keys: string[]): (number | null)[] | undefined {
+    const now = this.clock.now()
+    const out: number[] = []
+    for (const k of keys) {
+      const hit = this.table.lookup(k, now)
+      if (hit === null || hit === NEGATIVE) return undefined
+      out.push(Number(Buffer.from(hit).toString('latin1')))
+    }
+    return out
   }
 
   /**

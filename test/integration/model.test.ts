@@ -1,7 +1,7 @@
 import { isDeepStrictEqual } from 'node:util'
 import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
-import { allBackends, cacheOn, cluster, standalone } from '../helpers/backends.js'
+import { allBackends, cacheOn, cluster, memory, standalone } from '../helpers/backends.js'
 import { ManualClock } from '../helpers/clock.js'
 import { ReferenceModel } from '../helpers/reference_model.js'
 
@@ -32,6 +32,7 @@ const value = fc.oneof(
 
 type Op =
   | { op: 'get'; key: string }
+  | { op: 'getSync'; key: string }
   | { op: 'has'; key: string }
   | { op: 'getMany'; keys: string[] }
   | { op: 'set'; key: string; value: unknown; ttl?: number; tags?: string[]; mode?: 'nx' | 'xx' }
@@ -47,6 +48,7 @@ type Op =
 
 const opArb: fc.Arbitrary<Op> = fc.oneof(
   { arbitrary: fc.record({ op: fc.constant('get' as const), key }), weight: 4 },
+  { arbitrary: fc.record({ op: fc.constant('getSync' as const), key }), weight: 2 },
   { arbitrary: fc.record({ op: fc.constant('has' as const), key }), weight: 2 },
   { arbitrary: fc.record({ op: fc.constant('getMany' as const), keys: fc.array(key, { maxLength: 6 }) }), weight: 2 },
   {
@@ -80,11 +82,14 @@ const opArb: fc.Arbitrary<Op> = fc.oneof(
 )
 
 // Every backend with its default shared L1, plus Redis behind an L1 small enough to
-// evict all the time, and Redis with no L1 at all.
+// evict all the time, and Redis with no L1 at all; and the shared frozen values of
+// l1.shareValues (the test never changes a value it reads).
 const variants = [
   ...allBackends.map((backend) => ({ name: backend.name, backend, options: {} })),
   { name: 'standalone, 256kb L1', backend: standalone, options: { l1: { maxBytes: '256kb' } } },
   { name: 'cluster, no L1', backend: cluster, options: { l1: false as const } },
+  { name: 'memory, shareValues', backend: memory, options: { l1: { shareValues: true } } },
+  { name: 'standalone, 256kb L1, shareValues', backend: standalone, options: { l1: { maxBytes: '256kb', shareValues: true } } },
 ]
 
 describe.each(variants)('model-based on $name', ({ backend, options }) => {
@@ -108,6 +113,14 @@ describe.each(variants)('model-based on $name', ({ backend, options }) => {
               case 'get':
                 ;[got, want] = [await cache.get(o.key), model.get(o.key)]
                 break
+              case 'getSync': {
+                // L1 alone: without Redis it is the whole truth; with Redis, a miss is
+                // allowed (the key may be only in Redis), a wrong value never.
+                got = cache.getSync(o.key)
+                want = model.get(o.key)
+                if (backend.name !== 'memory' && got === undefined) want = undefined
+                break
+              }
               case 'has':
                 ;[got, want] = [await cache.has(o.key), model.has(o.key)]
                 break

@@ -14,8 +14,8 @@ import type { StressResult } from '../fixtures/stress_ops.js'
  * value carries its key and a checksum: zero torn or foreign values, zero errors,
  * and the table's invariants hold at the end.
  */
-async function run(backend: Backend, opsPerThread: number, keys: number, maxBytes: string) {
-  const cache: NearCache = await cacheOn(backend, { l1: { maxBytes } })
+async function run(backend: Backend, opsPerThread: number, keys: number, maxBytes: string, shareValues = false) {
+  const cache: NearCache = await cacheOn(backend, { l1: { maxBytes, shareValues } })
   try {
     const handle = cache.handle
     const workers: Worker[] = []
@@ -54,6 +54,16 @@ describe('multi-thread stress on one shared L1', () => {
     expect(r.invariants).toEqual([])
     expect(r.stats.l1.evictions).toBeGreaterThan(10_000)
     expect(r.usage.bytes).toBeLessThanOrEqual(r.usage.capacity)
+  })
+
+  it('500,000 operations from 5 threads, L1 only, shared frozen values (l1.shareValues): no torn, foreign or corrupt value', { timeout: 240_000 }, async () => {
+    const r = await run(memory, 100_000, 3000, '512kb', true)
+    expect(r.errors).toEqual([])
+    expect(r.total.ops).toBe(500_000)
+    expect(r.total.torn + r.total.foreign + r.total.corrupt).toBe(0)
+    expect(r.total.found).toBeGreaterThan(r.total.reads * 0.05)
+    expect(r.invariants).toEqual([])
+    expect(r.stats.l1.evictions).toBeGreaterThan(5_000)
   })
 
   it('50,000 operations from 5 threads with Redis behind the L1', { timeout: 240_000 }, async () => {
