@@ -60,6 +60,27 @@ export function audited<T>(trail: AuditTrail, principal: string | null, op: stri
   )
 }
 
+/** `audited` for a synchronous call (getSync): the record is made before the call's value or error is passed on. */
+export function auditedSync<T>(trail: AuditTrail, principal: string | null, op: string, namespace: string, args: readonly unknown[], call: () => T): T {
+  const time = Date.now()
+  const start = performance.now()
+  let outcome = 'ok'
+  try {
+    return call()
+  } catch (err) {
+    outcome = outcomeOf(err)
+    throw err
+  } finally {
+    if (trail.wants(op, outcome)) {
+      try {
+        trail.record({ time, principal, operation: op, namespace, ...itemsOf(op, args), outcome, durationMs: performance.now() - start, thread: threadId })
+      } catch {
+        // Recording never breaks a call.
+      }
+    }
+  }
+}
+
 /**
  * True while an audited call (or a view's call into the cache) is starting: the
  * cache's own calls made synchronously from inside it (delete calls deleteMany)
@@ -94,7 +115,8 @@ export function auditCalls(cache: object, trail: AuditTrail, namespace: string):
       writable: true,
       value: function (this: unknown, ...args: unknown[]) {
         if (inside) return original.apply(this, args)
-        return audited(trail, null, op, namespace, args, () => unaudited(() => original.apply(this, args)))
+        const call = () => unaudited(() => original.apply(this, args))
+        return op === 'getSync' ? auditedSync(trail, null, op, namespace, args, call) : audited(trail, null, op, namespace, args, call)
       },
     })
   }

@@ -1,7 +1,7 @@
 import { createHmac } from 'node:crypto'
 
 /** The operations a cache records, by name (the facade's public calls). */
-export const AUDITED = ['get', 'has', 'getMany', 'set', 'setMany', 'delete', 'deleteMany', 'getOrSet', 'compareAndSet', 'invalidateTags', 'invalidatePrefix', 'clear'] as const
+export const AUDITED = ['get', 'getSync', 'has', 'getMany', 'set', 'setMany', 'delete', 'deleteMany', 'getOrSet', 'compareAndSet', 'invalidateTags', 'invalidatePrefix', 'clear'] as const
 export type AuditedOperation = (typeof AUDITED)[number]
 /** Always recorded, whatever `operations` says. */
 export const ADMIN_OPERATIONS: ReadonlySet<string> = new Set(['invalidateTags', 'invalidatePrefix', 'clear'])

@@ -70,6 +70,17 @@ describe('audit records', () => {
     expect(records.map((r) => `${r.principal}:${r.operation}`)).toEqual(['null:set', 'null:delete', 'admin:set', 'admin:delete', 'admin:deleteMany', 'null:get'])
   })
 
+  it('getSync is recorded like get: a hit, a miss and a refused key, each once', async () => {
+    const { sink, records } = collector()
+    const c = await make({ audit: { sink } })
+    await c.set('user:1', 1)
+    expect(c.getSync('user:1')).toBe(1)
+    expect(c.getSync('user:2')).toBeUndefined()
+    expect(() => c.getSync('')).toThrow(expect.objectContaining({ code: 'E_INVALID_KEY' }))
+    await vi.waitFor(() => expect(records).toHaveLength(4), { timeout: 20_000 })
+    expect(records.map((r) => `${r.operation}:${r.key ?? ''}:${r.outcome}`)).toEqual(['set:user:1:ok', 'getSync:user:1:ok', 'getSync:user:2:ok', 'getSync::E_INVALID_KEY'])
+  })
+
   it('bounds batches to 16 keys plus a count, and long keys', async () => {
     const { sink, records } = collector()
     const c = await make({ audit: { sink } })
