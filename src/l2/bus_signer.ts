@@ -23,8 +23,12 @@ import type { Keyring } from '../security/keyring.js'
  * (rate-limited by the bus). It never makes anyone keep or read stale data.
  */
 
-/** `,"a":"<id>.<43 base64url characters>"}` at the very end of the text. */
-const SUFFIX = /,"a":"(\d{1,5})\.([A-Za-z0-9_-]{43})"\}$/
+/**
+ * `,"a":"<id>.<43 base64url characters>"}` at the very end of the text. Only the
+ * canonical form passes: an id without leading zeros, and (checked in verify) the
+ * MAC's own base64url text, so a signed message has exactly one accepted spelling.
+ */
+const SUFFIX = /,"a":"(0|[1-9]\d{0,4})\.([A-Za-z0-9_-]{43})"\}$/
 /** Longest suffix: `,"a":"` + 5 digits + `.` + 43 + `"}`. */
 export const MAX_SIGNATURE_CHARS = 6 + 5 + 1 + 43 + 2
 
@@ -54,8 +58,10 @@ export class BusSigner {
     const key = this.#keys.get(id)
     if (!key) return { ok: false, why: `the message is signed with key id ${id}, which this process does not list` }
     const body = `${text.slice(0, m.index)}}`
-    const given = Buffer.from(m[2] as string, 'base64url')
-    const expected = this.#mac(key, channel, body)
+    // The text of the MAC is compared, not its decoded bytes: the last of 43 base64url
+    // characters carries 2 unused bits, so 4 spellings decode to the same bytes.
+    const given = Buffer.from(m[2] as string, 'latin1')
+    const expected = Buffer.from(this.#mac(key, channel, body).toString('base64url'), 'latin1')
     if (given.length !== expected.length || !timingSafeEqual(given, expected)) {
       return { ok: false, why: `the message's signature (key id ${id}) does not match its content and channel` }
     }

@@ -83,9 +83,10 @@ describe('KeyRef', () => {
       expect(b, `step ${step}: op ${op} on ${key.slice(0, 20)}`).toEqual(a)
       if (a !== null && a !== false && a !== 0) answers++
     }
-    // The run did more than miss: hits, stores and evictions all happened, alike.
+    // The run did more than miss: hits, stores and evictions all happened, alike. (92
+    // evictions with this seed since used records that only expired are kept as stubs.)
     expect(answers).toBeGreaterThan(2000)
-    expect(evicted.byRef.length).toBeGreaterThan(100)
+    expect(evicted.byRef.length).toBeGreaterThan(50)
     expect(evicted.byRef).toEqual(evicted.byString)
     for (const k of keys) expect(show(byRef.lookup(k, 6000))).toEqual(show(byString.lookup(k, 6000)))
     expect(byRef.usage()).toEqual(byString.usage())
