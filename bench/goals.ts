@@ -11,6 +11,11 @@
 //   5. Latency under a fixed 50,000 get/s open-loop L2 load (l1: false) against raw
 //      ioredis at the same rate, and per-call L1-hit latency against bentocache's
 //      memory tier. No goal ratio was set for these; they are reported, not judged.
+//   6. Worker threads (piscina, 2) doing L2 gets through workerCache() / the same
+//      workers each owning an ioredis client >= 0.9 (bench/worker_l2.ts)
+//   7. Mixed 90% L1 / 10% L2 gets on the Cluster, 512 and 64 callers, the hot set
+//      warmed at one moment: slowest 2-s window / median >= 0.7 with the default
+//      options (bench/mixed_windows.ts; the 4 MB L1 rows are reported)
 //
 // The goal rows of 1 and 2 read the same 1000 keys over and over, so nearcache's
 // per-thread decode memo (4096 entries) always hits there; "memo cold" rows (no goal,
@@ -35,10 +40,29 @@ import type { GoalRow, GoalsResult } from './goals_common.js'
 import { l1Goals } from './goals_l1.js'
 import { l2Goals } from './goals_l2.js'
 import { openLoopGoals } from './goals_open_loop.js'
+import * as mixedWindows from './mixed_windows.js'
+import * as workerL2 from './worker_l2.js'
 
 export { SETTINGS }
 export type { GoalRow, GoalsResult }
 export const SUITE = 'goals'
+// ---- mixed 90/10 (bench/mixed_windows.ts): the floor of req/s per 2-s window -------
+
+function mixedRow(r: mixedWindows.MixedRow): GoalRow {
+  const goal = r.config === 'default' ? 0.7 : null
+  const bad = r.errors + r.wrong + r.misses > 0 ? ` (${r.errors} errors, ${r.wrong} wrong, ${r.misses} misses)` : ''
+  return {
+    goal: `7. mixed 90% L1 / 10% L2, Cluster, ${r.config === 'default' ? 'default options' : '4 MB L1'}`,
+    scenario: `${r.callers} callers: slowest 2-s window vs the median one (${Math.round(r.medianReqPerSec).toLocaleString('en-US')} req/s)${bad}`,
+    unit: 'req/s',
+    ours: r.slowestReqPerSec,
+    peer: r.medianReqPerSec,
+    ratio: r.slowestOverMedian,
+    goalRatio: goal,
+    met: goal === null ? null : r.slowestOverMedian >= goal && bad === '',
+  }
+}
+
 // ---- 4: codec pool (another suite's rows) -------------------------------------------
 
 interface CodecRow { scenario: string; ours: number; peer: number; ratio: number; goal: number }
@@ -88,6 +112,8 @@ export async function run(servers: BenchServers): Promise<GoalsResult> {
   await part('l2 cluster', () => l2Goals('3. L2 hit get, 3-master Cluster, 1000 concurrent', { cluster: servers.clusterNodes },
     () => new Cluster(servers.clusterNodes, { enableAutoPipelining: true }), null, 2.5))
   await part('open loop', () => openLoopGoals(servers.redisUrl))
+  await part('worker threads', () => workerL2.run(servers))
+  await part('mixed 90/10', async () => (await mixedWindows.run(servers)).map(mixedRow))
   await part('codec pool', codecGoals)
   rows.sort((a, b) => a.goal.localeCompare(b.goal, 'en', { numeric: true }))
   return { rows, seconds, loadAverage: { start: loadStart, end: os.loadavg() } }

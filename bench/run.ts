@@ -3,6 +3,7 @@
 // that do; prints the tables and writes bench/results/<suite>.json.
 //
 // Only some suites: npm run bench -- l1_hit hash   (Redis starts only if a selected suite needs it)
+import * as clusterReads from './cluster_reads.js'
 import * as getBatching from './get_batching.js'
 import * as codecPool from './codec_pool.js'
 import * as encryption from './encryption.js'
@@ -39,6 +40,7 @@ const localSuites: LocalSuite[] = [
 const redisSuites: RedisSuite[] = [
   { SUITE: getBatching.SUITE, run: async (servers) => report(await getBatching.run(servers), getBatching.SETTINGS) },
   { SUITE: encryption.SUITE, run: async (servers) => encryption.print(await encryption.run(servers.redisUrl)) },
+  { SUITE: clusterReads.SUITE, run: async (servers) => clusterReads.print(await clusterReads.run(servers)) },
   // Keep last: the goals summary runs after every other suite.
   { SUITE: goals.SUITE, run: async (servers) => goals.report(await goals.run(servers)) },
 ]

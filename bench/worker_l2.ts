@@ -166,7 +166,7 @@ export async function run(servers: BenchServers): Promise<GoalRow[]> {
     for (const kind of ['own', 'owner'] as const) {
       const ratio = r.ratios[kind]
       rows.push({
-        goal: `worker threads (piscina, ${THREADS}) L2 get, ${r.server}, workerConnections '${kind}'`,
+        goal: `6. worker threads (piscina, ${THREADS}) L2 get, ${r.server}, workerConnections '${kind}'`,
         scenario: `workerCache() vs workers owning an ioredis client, ${CONCURRENT} concurrent per task`,
         unit: 'gets/s',
         ours: r.medians[kind],
