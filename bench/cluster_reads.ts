@@ -22,6 +22,7 @@ import { item } from './fixtures.js'
 import { figure } from './report.js'
 import { withServers } from './servers.js'
 import type { BenchServers } from './servers.js'
+import { expectAllHit, ready } from './goals_common.js'
 
 export const SUITE = 'cluster_reads'
 const NAMESPACE = 'bench'
@@ -74,19 +75,6 @@ function row(scenario: string, unit: string, m: Map<string, number[]>, ours: str
   const p = m.get(peer) as number[]
   const ratios = o.map((v, i) => v / (p[i] as number))
   return { scenario, ours, peer, unit, oursOpsPerSec: median(o), peerOpsPerSec: median(p), ratio: median(ratios), ratios }
-}
-
-async function ready(client: Redis | Cluster): Promise<void> {
-  if (client.status === 'ready') return
-  await new Promise<void>((resolve, reject) => {
-    client.once('ready', resolve)
-    client.once('error', reject)
-  })
-}
-
-function expectAllHit(what: string, values: readonly unknown[]): void {
-  const misses = values.filter((v) => v === undefined || v === null).length
-  if (misses > 0) throw new Error(`${what}: ${misses} of ${values.length} reads missed; the preload did not work`)
 }
 
 const getAll = (c: NearCache) => () => Promise.all(keys.map((k) => c.get(k)))

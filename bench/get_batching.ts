@@ -14,6 +14,7 @@ import { compare, figure, report } from './report.js'
 import type { Comparison, SuiteResult, TaskFigure } from './report.js'
 import { withServers } from './servers.js'
 import type { BenchServers } from './servers.js'
+import { expectAllHit, ready } from './goals_common.js'
 
 export const SUITE = 'get_batching'
 const NAMESPACE = 'bench'
@@ -33,19 +34,6 @@ function backends(servers: BenchServers): Backend[] {
     { scenario: 'standalone', redis: servers.redisUrl, raw: () => new Redis(servers.redisUrl, { enableAutoPipelining: true }) },
     { scenario: 'cluster (3 masters)', redis: { cluster: servers.clusterNodes }, raw: () => new Cluster(servers.clusterNodes, { enableAutoPipelining: true }) },
   ]
-}
-
-async function ready(client: Redis | Cluster): Promise<void> {
-  if (client.status === 'ready') return
-  await new Promise<void>((resolve, reject) => {
-    client.once('ready', resolve)
-    client.once('error', reject)
-  })
-}
-
-function expectAllHit(what: string, values: readonly unknown[]): void {
-  const misses = values.filter((v) => v === undefined || v === null).length
-  if (misses > 0) throw new Error(`${what}: ${misses} of ${values.length} gets missed; the preload did not work`)
 }
 
 async function runBackend(b: Backend): Promise<{ tasks: TaskFigure[]; rows: Comparison[] }> {
