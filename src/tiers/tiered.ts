@@ -151,19 +151,18 @@ export class TieredStore extends TierLayer {
       return v === null ? null : Buffer.from(v)
     }
     const now = this.clock.now()
-    const read: InFlight = { epoch, trust, promise: this.readOne(key, ref, epoch, now, trust) }
+    // One .then, no async frame of its own: this is every L1 miss's path.
+    const promise = this.inner.get(key).then((v) => {
+      this.fill(ref, v, epoch, now, trust)
+      return v
+    })
+    const read: InFlight = { epoch, trust, promise }
     this.inflight.set(key, read)
     try {
       return await read.promise
     } finally {
       if (this.inflight.get(key) === read) this.inflight.delete(key)
     }
-  }
-
-  private async readOne(key: string, ref: KeyRef, epoch: number, now: number, trust: number): Promise<Buffer | null> {
-    const v = await this.inner.get(key)
-    this.fill(ref, v, epoch, now, trust)
-    return v
   }
 
   /**
